@@ -1,0 +1,3 @@
+"""Root pytest configuration: real Kafka and PostgreSQL fixtures (env → testcontainers → local processes)."""
+
+pytest_plugins = ["local_infra.pytest_plugin"]

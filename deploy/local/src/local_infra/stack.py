@@ -1,0 +1,243 @@
+"""`make run`: the whole product on this machine, every part its own process, as in production.
+
+Starts Kafka and PostgreSQL (or uses KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL), one database per service,
+the third-party sandboxes with their demo data, then the four services; waits until each answers;
+prints where to open things; and on Ctrl-C (or SIGTERM) stops everything in reverse order.
+Secrets are generated per run and handed to the processes through their environment only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from local_infra._proc import descendants, port_open, run_sync, wait_gone
+import asyncpg
+
+from local_infra.postgres import with_database
+from local_infra.resolve import kafka_bootstrap_servers, postgres_dsn
+
+SERVICES = ("key_validator", "oauth_gateway", "connection_registry", "notifier")
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Fixed, documented ports (README); `--port-offset` shifts them all, e.g. for a second stack."""
+
+    offset: int = 0
+    gateway: int = 8100
+    key_validator: int = 8101
+    registry: int = 8103
+    notifier: int = 8104
+    xero: int = 8710
+    cloudpos: int = 8720
+    helpdesk: int = 8730
+    smtp: int = 8725
+
+    def __getattribute__(self, name: str) -> int:  # every port is shifted by the offset
+        value = object.__getattribute__(self, name)
+        return value + object.__getattribute__(self, "offset") if name != "offset" else value
+
+
+@dataclass
+class Process:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    ready_url: str
+    popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+
+def _secrets() -> dict[str, str]:
+    return {name: secrets.token_urlsafe(24) for name in (
+        "xero_client_secret", "xero_control", "cloudpos_platform", "cloudpos_support", "cloudpos_control",
+        "key_hash", "session", "token_key")} | {"webhook": "whsec_" + secrets.token_urlsafe(32)}
+
+
+def plan(ports: Ports, kafka: str, dsns: dict[str, str], secret: dict[str, str], logs: Path) -> list[Process]:
+    """Every process of the stack with its environment; sandboxes first, since services call them."""
+    base = f"http://127.0.0.1:{{}}"
+    xero, cloudpos, helpdesk = (base.format(p) for p in (ports.xero, ports.cloudpos, ports.helpdesk))
+    py = sys.executable
+    sandboxes = [
+        Process("xero sandbox", [py, "-m", "sandboxes.xero", "--host", "127.0.0.1", "--port", str(ports.xero)], {
+            "XERO_SANDBOX_CLIENT_ID": "CLOUDPOSXERODEMOCLIENT0000000001",
+            "XERO_SANDBOX_CLIENT_SECRET": secret["xero_client_secret"],
+            "XERO_SANDBOX_REDIRECT_URIS": json.dumps([f"http://127.0.0.1:{ports.gateway}/xero/callback"]),
+            "XERO_SANDBOX_CONTROL_TOKEN": secret["xero_control"], "XERO_SANDBOX_ISSUER": xero},
+            f"{xero}/.well-known/openid-configuration"),
+        Process("cloud pos sandbox", [py, "-m", "sandboxes.cloudpos", "--host", "127.0.0.1",
+                                      "--port", str(ports.cloudpos)], {
+            "CLOUDPOS_SANDBOX_PLATFORM_TOKEN": secret["cloudpos_platform"],
+            "CLOUDPOS_SANDBOX_SUPPORT_TOKEN": secret["cloudpos_support"],
+            "CLOUDPOS_SANDBOX_CONTROL_TOKEN": secret["cloudpos_control"]}, f"{cloudpos}/"),
+        Process("helpdesk sandbox", [py, "-m", "sandboxes.helpdesk", "--host", "127.0.0.1", "--http-port",
+                                     str(ports.helpdesk), "--smtp-port", str(ports.smtp)], {
+            "HELPDESK_SANDBOX_WEBHOOK_SECRET": secret["webhook"]}, f"{helpdesk}/"),
+    ]
+    http_port = {"oauth_gateway": ports.gateway, "key_validator": ports.key_validator,
+                 "connection_registry": ports.registry, "notifier": ports.notifier}
+    services = []
+    for service in SERVICES:
+        prefix = service.upper() + "_"
+        env = {f"{prefix}DATABASE__URL": dsns[service], f"{prefix}KAFKA__BOOTSTRAP_SERVERS": kafka,
+               f"{prefix}HTTP__PORT": str(http_port[service])}
+        services.append(Process(service, [py, "-m", service], env,
+                                f"http://127.0.0.1:{http_port[service]}/health/ready"))
+    return sandboxes + services
+
+
+def _say(message: str) -> None:
+    print(f"\033[1m==>\033[0m {message}", flush=True)
+
+
+def _start(process: Process, logs: Path) -> None:
+    log = open(logs / f"{process.name.replace(' ', '_')}.log", "ab")  # noqa: SIM115 - owned by the child
+    process.popen = subprocess.Popen(process.argv, env={**os.environ, **process.env}, stdout=log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _wait_ready(process: Process, logs: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.popen is not None
+        if process.popen.poll() is not None:
+            tail = (logs / f"{process.name.replace(' ', '_')}.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{process.name} exited with {process.popen.returncode}:\n{tail}")
+        try:
+            with urllib.request.urlopen(process.ready_url, timeout=2) as response:  # noqa: S310 - loopback
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{process.name} not ready after {timeout}s ({process.ready_url})")
+
+
+def _stop(processes: list[Process]) -> None:
+    """SIGTERM in reverse start order, wait, then SIGKILL whatever (and whoever) is left."""
+    running = [p.popen for p in reversed(processes) if p.popen and p.popen.poll() is None]
+    pids = [pid for proc in running for pid in (proc.pid, *descendants(proc.pid))]
+    for proc in running:
+        proc.send_signal(signal.SIGTERM)
+    if not wait_gone(pids, timeout=15):
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    for proc in running:
+        proc.wait(timeout=5)
+
+
+@contextmanager
+def _infrastructure(ports: Ports) -> Iterator[tuple[str, dict[str, str]]]:
+    with ExitStack() as stack:
+        _say("Starting Kafka (the first run fetches its jars from Maven Central; this takes a minute)")
+        kafka = stack.enter_context(kafka_bootstrap_servers())
+        _say(f"Kafka ready at {kafka}")
+        _say("Starting PostgreSQL")
+        admin = stack.enter_context(postgres_dsn())
+        dsns = {}
+        for service in SERVICES:
+            run_sync(_create_database(admin, service))
+            dsns[service] = with_database(admin, service)
+        _say(f"PostgreSQL ready: databases {', '.join(SERVICES)}")
+        yield kafka, dsns
+
+
+async def _create_database(admin_dsn: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+def banner(ports: Ports) -> str:
+    from sandboxes.cloudpos import demo_data as pos  # the demo data lives with its sandbox
+    from sandboxes.xero import demo_data as xero
+
+    return "\n".join([
+        "", "=" * 78,
+        "  Cloud POS → Xero setup is running.",
+        f"  Open the setup page:      http://127.0.0.1:{ports.gateway}/",
+        "",
+        f"  Cloud POS sign-in:        {pos.STEVE_EMAIL} / {pos.DEMO_PASSWORD}  (Pro Plus)",
+        f"  Xero API key to paste:    {pos.DEMO_XERO_KEY}",
+        f"  Bike Rental Manager key:  {pos.DEMO_BIKE_RENTAL_KEY}  (refused: another service)",
+        f"  Without Pro Plus:         {pos.BASIL_EMAIL} / {pos.DEMO_PASSWORD}",
+        f"  Xero sign-in:             {xero.STEVE_EMAIL} / {xero.DEMO_PASSWORD}",
+        "",
+        f"  Helpdesk mail & webhooks: http://127.0.0.1:{ports.helpdesk}/   (SMTP on 127.0.0.1:{ports.smtp})",
+        f"  Xero sandbox:             http://127.0.0.1:{ports.xero}/",
+        f"  Cloud POS Back Office:    http://127.0.0.1:{ports.cloudpos}/",
+        f"  Service health:           http://127.0.0.1:{ports.registry}/health/ready (registry), "
+        f":{ports.key_validator}, :{ports.notifier}",
+        f"  Logs:                     .run/logs/",
+        "",
+        "  Press Ctrl-C to stop everything.", "=" * 78, ""])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port-offset", type=int, default=0, help="shift every documented port by N")
+    args = parser.parse_args(argv)
+    ports = Ports(offset=args.port_offset)
+    busy = [p for p in (ports.gateway, ports.key_validator, ports.registry, ports.notifier, ports.xero,
+                        ports.cloudpos, ports.helpdesk, ports.smtp) if port_open(p)]
+    if busy:
+        print(f"ports already in use: {busy} (another `make run`? or use --port-offset)", file=sys.stderr)
+        return 2
+    logs = Path(".run/logs")
+    logs.mkdir(parents=True, exist_ok=True)
+    stop_requested = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, request_stop)
+    processes: list[Process] = []
+    try:
+        with _infrastructure(ports) as (kafka, dsns):
+            processes = plan(ports, kafka, dsns, _secrets(), logs)
+            for process in processes:
+                _say(f"Starting {process.name}")
+                _start(process, logs)
+                _wait_ready(process, logs)
+            print(banner(ports), flush=True)
+            while all(p.popen and p.popen.poll() is None for p in processes):
+                time.sleep(0.5)
+            dead = [p.name for p in processes if p.popen and p.popen.poll() is not None]
+            _say(f"stopping: {', '.join(dead)} exited (see .run/logs/)")
+            _stop(processes)
+            return 1
+    except KeyboardInterrupt:
+        _say("Stopping everything")
+        _stop(processes)
+        return 0
+    except RuntimeError as error:
+        print(f"\n{error}", file=sys.stderr)
+        _stop(processes)
+        return 1
+    finally:
+        if processes:
+            _say("Stopped")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

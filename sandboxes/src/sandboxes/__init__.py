@@ -1,0 +1,1 @@
+"""Local sandboxes of the third parties the product talks to: Xero, Cloud POS and the helpdesk."""

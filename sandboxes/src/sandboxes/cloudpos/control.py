@@ -1,0 +1,110 @@
+"""Test controls under /_sandbox: inject platform faults, reset, read or seed the state, read the call log."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+
+from sandboxes.cloudpos import demo_data
+from sandboxes.cloudpos.guards import ApiError, header_guard
+from sandboxes.cloudpos.settings import CloudPosSandboxSettings
+from sandboxes.cloudpos.state import LICENCES, CloudPosState
+
+
+@dataclass
+class Controls:
+    """Pending faults and the call log (method, path, status only: bodies and headers hold secrets)."""
+
+    remaining_faults: int = 0
+    fault_status: int = 503
+    calls: deque = field(default_factory=lambda: deque(maxlen=1000))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take_fault(self) -> int | None:
+        with self._lock:
+            if self.remaining_faults <= 0:
+                return None
+            self.remaining_faults -= 1
+            return self.fault_status
+
+    def record(self, at: str | None, method: str, path: str, status: int) -> None:
+        self.calls.append({"at": at, "method": method, "path": path, "status": status})
+
+
+class FaultRequest(BaseModel):
+    count: int = Field(ge=0, le=10_000)
+    status: int = Field(default=503, ge=400, le=599)
+
+
+class StoreSeed(BaseModel):
+    store_id: str
+    name: str
+
+
+class UserSeed(BaseModel):
+    user_id: str
+    username: str
+    password: str = Field(max_length=72)
+    display_name: str
+    disabled: bool = False
+
+
+class MerchantSeed(BaseModel):
+    merchant_id: str
+    name: str
+    licence: str = Field(pattern="^(" + "|".join(LICENCES) + ")$")
+    stores: list[StoreSeed] = []
+    users: list[UserSeed] = []
+
+
+def seed(state: CloudPosState, settings: CloudPosSandboxSettings) -> None:
+    state.clear()
+    if settings.demo_data:
+        demo_data.load(state)
+
+
+def build_control_router(settings: CloudPosSandboxSettings) -> APIRouter:
+    router = APIRouter(prefix="/_sandbox", dependencies=[Depends(header_guard("x-sandbox-control-token",
+                                                                              settings.control_token))])
+
+    def parts(request: Request) -> tuple[CloudPosState, Controls]:
+        return request.app.state.cloudpos, request.app.state.controls
+
+    @router.post("/faults")
+    async def faults(body: FaultRequest, request: Request) -> dict:
+        """Fail the next `count` /api/v1 calls with `status`, before authentication, like an outage."""
+        _, controls = parts(request)
+        controls.remaining_faults, controls.fault_status = body.count, body.status
+        return {"remaining": body.count, "status": body.status}
+
+    @router.post("/reset")
+    def reset(request: Request) -> dict:
+        state, controls = parts(request)
+        seed(state, settings)
+        controls.remaining_faults = 0
+        controls.calls.clear()
+        return {"reset": True}
+
+    @router.get("/calls")
+    async def calls(request: Request) -> dict:
+        return {"calls": list(parts(request)[1].calls)}
+
+    @router.post("/merchants", status_code=201)
+    def add_merchant(body: MerchantSeed, request: Request) -> dict:
+        """Add an organisation with its stores and users, for scenarios the demo data does not cover."""
+        state, _ = parts(request)
+        if body.merchant_id in state.merchants:
+            raise ApiError(409, "conflict", f"Merchant {body.merchant_id!r} already exists.")
+        state.add_merchant(body.merchant_id, body.name, body.licence)
+        for store in body.stores:
+            state.add_store(store.store_id, body.merchant_id, store.name)
+        for user in body.users:
+            state.add_user(user.user_id, body.merchant_id, user.username, user.display_name, user.password,
+                           disabled=user.disabled)
+        return {"merchant_id": body.merchant_id}
+
+    return router

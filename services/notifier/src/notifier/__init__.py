@@ -1,0 +1,1 @@
+"""notifier: Tells the helpdesk, exactly once, when a merchant finished connecting stores."""

@@ -1,0 +1,15 @@
+"""`python -m oauth_gateway`: serve the service with settings from the environment."""
+
+from shared.runtime import serve
+
+from .main import build_app
+from .settings import GatewaySettings
+
+
+def main() -> None:
+    settings = GatewaySettings()  # type: ignore[call-arg] - filled from the environment
+    serve(build_app(settings), settings.http.host, settings.http.port)
+
+
+if __name__ == "__main__":
+    main()

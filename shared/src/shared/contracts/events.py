@@ -1,0 +1,140 @@
+"""The events the four services publish. Past tense, data only; see `base.py` for the envelope rules."""
+
+from enum import StrEnum
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from . import topics
+from .base import Event, event
+
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@-]+$")]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Licence(StrEnum):
+    """Cloud POS licence tiers; only Pro Plus may use the Xero integration."""
+
+    PRO_PLUS = "pro_plus"
+    PRO = "pro"
+    STANDARD = "standard"
+    LITE = "lite"
+
+
+class DisconnectReason(StrEnum):
+    """Why an organisation stopped serving a merchant's stores."""
+
+    MERCHANT_REQUEST = "merchant_request"
+    REMOVED_IN_XERO = "removed_in_xero"
+    GRANT_INVALID = "grant_invalid"
+    ORGANISATION_DELETED = "organisation_deleted"
+    REPLACED = "replaced"
+
+
+class Store(_Part):
+    store_id: Identifier
+    name: Name
+
+
+class AuthorisedOrganisation(_Part):
+    """One Xero organisation (tenant) the merchant authorised in a consent."""
+
+    tenant_id: UUID
+    connection_id: UUID
+    name: Name
+
+
+class StoreLink(_Part):
+    """One line of the store → organisation map the helpdesk finalises."""
+
+    store_id: Identifier
+    store_name: Name
+    tenant_id: UUID
+    organisation_name: Name
+
+
+@event(topics.KEY_VALIDATED, "KeyValidated")
+class KeyValidated(Event):
+    """A merchant's Cloud POS API key for the Xero service was validated. Never carries the key itself."""
+
+    merchant_name: Name
+    key_id: Identifier
+    key_label: Name
+    licence: Licence
+    stores: tuple[Store, ...] = Field(max_length=500)
+    validated_by: Identifier
+
+
+@event(topics.STORE_CONNECTED, "StoreConnected")
+class StoreConnected(Event):
+    """A store completed Xero consent; `organisations` are those authorised in THIS consent."""
+
+    store_id: Identifier
+    grant_id: Identifier
+    auth_event_id: UUID
+    organisations: tuple[AuthorisedOrganisation, ...] = Field(max_length=100)
+    actor: Identifier
+
+
+@event(topics.ORG_SELECTED, "OrgSelected")
+class OrgSelected(Event):
+    """The merchant chose the organisation a store posts to, after the subscription gate accepted it."""
+
+    store_id: Identifier
+    tenant_id: UUID
+    organisation_name: Name
+    subscription_class: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    connection_id: UUID
+    grant_id: Identifier
+    actor: Identifier
+
+
+@event(topics.ORG_DISCONNECTED, "OrgDisconnected")
+class OrgDisconnected(Event):
+    """An organisation no longer serves this merchant: every store linked to it is disconnected."""
+
+    tenant_id: UUID
+    organisation_name: Name
+    reason: DisconnectReason
+    actor: Identifier
+
+
+@event(topics.STORE_DISCONNECTED, "StoreDisconnected")
+class StoreDisconnected(Event):
+    """One store lost its organisation; the CloudEvents causation id names the change that caused it."""
+
+    store_id: Identifier
+    tenant_id: UUID
+    organisation_name: Name
+    reason: DisconnectReason
+
+
+@event(topics.SETUP_COMPLETED, "SetupCompleted")
+class SetupCompleted(Event):
+    """The merchant finished connecting stores: the helpdesk can finalise with this map."""
+
+    merchant_name: Name
+    links: tuple[StoreLink, ...] = Field(min_length=1, max_length=500)
+    completed_by: Identifier
+
+
+@event(topics.CONNECTIONS_CHANGED, "ConnectionsChanged")
+class ConnectionsChanged(Event):
+    """After completion, the map changed (a store connected, an organisation disconnected or broken)."""
+
+    merchant_name: Name
+    summary: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    links: tuple[StoreLink, ...] = Field(max_length=500)
+
+
+@event(topics.SETUP_FINALISED, "SetupFinalised")
+class SetupFinalised(Event):
+    """The helpdesk finished the setup; the platform backend turns the integration on."""
+
+    finalised_by: Identifier

@@ -1,0 +1,155 @@
+"""The process-level lifecycle every service shares: database pool and migrations, the outbox relay,
+the Kafka broker with the delivery middleware, and the liveness/readiness endpoints.
+
+A service's composition root builds one `ServiceRuntime`, adds its routers, and hands `runtime.lifespan`
+to FastAPI; nothing here knows a service's domain.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker, KafkaRouter
+from faststream.specification import AsyncAPI
+
+from .contracts import Event
+
+from .delivery import (
+    DELIVERY_MIGRATIONS,
+    DeadLetters,
+    Migrations,
+    OutboxRelay,
+    apply_migrations,
+    delivery_middleware,
+    idempotent_producer,
+    pending_migrations,
+)
+from .settings import DatabaseSettings, KafkaSettings
+
+log = logging.getLogger(__name__)
+
+
+class ServiceRuntime:
+    """Owns a service's pool, producer, relay and broker; `lifespan` starts and stops them in order."""
+
+    def __init__(self, name: str, *, database: DatabaseSettings, kafka: KafkaSettings,
+                 migrations: Migrations) -> None:
+        self.name = name
+        self.consumer_group = kafka.consumer_group or name
+        self._database = database
+        self._kafka = kafka
+        self._migrations = (DELIVERY_MIGRATIONS, migrations)
+        self.dead_letters = DeadLetters(self.consumer_group)
+        self.broker = KafkaBroker(kafka.bootstrap_servers, client_id=name,
+                                  middlewares=[delivery_middleware(self.dead_letters)])
+        self._pool: asyncpg.Pool | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._relay: asyncio.Task[None] | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError(f"{self.name} is not started")
+        return self._pool
+
+    def include(self, *routers: KafkaRouter) -> None:
+        for router in routers:
+            self.broker.include_router(router)
+
+    def publishes(self, *events: type[Event]) -> None:
+        """Declare the events this service's outbox publishes, for the AsyncAPI document."""
+        for event in events:
+            self.broker.publisher(event.topic, schema=event, title=f"{self.name}:{event.topic}",
+                                  description=(event.__doc__ or "").strip())
+
+    def asyncapi(self, version: str) -> dict[str, Any]:
+        """The service's AsyncAPI 3 document, generated from its subscribers and publishers."""
+        spec = AsyncAPI(self.broker, title=self.name, version=version, schema_version="3.0.0")
+        return json.loads(spec.to_specification().to_json())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app: FastAPI | None = None) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    async def start(self) -> None:
+        self._pool = await asyncpg.create_pool(self._database.url, min_size=self._database.pool_min_size,
+                                               max_size=self._database.pool_max_size)
+        applied = await apply_migrations(self._pool, *self._migrations)
+        if applied:
+            log.info("%s applied migrations %s", self.name, applied)
+        self._producer = idempotent_producer(self._kafka.bootstrap_servers, f"{self.name}-outbox")
+        await self._producer.start()
+        self.dead_letters.attach(self._producer)
+        self._relay = asyncio.create_task(OutboxRelay(self._pool, self._producer).run(),
+                                          name=f"{self.name}-outbox-relay")
+        await self.broker.start()
+
+    async def stop(self) -> None:
+        await self.broker.stop()
+        if self._relay:
+            self._relay.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._relay
+        if self._producer:
+            await self._producer.stop()
+        if self._pool:
+            await self._pool.close()
+        self._pool = self._producer = self._relay = None
+
+    async def readiness(self) -> dict[str, str]:
+        """Each dependency's state; the service is ready when every value is 'ok'."""
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(self.pool.fetchval("SELECT 1"), 2)
+            pending = await pending_migrations(self.pool, *self._migrations)
+            checks["postgres"] = "ok"
+            checks["migrations"] = "ok" if not pending else f"pending: {', '.join(pending)}"
+        except Exception as error:  # noqa: BLE001 - reported, not raised
+            checks["postgres"] = f"unavailable: {type(error).__name__}"
+        try:
+            assert self._producer is not None
+            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), 3)
+            checks["kafka"] = "ok"
+        except Exception as error:  # noqa: BLE001
+            checks["kafka"] = f"unavailable: {type(error).__name__}"
+        if self._relay is None or self._relay.done():
+            checks["outbox_relay"] = "stopped"
+        else:
+            checks["outbox_relay"] = "ok"
+        return checks
+
+
+def health_router(runtime: ServiceRuntime) -> APIRouter:
+    """`/health/live` (the process answers) and `/health/ready` (it can do its work)."""
+    router = APIRouter(prefix="/health", tags=["health"])
+
+    @router.get("/live")
+    async def live() -> dict[str, str]:
+        return {"status": "ok", "service": runtime.name}
+
+    @router.get("/ready")
+    async def ready() -> JSONResponse:
+        checks = await runtime.readiness()
+        ok = all(value == "ok" for value in checks.values())
+        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
+                            status_code=200 if ok else 503)
+
+    return router
+
+
+def serve(app: FastAPI, host: str, port: int) -> None:
+    """Run one service process under uvicorn (each service's `__main__` calls this)."""
+    import uvicorn
+
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

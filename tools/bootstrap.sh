@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Install what the project needs on a fresh Debian machine (root): uv, PostgreSQL, Java + Maven, and the
+# Python workspace. Idempotent and quiet when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+apt_updated=""
+apt_install() {
+  if [ -z "$apt_updated" ]; then as_root apt-get update -qq; apt_updated=1; fi
+  # A policy-rc.d that forbids starting services: the package's default cluster must not take port 5432.
+  printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
+  as_root chmod +x /usr/sbin/policy-rc.d
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  as_root rm -f /usr/sbin/policy-rc.d
+}
+
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  say "Installing PostgreSQL from Debian's packages"
+  apt_install postgresql
+fi
+if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
+  say "Installing Java 17 and Maven from Debian's packages"
+  apt_install openjdk-17-jre-headless maven
+fi
+if ! command -v uv >/dev/null; then
+  say "Installing uv from PyPI"
+  python3 -m pip install --quiet "uv==0.13.9"
+fi
+say "Installing the Python workspace (uv sync)"
+uv sync --frozen --python python3 --quiet

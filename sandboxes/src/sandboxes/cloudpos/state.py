@@ -172,7 +172,9 @@ class CloudPosState:
         with self._lock:
             user = self.users.get(username.strip().lower())
         stored = user.password_hash if user else hash_password("no such user")
-        matches = bcrypt.checkpw(password.encode(), stored)
+        given = password.encode()
+        # bcrypt only reads 72 bytes (and bcrypt>=5 refuses more): longer passwords never match.
+        matches = bcrypt.checkpw(given[:72], stored) and len(given) <= 72
         with self._lock:
             if user is None:
                 raise SignInError("invalid_credentials")

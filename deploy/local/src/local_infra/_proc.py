@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import os
 import socket
 import time
@@ -118,7 +119,5 @@ def untrack(server: _Stoppable) -> None:
 @atexit.register
 def _stop_all() -> None:
     for server in list(_live):
-        try:
+        with contextlib.suppress(Exception):  # best effort at exit
             server.stop()
-        except Exception:  # noqa: BLE001 - best effort at exit
-            pass

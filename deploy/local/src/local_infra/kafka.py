@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -140,7 +141,7 @@ class KafkaBroker:
         assert self.workdir is not None, "broker not started"
         return self.workdir / "kafka.log"
 
-    def start(self) -> KafkaBroker:
+    def start(self) -> Self:
         """Fetch jars if needed, format storage on first start, launch and wait for a metadata answer."""
         if self._proc is not None:
             return self
@@ -179,10 +180,12 @@ class KafkaBroker:
         self._end_process(signal.SIGTERM, grace=30.0)
         self.start()
 
-    def __enter__(self) -> KafkaBroker:
+    def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     # internals ---------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ in a temp dir that user owns. Settings trade durability for speed: this is test 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import re
@@ -19,6 +20,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -89,7 +91,7 @@ class PostgresServer:
             return None
         return pid if pid_alive(pid) else None
 
-    def start(self) -> PostgresServer:
+    def start(self) -> Self:
         """initdb on first start, then pg_ctl start -w and a real `SELECT 1`."""
         if self._running:
             return self
@@ -130,18 +132,7 @@ class PostgresServer:
         """SIGKILL postmaster and every backend, like a crash; data is kept for `restart()`."""
         pid = self.pid
         if pid is not None:
-            victims = [pid, *descendants(pid)]
-            for victim in victims:
-                try:
-                    os.kill(victim, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            if not wait_gone(victims, timeout=10):
-                raise RuntimeError(f"PostgreSQL processes {victims} survived SIGKILL")
-            # an unreaped zombie postmaster still passes kill(pid, 0), which would block the next start
-            assert self.workdir is not None
-            for lock in (self.data_dir / "postmaster.pid", self.workdir / f".s.PGSQL.{self.port}.lock"):
-                lock.unlink(missing_ok=True)
+            self._sigkill([pid, *descendants(pid)])
         self._running = False
 
     def restart(self) -> None:
@@ -151,10 +142,12 @@ class PostgresServer:
         self._shutdown()
         self.start()
 
-    def __enter__(self) -> PostgresServer:
+    def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     # internals ---------------------------------------------------------------------------------
@@ -170,8 +163,19 @@ class PostgresServer:
         except RuntimeError:
             pass
         if not wait_gone(victims, timeout=5):
-            self.kill()
+            self._sigkill(victims)
         self._running = False
+
+    def _sigkill(self, victims: list[int]) -> None:
+        for victim in victims:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(victim, signal.SIGKILL)
+        if not wait_gone(victims, timeout=10):
+            raise RuntimeError(f"PostgreSQL processes {victims} survived SIGKILL")
+        # an unreaped zombie postmaster still passes kill(pid, 0), which would block the next start
+        assert self.workdir is not None
+        for lock in (self.data_dir / "postmaster.pid", self.workdir / f".s.PGSQL.{self.port}.lock"):
+            lock.unlink(missing_ok=True)
 
     def _make_workdir(self) -> Path:
         """Temp dir the server user owns; mode 0755 so runuser'd tools can traverse it."""

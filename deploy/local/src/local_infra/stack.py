@@ -67,7 +67,7 @@ def _secrets() -> dict[str, str]:
 
 def plan(ports: Ports, kafka: str, dsns: dict[str, str], secret: dict[str, str], logs: Path) -> list[Process]:
     """Every process of the stack with its environment; sandboxes first, since services call them."""
-    base = f"http://127.0.0.1:{{}}"
+    base = "http://127.0.0.1:{}"
     xero, cloudpos, helpdesk = (base.format(p) for p in (ports.xero, ports.cloudpos, ports.helpdesk))
     py = sys.executable
     sandboxes = [
@@ -186,7 +186,7 @@ def banner(ports: Ports) -> str:
         f"  Cloud POS Back Office:    http://127.0.0.1:{ports.cloudpos}/",
         f"  Service health:           http://127.0.0.1:{ports.registry}/health/ready (registry), "
         f":{ports.key_validator}, :{ports.notifier}",
-        f"  Logs:                     .run/logs/",
+        "  Logs:                     .run/logs/",
         "",
         "  Press Ctrl-C to stop everything.", "=" * 78, ""])
 

@@ -10,9 +10,7 @@ import pytest
 
 from sandboxes.cloudpos import CloudPosSandboxSettings, build_app
 
-PLATFORM = {"Authorization": "Bearer platform-test-token"}
-SUPPORT = {"Authorization": "Bearer support-test-token"}
-CONTROL = {"x-sandbox-control-token": "control-test-token"}
+TOKENS = {"platform": "platform-test-token", "support": "support-test-token", "control": "control-test-token"}
 
 
 class FakeClock:
@@ -33,14 +31,39 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def settings() -> CloudPosSandboxSettings:
-    return CloudPosSandboxSettings(
-        platform_token="platform-test-token", support_token="support-test-token",
-        control_token="control-test-token",
-    )
+    return CloudPosSandboxSettings(**{f"{name}_token": token for name, token in TOKENS.items()})
 
 
 @pytest.fixture
-def cloudpos(serve_app, settings, clock) -> Iterator[httpx.Client]:
-    """An httpx client bound to a freshly started sandbox holding the demo data."""
-    with httpx.Client(base_url=serve_app(build_app(settings, clock=clock)), timeout=10) as client:
+def cloudpos_url(serve_app, settings, clock) -> str:
+    """A freshly started sandbox holding the demo data."""
+    return serve_app(build_app(settings, clock=clock))
+
+
+def _client(base_url: str, headers: dict[str, str]) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=base_url, headers=headers, timeout=10) as client:
         yield client
+
+
+@pytest.fixture
+def cloudpos(cloudpos_url) -> Iterator[httpx.Client]:
+    """Anonymous client, as the set-up page's browser-facing backend signs in."""
+    yield from _client(cloudpos_url, {})
+
+
+@pytest.fixture
+def platform(cloudpos_url) -> Iterator[httpx.Client]:
+    """Client of our services, with the platform bearer token."""
+    yield from _client(cloudpos_url, {"Authorization": f"Bearer {TOKENS['platform']}"})
+
+
+@pytest.fixture
+def support(cloudpos_url) -> Iterator[httpx.Client]:
+    """The support team's Back Office tooling."""
+    yield from _client(cloudpos_url, {"Authorization": f"Bearer {TOKENS['support']}"})
+
+
+@pytest.fixture
+def control(cloudpos_url) -> Iterator[httpx.Client]:
+    """The test harness, with the sandbox control header."""
+    yield from _client(cloudpos_url, {"x-sandbox-control-token": TOKENS["control"]})

@@ -3,11 +3,11 @@
 import re
 
 import pytest
+from pydantic import ValidationError
 
+from sandboxes.cloudpos import CloudPosSandboxSettings
 from sandboxes.cloudpos import demo_data as demo
 from sandboxes.cloudpos.state import hash_key
-
-from .conftest import CONTROL, PLATFORM, SUPPORT
 
 DEMO_KEYS = [demo.DEMO_XERO_KEY, demo.DEMO_BRM_KEY, demo.DEMO_REVOKED_XERO_KEY, demo.DEMO_BASIL_XERO_KEY]
 
@@ -17,62 +17,63 @@ def test_demo_keys_have_the_real_format_and_are_distinct():
     assert len(set(DEMO_KEYS)) == len(DEMO_KEYS)
 
 
-def test_faults_fail_the_next_platform_calls_then_recover(cloudpos):
-    assert cloudpos.post("/_sandbox/faults", json={"count": 2, "status": 503}, headers=CONTROL).status_code == 200
-    first = cloudpos.get("/api/v1/merchants/m-steve-cycles", headers=PLATFORM)
+def test_faults_fail_the_next_platform_calls_then_recover(cloudpos, platform, control):
+    assert control.post("/_sandbox/faults", json={"count": 2, "status": 503}).status_code == 200
+    first = platform.get("/api/v1/merchants/m-steve-cycles")
     second = cloudpos.post("/api/v1/sessions", json={"username": "x", "password": "y"})
     assert (first.status_code, second.status_code) == (503, 503)
     assert first.json()["error"] == "sandbox_fault" and first.headers["retry-after"] == "1"
-    assert cloudpos.get("/api/v1/merchants/m-steve-cycles", headers=PLATFORM).status_code == 200
+    assert platform.get("/api/v1/merchants/m-steve-cycles").status_code == 200
 
 
-def test_faults_do_not_touch_support_or_controls(cloudpos):
-    cloudpos.post("/_sandbox/faults", json={"count": 1, "status": 500}, headers=CONTROL)
-    assert cloudpos.get("/support/v1/merchants/m-steve-cycles/api-keys", headers=SUPPORT).status_code == 200
-    assert cloudpos.get("/_sandbox/calls", headers=CONTROL).status_code == 200
-    assert cloudpos.get("/api/v1/merchants/m-steve-cycles", headers=PLATFORM).status_code == 500
+def test_faults_hit_before_auth_and_spare_support_and_controls(cloudpos, support, control):
+    control.post("/_sandbox/faults", json={"count": 1, "status": 500})
+    assert support.get("/support/v1/merchants/m-steve-cycles/api-keys").status_code == 200
+    assert control.get("/_sandbox/calls").status_code == 200
+    assert cloudpos.get("/api/v1/merchants/m-steve-cycles").status_code == 500
 
 
-@pytest.mark.parametrize("headers", [{}, {"x-sandbox-control-token": "nope"}, PLATFORM])
+@pytest.mark.parametrize("headers", [{}, {"x-sandbox-control-token": "nope"},
+                                     {"Authorization": "Bearer platform-test-token"}])
 def test_controls_need_the_control_token(cloudpos, headers):
     assert cloudpos.post("/_sandbox/reset", headers=headers).status_code == 401
     assert cloudpos.get("/_sandbox/calls", headers=headers).status_code == 401
 
 
-def test_call_log_keeps_method_path_status_but_no_secrets(cloudpos):
-    cloudpos.post("/api/v1/api-keys/introspect", json={"api_key": demo.DEMO_XERO_KEY}, headers=PLATFORM)
+def test_call_log_keeps_method_path_status_but_no_secrets(cloudpos, platform, control):
+    platform.post("/api/v1/api-keys/introspect", json={"api_key": demo.DEMO_XERO_KEY})
     cloudpos.post("/api/v1/sessions", json={"username": demo.STEVE_USERNAME, "password": "wrong"})
-    calls = cloudpos.get("/_sandbox/calls", headers=CONTROL).json()["calls"]
+    calls = control.get("/_sandbox/calls").json()["calls"]
     assert [(c["method"], c["path"], c["status"]) for c in calls] == [
         ("POST", "/api/v1/api-keys/introspect", 200), ("POST", "/api/v1/sessions", 401)]
     text = str(calls)
     assert demo.DEMO_XERO_KEY not in text and "platform-test-token" not in text and "wrong" not in text
 
 
-def test_reset_restores_demo_data_and_clears_faults(cloudpos):
-    cloudpos.post("/support/v1/api-keys/k-steve-xero/revoke", headers=SUPPORT)
-    cloudpos.post("/_sandbox/faults", json={"count": 5}, headers=CONTROL)
-    assert cloudpos.post("/_sandbox/reset", headers=CONTROL).status_code == 200
-    body = cloudpos.post("/api/v1/api-keys/introspect", json={"api_key": demo.DEMO_XERO_KEY}, headers=PLATFORM)
+def test_reset_restores_demo_data_and_clears_faults(platform, support, control):
+    support.post("/support/v1/api-keys/k-steve-xero/revoke")
+    control.post("/_sandbox/faults", json={"count": 5})
+    assert control.post("/_sandbox/reset").status_code == 200
+    body = platform.post("/api/v1/api-keys/introspect", json={"api_key": demo.DEMO_XERO_KEY})
     assert body.json()["active"] is True
-    assert cloudpos.get("/_sandbox/calls", headers=CONTROL).json()["calls"][0]["status"] == 200
+    assert control.get("/_sandbox/calls").json()["calls"][0]["status"] == 200
 
 
-def test_seed_a_merchant_with_another_licence(cloudpos):
+def test_seed_a_merchant_with_another_licence(cloudpos, platform, control):
     seed = {"merchant_id": "m-lite", "name": "Lite Ltd", "licence": "lite",
             "stores": [{"store_id": "s-lite-1", "name": "Lite Shop"}],
             "users": [{"user_id": "u-lite", "username": "lite@example.test", "password": "pw-123456",
                        "display_name": "Lee Lite"}]}
-    assert cloudpos.post("/_sandbox/merchants", json=seed, headers=CONTROL).status_code == 201
-    assert cloudpos.post("/_sandbox/merchants", json=seed, headers=CONTROL).status_code == 409
-    assert cloudpos.get("/api/v1/merchants/m-lite", headers=PLATFORM).json()["licence"] == "lite"
+    assert control.post("/_sandbox/merchants", json=seed).status_code == 201
+    assert control.post("/_sandbox/merchants", json=seed).status_code == 409
+    assert platform.get("/api/v1/merchants/m-lite").json()["licence"] == "lite"
     session = cloudpos.post("/api/v1/sessions", json={"username": "lite@example.test", "password": "pw-123456"})
     assert session.json()["merchant_name"] == "Lite Ltd"
 
 
-def test_back_office_page_lists_keys_but_never_shows_one(cloudpos):
-    issued = cloudpos.post("/support/v1/merchants/m-steve-cycles/api-keys",
-                           json={"label": "Xero API Client", "service": "xero"}, headers=SUPPORT).json()
+def test_back_office_page_lists_keys_but_never_shows_one(cloudpos, support):
+    issued = support.post("/support/v1/merchants/m-steve-cycles/api-keys",
+                          json={"label": "Xero API Client", "service": "xero"}).json()
     page = cloudpos.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     html = page.text
@@ -82,3 +83,9 @@ def test_back_office_page_lists_keys_but_never_shows_one(cloudpos):
     for secret in [*DEMO_KEYS, issued["api_key"]]:
         assert secret not in html and hash_key(secret) not in html
     assert "cpk_" not in html
+
+
+def test_settings_require_every_token_and_never_echo_them():
+    with pytest.raises(ValidationError) as caught:
+        CloudPosSandboxSettings(platform_token="p-secret-value", support_token="s-secret-value")
+    assert "control_token" in str(caught.value) and "secret-value" not in str(caught.value)

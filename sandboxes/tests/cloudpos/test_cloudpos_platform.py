@@ -4,15 +4,13 @@ import pytest
 
 from sandboxes.cloudpos import demo_data as demo
 
-from .conftest import PLATFORM, SUPPORT
+
+def introspect(client, api_key):
+    return client.post("/api/v1/api-keys/introspect", json={"api_key": api_key})
 
 
-def introspect(client, api_key, headers=PLATFORM):
-    return client.post("/api/v1/api-keys/introspect", json={"api_key": api_key}, headers=headers)
-
-
-def test_introspect_valid_xero_key(cloudpos):
-    response = introspect(cloudpos, demo.DEMO_XERO_KEY)
+def test_introspect_valid_xero_key(platform):
+    response = introspect(platform, demo.DEMO_XERO_KEY)
     assert response.status_code == 200
     assert response.json() == {
         "active": True, "key_id": demo.DEMO_XERO_KEY_ID, "label": "Xero API Client", "service": "xero",
@@ -20,30 +18,31 @@ def test_introspect_valid_xero_key(cloudpos):
     }
 
 
-def test_introspect_revoked_key_is_inactive_but_described(cloudpos):
-    body = introspect(cloudpos, demo.DEMO_REVOKED_XERO_KEY).json()
+def test_introspect_revoked_key_is_inactive_but_described(platform):
+    body = introspect(platform, demo.DEMO_REVOKED_XERO_KEY).json()
     assert body["active"] is False
     assert body["key_id"] == demo.DEMO_REVOKED_XERO_KEY_ID
     assert body["revoked_at"] == "2026-01-12T16:00:00Z"
 
 
-def test_introspect_bike_rental_manager_key_reports_its_service(cloudpos):
-    body = introspect(cloudpos, demo.DEMO_BRM_KEY).json()
+def test_introspect_bike_rental_manager_key_reports_its_service(platform):
+    body = introspect(platform, demo.DEMO_BRM_KEY).json()
     assert (body["active"], body["service"], body["label"]) == (True, "bike_rental_manager",
                                                                 "Bike Rental Manager API Client")
 
 
 @pytest.mark.parametrize("key", ["", "cpk_" + "x" * 40, demo.DEMO_XERO_KEY.upper()])
-def test_introspect_unknown_key_reveals_nothing(cloudpos, key):
-    response = introspect(cloudpos, key)
+def test_introspect_unknown_key_reveals_nothing(platform, key):
+    response = introspect(platform, key)
     assert response.status_code == 200
     assert response.json() == {"active": False}
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "platform-test-token"},
-                                     SUPPORT])
-def test_platform_token_is_required(cloudpos, headers):
-    for response in (introspect(cloudpos, demo.DEMO_XERO_KEY, headers),
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong", "platform-test-token", "Bearer support-test-token"])
+def test_platform_token_is_required(cloudpos, authorization):
+    headers = {"Authorization": authorization} if authorization else {}
+    for response in (cloudpos.post("/api/v1/api-keys/introspect", json={"api_key": demo.DEMO_XERO_KEY},
+                                   headers=headers),
                      cloudpos.get("/api/v1/merchants/m-steve-cycles", headers=headers),
                      cloudpos.get("/api/v1/merchants/m-steve-cycles/stores", headers=headers)):
         assert response.status_code == 401
@@ -51,27 +50,27 @@ def test_platform_token_is_required(cloudpos, headers):
         assert response.headers["www-authenticate"].startswith("Bearer")
 
 
-def test_merchant_licences(cloudpos):
-    steve = cloudpos.get("/api/v1/merchants/m-steve-cycles", headers=PLATFORM).json()
-    basil = cloudpos.get("/api/v1/merchants/m-basil-bakery", headers=PLATFORM).json()
+def test_merchant_licences(platform):
+    steve = platform.get("/api/v1/merchants/m-steve-cycles").json()
+    basil = platform.get("/api/v1/merchants/m-basil-bakery").json()
     assert steve == {"merchant_id": "m-steve-cycles", "name": "Steve's Cycles", "licence": "pro_plus"}
     assert basil["licence"] == "pro"
 
 
-def test_unknown_merchant_is_404(cloudpos):
+def test_unknown_merchant_is_404(platform):
     for path in ("/api/v1/merchants/m-nobody", "/api/v1/merchants/m-nobody/stores"):
-        response = cloudpos.get(path, headers=PLATFORM)
+        response = platform.get(path)
         assert response.status_code == 404
         assert response.json()["error"] == "not_found"
 
 
-def test_stores_listing(cloudpos):
-    response = cloudpos.get("/api/v1/merchants/m-steve-cycles/stores", headers=PLATFORM)
+def test_stores_listing(platform):
+    response = platform.get("/api/v1/merchants/m-steve-cycles/stores")
     assert response.status_code == 200
     assert response.json() == {"stores": [
         {"store_id": "s-steve-1", "name": "Steve Test Store"},
         {"store_id": "s-steve-2", "name": "Steve Test Store 2"},
         {"store_id": "s-steve-3", "name": "Steve Outlet Store"},
     ]}
-    basil = cloudpos.get("/api/v1/merchants/m-basil-bakery/stores", headers=PLATFORM).json()
+    basil = platform.get("/api/v1/merchants/m-basil-bakery/stores").json()
     assert [s["store_id"] for s in basil["stores"]] == list(demo.BASIL_STORES)

@@ -4,60 +4,58 @@ import re
 
 from sandboxes.cloudpos.state import hash_key
 
-from .conftest import PLATFORM, SUPPORT
 
-
-def issue(client, merchant_id="m-steve-cycles", label="Xero API Client", service="xero", headers=SUPPORT):
-    return client.post(f"/support/v1/merchants/{merchant_id}/api-keys", json={"label": label, "service": service},
-                       headers=headers)
+def issue(client, merchant_id="m-steve-cycles", label="Xero API Client", service="xero"):
+    return client.post(f"/support/v1/merchants/{merchant_id}/api-keys", json={"label": label, "service": service})
 
 
 def introspect(client, api_key):
-    return client.post("/api/v1/api-keys/introspect", json={"api_key": api_key}, headers=PLATFORM).json()
+    return client.post("/api/v1/api-keys/introspect", json={"api_key": api_key}).json()
 
 
-def test_issue_returns_the_plain_key_once(cloudpos):
-    response = issue(cloudpos)
+def test_issue_returns_the_plain_key_once(support, platform):
+    response = issue(support)
     assert response.status_code == 201
     body = response.json()
     assert re.fullmatch(r"cpk_[A-Za-z0-9_-]{40}", body["api_key"])
     assert body["label"] == "Xero API Client" and body["service"] == "xero"
     assert body["created_at"] == "2026-03-02T10:00:00Z"
     assert response.headers["cache-control"] == "no-store"
-    assert introspect(cloudpos, body["api_key"])["active"] is True
+    assert introspect(platform, body["api_key"])["active"] is True
 
-    listed = cloudpos.get("/support/v1/merchants/m-steve-cycles/api-keys", headers=SUPPORT).json()["api_keys"]
+    listed = support.get("/support/v1/merchants/m-steve-cycles/api-keys").json()["api_keys"]
     mine = [k for k in listed if k["key_id"] == body["key_id"]]
     assert mine and "api_key" not in mine[0]
     assert body["api_key"] not in str(listed) and hash_key(body["api_key"]) not in str(listed)
 
 
-def test_revoke_deactivates_and_is_idempotent(cloudpos, clock):
-    body = issue(cloudpos).json()
+def test_revoke_deactivates_and_is_idempotent(support, platform, clock):
+    body = issue(support).json()
     clock.advance(hours=2)
-    revoked = cloudpos.post(f"/support/v1/api-keys/{body['key_id']}/revoke", headers=SUPPORT)
+    revoked = support.post(f"/support/v1/api-keys/{body['key_id']}/revoke")
     assert revoked.status_code == 200
     assert revoked.json()["revoked_at"] == "2026-03-02T12:00:00Z"
-    assert introspect(cloudpos, body["api_key"]) | {"active": False} == introspect(cloudpos, body["api_key"])
+    seen = introspect(platform, body["api_key"])
+    assert seen["active"] is False and seen["revoked_at"] == "2026-03-02T12:00:00Z"
     clock.advance(hours=1)
-    again = cloudpos.post(f"/support/v1/api-keys/{body['key_id']}/revoke", headers=SUPPORT).json()
+    again = support.post(f"/support/v1/api-keys/{body['key_id']}/revoke").json()
     assert again["revoked_at"] == "2026-03-02T12:00:00Z"
 
 
-def test_unknown_targets_are_404(cloudpos):
-    assert issue(cloudpos, merchant_id="m-nobody").status_code == 404
-    assert cloudpos.post("/support/v1/api-keys/k-nope/revoke", headers=SUPPORT).status_code == 404
-    assert cloudpos.get("/support/v1/merchants/m-nobody/api-keys", headers=SUPPORT).status_code == 404
+def test_unknown_targets_are_404(support):
+    assert issue(support, merchant_id="m-nobody").status_code == 404
+    assert support.post("/support/v1/api-keys/k-nope/revoke").status_code == 404
+    assert support.get("/support/v1/merchants/m-nobody/api-keys").status_code == 404
 
 
-def test_invalid_issue_request_is_422(cloudpos):
-    assert issue(cloudpos, label="").json()["error"] == "invalid_request"
-    assert issue(cloudpos, service="Xero API").status_code == 422
+def test_invalid_issue_request_is_422(support):
+    assert issue(support, label="").json()["error"] == "invalid_request"
+    assert issue(support, service="Xero API").status_code == 422
 
 
-def test_support_token_is_required_and_platform_token_is_not_enough(cloudpos):
-    for headers in ({}, PLATFORM):
-        response = issue(cloudpos, headers=headers)
+def test_support_token_is_required_and_platform_token_is_not_enough(cloudpos, platform):
+    for client in (cloudpos, platform):
+        response = issue(client)
         assert response.status_code == 401
         assert response.json()["error"] == "unauthorized"
-    assert cloudpos.post("/support/v1/api-keys/k-steve-xero/revoke", headers=PLATFORM).status_code == 401
+    assert platform.post("/support/v1/api-keys/k-steve-xero/revoke").status_code == 401

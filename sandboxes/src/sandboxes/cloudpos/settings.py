@@ -7,7 +7,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class CloudPosSandboxSettings(BaseSettings):
     """Tokens are required (no defaults) so a sandbox never runs with guessable credentials."""
 
-    model_config = SettingsConfigDict(env_prefix="CLOUDPOS_SANDBOX_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CLOUDPOS_SANDBOX_", extra="ignore", hide_input_in_errors=True)
 
     platform_token: SecretStr = Field(min_length=1)
     """Bearer token our services present on /api/v1 platform endpoints."""

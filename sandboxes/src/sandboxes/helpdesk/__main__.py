@@ -21,9 +21,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     mailbox = Mailbox()
+    app = build_app(settings, mailbox)
     smtp = start_smtp(mailbox, args.host, args.smtp_port)
     try:
-        uvicorn.run(build_app(settings, mailbox), host=args.host, port=args.http_port, log_level=args.log_level)
+        uvicorn.run(app, host=args.host, port=args.http_port, log_level=args.log_level)
     finally:
         smtp.stop()
 

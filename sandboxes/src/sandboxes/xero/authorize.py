@@ -15,9 +15,10 @@ from urllib.parse import quote, urlencode, urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from sandboxes.xero.domain import Grant, Pending
 from sandboxes.xero.pages import error_page, render
 from sandboxes.xero.settings import BROAD_SCOPES, XeroSandboxSettings
-from sandboxes.xero.state import Grant, Pending, XeroState
+from sandboxes.xero.state import XeroState
 
 SESSION_COOKIE = "XeroSandbox.Session"
 AUTHORIZE_PATH = "/identity/connect/authorize"

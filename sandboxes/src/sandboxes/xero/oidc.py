@@ -11,9 +11,10 @@ from urllib.parse import unquote_plus
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from sandboxes.xero.domain import Grant
 from sandboxes.xero.problems import NO_STORE, identity_problem, oauth_error
 from sandboxes.xero.settings import XeroSandboxSettings
-from sandboxes.xero.state import Grant, XeroState
+from sandboxes.xero.state import XeroState
 from sandboxes.xero.tokens import Signer, profile_claims
 
 INVALID = "invalid"

@@ -10,7 +10,8 @@ _BASE = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;background:#f3f6f8;color:#1e2a33;margin:0}
-main{max-width:440px;margin:48px auto;background:#fff;border-radius:8px;padding:32px;box-shadow:0 2px 8px rgba(0,0,0,.08)}
+main{max-width:440px;margin:48px auto;background:#fff;border-radius:8px;padding:32px;
+box-shadow:0 2px 8px rgba(0,0,0,.08)}
 h1{font-size:22px;margin:0 0 16px}.brand{color:#13b5ea;font-weight:700;letter-spacing:.5px;margin-bottom:16px}
 label{display:block;font-weight:600;margin:14px 0 4px}input[type=email],input[type=password],select{width:100%;
 padding:10px;border:1px solid #b8c4cc;border-radius:4px;box-sizing:border-box;font-size:15px}
@@ -47,18 +48,18 @@ _CONSENT = """{% extends "base" %}{% block title %}Allow access{% endblock %}{% 
 
 _ERROR = """{% extends "base" %}{% block title %}Error{% endblock %}{% block body %}
 <h1>Sorry, something went wrong</h1>
-<p>Error code: {{ status }}</p><p>Error: {{ error }} : {{ description }}</p>
+<p>Error code: {{ code }}</p><p>Error: {{ error }} : {{ description }}</p>
 <p class="muted">Request id: {{ request_id }}</p>{% endblock %}"""
 
 _env = Environment(loader=DictLoader({"base": _BASE, "login": _LOGIN, "consent": _CONSENT, "error": _ERROR}),
                    autoescape=select_autoescape(default=True, default_for_string=True))
 
 
-def render(name: str, status: int = 200, **context) -> HTMLResponse:
-    return HTMLResponse(_env.get_template(name).render(**context), status_code=status,
+def render(name: str, http_status: int = 200, **context) -> HTMLResponse:
+    return HTMLResponse(_env.get_template(name).render(**context), status_code=http_status,
                         headers={"Cache-Control": "no-store"})
 
 
 def error_page(error: str, description: str, request_id: str) -> HTMLResponse:
     """Xero shows its own 500 page for bad client_id/redirect_uri/scope and never redirects."""
-    return render("error", 500, status=500, error=error, description=description, request_id=request_id)
+    return render("error", 500, code=500, error=error, description=description, request_id=request_id)

@@ -5,10 +5,11 @@ Secrets have no defaults so the sandbox never runs with guessable credentials.
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from pydantic import field_validator
+import json
 from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Every scope Xero documents (reference §1.3), broad and granular. Restricted ones are left out of the default.
 BROAD_SCOPES = ("accounting.transactions", "accounting.transactions.read", "accounting.reports.read")
@@ -71,7 +72,6 @@ class XeroSandboxSettings(BaseSettings):
         if isinstance(value, str):
             text = value.strip()
             if text.startswith("["):
-                import json
                 return json.loads(text)
             return [part for part in text.replace(",", " ").split() if part]
         return value

@@ -16,7 +16,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
 from sandboxes.xero.clock import Clock
-from sandboxes.xero.state import Grant
+from sandboxes.xero.domain import Grant
 
 
 def _b64url(data: bytes) -> str:

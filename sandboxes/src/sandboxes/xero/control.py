@@ -1,0 +1,172 @@
+"""/_sandbox test controls: clock, faults, latency, Xero-side disconnects, token expiry, state and reset.
+
+Every route needs the x-sandbox-control-token header; none of this exists on real Xero.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from datetime import datetime, timedelta
+
+from fastapi import APIRouter, Depends, Header, HTTPException
+from pydantic import BaseModel, Field
+
+from sandboxes.xero.clock import xero_datetime
+from sandboxes.xero.ratelimit import RateLimiter
+from sandboxes.xero.settings import XeroSandboxSettings
+from sandboxes.xero.state import XeroState
+
+
+class Controls:
+    """Mutable test knobs plus the log of every non-control call (method, path, status)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.fault_count, self.fault_status, self.fault_prefix = 0, 503, ""
+        self.api_delay = 0.0
+        self.calls: list[dict] = []
+
+    def take_fault(self, path: str) -> int | None:
+        if self.fault_count > 0 and path.lower().startswith(self.fault_prefix.lower()):
+            self.fault_count -= 1
+            return self.fault_status
+        return None
+
+
+class Seconds(BaseModel):
+    seconds: float
+
+
+class SetClock(BaseModel):
+    now: datetime
+
+
+class Faults(BaseModel):
+    count: int = Field(ge=0)
+    status: int = Field(default=503, ge=400, le=599)
+    paths: str | None = None
+
+
+class ExpireRefresh(BaseModel):
+    refresh_token: str | None = None
+
+
+class OrgPatch(BaseModel):
+    model_config = {"extra": "allow"}
+
+
+def build_control_router(state: XeroState, settings: XeroSandboxSettings, limiter: RateLimiter,
+                         controls: Controls) -> APIRouter:
+    def guard(x_sandbox_control_token: str = Header(default="")) -> None:
+        expected = settings.control_token.get_secret_value().encode()
+        if not hmac.compare_digest(x_sandbox_control_token.encode(), expected):
+            raise HTTPException(401, "control token missing or wrong")
+
+    router = APIRouter(prefix="/_sandbox", dependencies=[Depends(guard)])
+    clock = state.clock
+
+    def org_or_404(tenant_id: str) -> dict:
+        org = state.orgs.get(tenant_id.lower())
+        if org is None:
+            raise HTTPException(404, "unknown tenant")
+        return org
+
+    @router.get("/state")
+    async def snapshot() -> dict:
+        def conn(c) -> dict:
+            return {"id": c.id, "authEventId": c.auth_event_id, "tenantId": c.tenant_id, "sub": c.sub,
+                    "client_id": c.client_id, "createdDateUtc": xero_datetime(c.created_at),
+                    "updatedDateUtc": xero_datetime(c.updated_at)}
+        grants = [{"token_sha256": hashlib.sha256(r.token.encode()).hexdigest()[:16], "sub": r.grant.sub,
+                   "auth_event_id": r.grant.auth_event_id, "scopes": r.grant.scopes,
+                   "issued_at": r.issued_at.isoformat(),
+                   "rotated_at": r.rotated_at.isoformat() if r.rotated_at else None,
+                   "revoked": r.revoked, "usable": state.refresh_usable(r, r.grant.client_id)}
+                  for r in state.refresh_tokens.values()]
+        return {"now": clock.now().isoformat(), "connections": [conn(c) for c in state.connections.values()],
+                "grants": grants, "calls": controls.calls,
+                "faults": {"count": controls.fault_count, "status": controls.fault_status,
+                           "paths": controls.fault_prefix},
+                "organisations": [{"OrganisationID": o["OrganisationID"], "Name": o["Name"],
+                                   "Class": o["Class"], "OrganisationStatus": o["OrganisationStatus"]}
+                                  for o in state.orgs.values()]}
+
+    @router.post("/reset")
+    async def reset() -> dict:
+        state.reset()
+        limiter.reset()
+        controls.reset()
+        if hasattr(clock, "reset"):
+            clock.reset()
+        return {"ok": True, "now": clock.now().isoformat()}
+
+    @router.post("/clock/advance")
+    async def advance(body: Seconds) -> dict:
+        return {"now": clock.advance(body.seconds).isoformat()}
+
+    @router.post("/clock/set")
+    async def set_clock(body: SetClock) -> dict:
+        return {"now": clock.set(body.now).isoformat()}
+
+    @router.post("/faults")
+    async def faults(body: Faults) -> dict:
+        controls.fault_count, controls.fault_status = body.count, body.status
+        controls.fault_prefix = body.paths or ""
+        return {"count": body.count, "status": body.status, "paths": controls.fault_prefix}
+
+    @router.post("/latency")
+    async def latency(body: Seconds) -> dict:
+        controls.api_delay = max(0.0, body.seconds)
+        return {"seconds": controls.api_delay}
+
+    @router.post("/sessions/clear")
+    async def clear_sessions() -> dict:
+        state.sessions.clear()
+        return {"ok": True}
+
+    @router.post("/tenants/{tenant_id}/remove-app")
+    async def remove_app(tenant_id: str) -> dict:
+        """The user removed this app under Settings > Connected Apps in Xero."""
+        org_or_404(tenant_id)
+        return {"removed_connections": state.remove_tenant(tenant_id.lower(), settings.client_id)}
+
+    @router.post("/tenants/{tenant_id}/delete-org")
+    async def delete_org(tenant_id: str) -> dict:
+        org = org_or_404(tenant_id)
+        org["OrganisationStatus"] = "DELETED"
+        return {"removed_connections": state.remove_tenant(org["OrganisationID"])}
+
+    @router.post("/tenants/{tenant_id}/demo-reset")
+    async def demo_reset(tenant_id: str) -> dict:
+        """A Demo Company reset: same org, new tenantId, old connections gone."""
+        old = org_or_404(tenant_id)
+        removed = state.remove_tenant(old["OrganisationID"])
+        new_id = str(uuid.uuid4())
+        state.orgs.pop(old["OrganisationID"])
+        state.orgs[new_id] = {**old, "OrganisationID": new_id}
+        for user in state.users.values():
+            user["tenant_ids"] = [new_id if t == old["OrganisationID"] else t for t in user["tenant_ids"]]
+        return {"old_tenant_id": old["OrganisationID"], "new_tenant_id": new_id, "removed_connections": removed}
+
+    @router.patch("/tenants/{tenant_id}")
+    async def patch_org(tenant_id: str, body: OrgPatch) -> dict:
+        """Change Class / Edition / IsDemoCompany / Name etc. of a fake org."""
+        org = org_or_404(tenant_id)
+        org.update({k: v for k, v in (body.model_extra or {}).items() if k != "OrganisationID"})
+        return org
+
+    @router.post("/refresh-tokens/expire")
+    async def expire_refresh(body: ExpireRefresh) -> dict:
+        """Make one (or every) refresh token look unused for longer than the idle limit."""
+        past = clock.now() - timedelta(days=settings.refresh_idle_days, seconds=1)
+        targets = ([state.refresh_tokens[body.refresh_token]] if body.refresh_token in state.refresh_tokens
+                   else [] if body.refresh_token else list(state.refresh_tokens.values()))
+        for entry in targets:
+            entry.issued_at = past
+        return {"expired": len(targets)}
+
+    return router

@@ -29,7 +29,10 @@ async def registry(pg_dsn, kafka_bootstrap, unique_name):
 @pytest.fixture
 async def key_validator(pg_dsn, kafka_bootstrap, unique_name):
     async with running(build_key_validator, KeyValidatorSettings, pg_dsn=pg_dsn,
-                       kafka_bootstrap=kafka_bootstrap, group=unique_name("key-validator")) as runtime:
+                       kafka_bootstrap=kafka_bootstrap, group=unique_name("key-validator"),
+                       cloudpos={"base_url": "http://127.0.0.1:9", "platform_token": "unused-platform-token"},
+                       api_token="unused-api-token-0123456789",
+                       key_fingerprint_secret="unused-fingerprint-secret-0123456789abcdef") as runtime:
         yield runtime
 
 

@@ -40,12 +40,13 @@ class ServiceRuntime:
     """Owns a service's pool, producer, relay and broker; `lifespan` starts and stops them in order."""
 
     def __init__(self, name: str, *, database: DatabaseSettings, kafka: KafkaSettings,
-                 migrations: Migrations) -> None:
+                 migrations: Migrations | tuple[Migrations, ...]) -> None:
         self.name = name
         self.consumer_group = kafka.consumer_group or name
         self._database = database
         self._kafka = kafka
-        self._migrations = (DELIVERY_MIGRATIONS, migrations)
+        own = migrations if isinstance(migrations, tuple) else (migrations,)
+        self._migrations = (DELIVERY_MIGRATIONS, *own)
         self.dead_letters = DeadLetters(self.consumer_group)
         self.broker = KafkaBroker(kafka.bootstrap_servers, client_id=name,
                                   middlewares=[delivery_middleware(self.dead_letters)])

@@ -9,6 +9,7 @@ Secrets are generated per run and handed to the processes through their environm
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import secrets
@@ -16,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -62,7 +64,8 @@ class Process:
 def _secrets() -> dict[str, str]:
     return {name: secrets.token_urlsafe(24) for name in (
         "xero_client_secret", "xero_control", "cloudpos_platform", "cloudpos_support", "cloudpos_control",
-        "key_hash", "session", "token_key")} | {"webhook": "whsec_" + secrets.token_urlsafe(32)}
+        "key_hash", "session", "token_key", "key_validator_api", "registry_api", "notifier_api",
+        "helpdesk_page")} | {"webhook": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()}
 
 
 def plan(ports: Ports, kafka: str, dsns: dict[str, str], secret: dict[str, str], logs: Path) -> list[Process]:
@@ -88,14 +91,28 @@ def plan(ports: Ports, kafka: str, dsns: dict[str, str], secret: dict[str, str],
     ]
     http_port = {"oauth_gateway": ports.gateway, "key_validator": ports.key_validator,
                  "connection_registry": ports.registry, "notifier": ports.notifier}
+    own_env = service_environment(ports, secret, xero=xero, cloudpos=cloudpos, helpdesk=helpdesk)
     services = []
     for service in SERVICES:
         prefix = service.upper() + "_"
         env = {f"{prefix}DATABASE__URL": dsns[service], f"{prefix}KAFKA__BOOTSTRAP_SERVERS": kafka,
                f"{prefix}HTTP__PORT": str(http_port[service])}
+        env |= {prefix + name: value for name, value in own_env[service].items()}
         services.append(Process(service, [py, "-m", service], env,
                                 f"http://127.0.0.1:{http_port[service]}/health/ready"))
     return sandboxes + services
+
+
+def service_environment(ports: Ports, secret: dict[str, str], *, xero: str, cloudpos: str,
+                        helpdesk: str) -> dict[str, dict[str, str]]:
+    """Each service's own settings (without its prefix): where the others and the third parties are."""
+    return {
+        "key_validator": {"CLOUDPOS__BASE_URL": cloudpos, "CLOUDPOS__PLATFORM_TOKEN": secret["cloudpos_platform"],
+                          "API_TOKEN": secret["key_validator_api"], "KEY_FINGERPRINT_SECRET": secret["key_hash"]},
+        "oauth_gateway": {},
+        "connection_registry": {},
+        "notifier": {},
+    }
 
 
 def _say(message: str) -> None:
@@ -153,7 +170,8 @@ def _infrastructure(ports: Ports) -> Iterator[tuple[str, dict[str, str]]]:
         for service in SERVICES:
             run_sync(_create_database(admin, service))
             dsns[service] = with_database(admin, service)
-        _say(f"PostgreSQL ready: databases {', '.join(SERVICES)}")
+        where = urllib.parse.urlsplit(admin)
+        _say(f"PostgreSQL ready at {where.hostname}:{where.port}: databases {', '.join(SERVICES)}")
         yield kafka, dsns
 
 
@@ -175,10 +193,10 @@ def banner(ports: Ports) -> str:
         "  Cloud POS → Xero setup is running.",
         f"  Open the setup page:      http://127.0.0.1:{ports.gateway}/",
         "",
-        f"  Cloud POS sign-in:        {pos.STEVE_EMAIL} / {pos.DEMO_PASSWORD}  (Pro Plus)",
+        f"  Cloud POS sign-in:        {pos.STEVE_USERNAME} / {pos.DEMO_PASSWORD}  (Pro Plus)",
         f"  Xero API key to paste:    {pos.DEMO_XERO_KEY}",
-        f"  Bike Rental Manager key:  {pos.DEMO_BIKE_RENTAL_KEY}  (refused: another service)",
-        f"  Without Pro Plus:         {pos.BASIL_EMAIL} / {pos.DEMO_PASSWORD}",
+        f"  Bike Rental Manager key:  {pos.DEMO_BRM_KEY}  (refused: another service)",
+        f"  Without Pro Plus:         {pos.BASIL_USERNAME} / {pos.DEMO_PASSWORD}",
         f"  Xero sign-in:             {xero.STEVE_EMAIL} / {xero.DEMO_PASSWORD}",
         "",
         f"  Helpdesk mail & webhooks: http://127.0.0.1:{ports.helpdesk}/   (SMTP on 127.0.0.1:{ports.smtp})",

@@ -1,22 +1,61 @@
 """The composition root: the only module that wires adapters, handlers and entrypoints."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from importlib.resources import files
 
+import httpx
 from fastapi import FastAPI
 
 from shared.contracts import KeyValidated
 from shared.delivery import Migrations
+from shared.ratelimit import RATE_LIMIT_MIGRATIONS, Limit
 from shared.runtime import ServiceRuntime, health_router
 
-from .settings import KeyValidatorSettings
+from . import domain
+from .adapters.cloudpos import HttpCloudPos
+from .adapters.postgres import unit_of_work
+from .entrypoints.errors import install_error_handlers
+from .entrypoints.routes import build_router
+from .handlers import AttemptLimits, KeyValidatorHandlers
+from .ports import Clock
+from .settings import KeyValidatorSettings, RateLimitSettings
 
 MIGRATIONS = Migrations("key_validator", files("key_validator") / "migrations")
 
 
-def build_app(settings: KeyValidatorSettings) -> FastAPI:
-    runtime = ServiceRuntime("key_validator", database=settings.database, kafka=settings.kafka, migrations=MIGRATIONS)
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_app(settings: KeyValidatorSettings, *, clock: Clock = utc_now,
+              cloudpos_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+    """`clock` and `cloudpos_transport` exist for tests (to move time, to fake Cloud POS failures)."""
+    runtime = ServiceRuntime("key_validator", database=settings.database, kafka=settings.kafka,
+                             migrations=(RATE_LIMIT_MIGRATIONS, MIGRATIONS))
     runtime.publishes(KeyValidated)
-    app = FastAPI(title="Key validator", lifespan=runtime.lifespan)
+    cloudpos = HttpCloudPos(settings.cloudpos, transport=cloudpos_transport)
+    handlers = KeyValidatorHandlers(
+        unit_of_work(lambda: runtime.pool), cloudpos, clock,
+        partial(domain.fingerprint, secret=settings.key_fingerprint_secret.get_secret_value().encode()),
+        attempt_limits(settings.rate_limit))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with runtime.lifespan(app), cloudpos.connected():
+            yield
+
+    app = FastAPI(title="Key validator", lifespan=lifespan)
+    install_error_handlers(app)
     app.include_router(health_router(runtime))
+    app.include_router(build_router(handlers, settings.api_token))
     app.state.runtime = runtime
     return app
+
+
+def attempt_limits(settings: RateLimitSettings) -> AttemptLimits:
+    window = timedelta(seconds=settings.window_seconds)
+    return AttemptLimits(per_merchant=Limit(settings.failures_per_merchant, window),
+                         per_client_address=Limit(settings.failures_per_client_address, window))

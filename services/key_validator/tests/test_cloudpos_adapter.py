@@ -1,0 +1,98 @@
+"""The httpx Cloud POS client against the real sandbox over real HTTP; transport-level faults (timeouts,
+nonsense answers) through httpx.MockTransport. Every failure is CloudPosUnavailable, naming no secret."""
+
+import logging
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from key_validator.adapters.cloudpos import HttpCloudPos
+from key_validator.domain import ApiKey, KeyFacts, MerchantFacts
+from key_validator.ports import CloudPosUnavailable
+from key_validator.settings import CloudPosSettings
+from sandboxes.cloudpos import demo_data as demo
+
+
+def client(url: str, token: str, transport: httpx.AsyncBaseTransport | None = None, timeout: float = 5) -> HttpCloudPos:
+    return HttpCloudPos(CloudPosSettings(base_url=url, platform_token=SecretStr(token), timeout_seconds=timeout),
+                        transport=transport)
+
+
+async def test_introspection_merchants_and_stores(sandbox):
+    cloudpos = client(sandbox.url, sandbox.platform_token)
+    async with cloudpos.connected():
+        assert await cloudpos.introspect(ApiKey(demo.DEMO_XERO_KEY)) == KeyFacts(
+            True, demo.DEMO_XERO_KEY_ID, "Xero API Client", "xero", demo.STEVE_MERCHANT_ID, None)
+        revoked = await cloudpos.introspect(ApiKey(demo.DEMO_REVOKED_XERO_KEY))
+        assert (revoked.active, revoked.revoked_at) == (False, datetime(2026, 1, 12, 16, tzinfo=UTC))
+        assert (await cloudpos.introspect(ApiKey(demo.DEMO_BRM_KEY))).service == "bike_rental_manager"
+        assert await cloudpos.introspect(ApiKey("cpk_" + "z" * 40)) == KeyFacts(active=False)
+        assert await cloudpos.merchant(demo.BASIL_MERCHANT_ID) == MerchantFacts(demo.BASIL_MERCHANT_ID,
+                                                                                "Basil's Bakery", "pro")
+        stores = await cloudpos.stores(demo.STEVE_MERCHANT_ID)
+        assert {s.store_id: s.name for s in stores} == demo.STEVE_STORES
+
+
+async def test_outages_and_refusals_of_our_token_are_unavailable(sandbox, caplog):
+    cloudpos = client(sandbox.url, sandbox.platform_token)
+    async with cloudpos.connected():
+        sandbox.fail_next(2, 503)
+        with pytest.raises(CloudPosUnavailable, match="HTTP 503"):
+            await cloudpos.introspect(ApiKey(demo.DEMO_XERO_KEY))
+        with pytest.raises(CloudPosUnavailable, match="HTTP 503"):
+            await cloudpos.stores(demo.STEVE_MERCHANT_ID)
+        with pytest.raises(CloudPosUnavailable, match="HTTP 404"):
+            await cloudpos.merchant("m-nobody")
+    wrong = client(sandbox.url, "not-the-platform-token")
+    async with wrong.connected():
+        with caplog.at_level(logging.ERROR), pytest.raises(CloudPosUnavailable, match="HTTP 401"):
+            await wrong.introspect(ApiKey(demo.DEMO_XERO_KEY))
+    assert "KEY_VALIDATOR_CLOUDPOS__PLATFORM_TOKEN" in caplog.text
+
+
+async def test_an_unreachable_platform_is_unavailable():
+    cloudpos = client("http://127.0.0.1:9", "t", timeout=2)  # the discard port: nothing listens
+    async with cloudpos.connected():
+        with pytest.raises(CloudPosUnavailable, match="ConnectError"):
+            await cloudpos.introspect(ApiKey(demo.DEMO_XERO_KEY))
+
+
+def _answering(status: int = 200, content: bytes = b"{}", error: Exception | None = None) -> httpx.MockTransport:
+    def handle(request: httpx.Request) -> httpx.Response:
+        if error:
+            raise error
+        return httpx.Response(status, content=content)
+    return httpx.MockTransport(handle)
+
+
+@pytest.mark.parametrize(("transport", "reason"), [
+    (_answering(error=httpx.ReadTimeout("slow")), "ReadTimeout"),
+    (_answering(content=b"<html>maintenance</html>"), "unexpected answer"),
+    (_answering(content=b'{"active": true, "key_id": "k-1"}'), "unexpected answer"),  # a known key, undescribed
+    (_answering(content=b'{"active": true, "key_id": "k 1; drop", "label": "x", "service": "xero",'
+                        b' "merchant_id": "m-1"}'), "unexpected answer"),
+    (_answering(status=302), "HTTP 302"),
+    (_answering(status=429), "HTTP 429"),
+])
+async def test_nonsense_and_timeouts_are_unavailable_and_never_name_the_key(transport, reason):
+    cloudpos = client("http://cloudpos.invalid", "t", transport)
+    async with cloudpos.connected():
+        with pytest.raises(CloudPosUnavailable, match=reason) as failure:
+            await cloudpos.introspect(ApiKey(demo.DEMO_XERO_KEY))
+    assert demo.DEMO_XERO_KEY not in str(failure.value) and failure.value.__cause__ is None
+
+
+async def test_too_many_or_malformed_stores_are_unavailable():
+    stores = b'{"stores": [' + b",".join(b'{"store_id": "s-%d", "name": "S"}' % i for i in range(501)) + b"]}"
+    for content in (stores, b'{"stores": [{"store_id": "", "name": "S"}]}'):
+        cloudpos = client("http://cloudpos.invalid", "t", _answering(content=content))
+        async with cloudpos.connected():
+            with pytest.raises(CloudPosUnavailable, match="unexpected answer"):
+                await cloudpos.stores("m-1")
+
+
+async def test_calls_before_start_are_unavailable_not_crashes():
+    with pytest.raises(CloudPosUnavailable, match="not started"):
+        await client("http://cloudpos.invalid", "t").merchant("m-1")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install what the project needs on a fresh Debian machine (root): uv, PostgreSQL, Java + Maven, and the
-# Python workspace. Idempotent and quiet when everything is already there.
+# Install what the project needs on a fresh Debian machine (root): uv, PostgreSQL, Java + Maven, Chromium,
+# and the Python workspace. Idempotent and quiet when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +23,10 @@ fi
 if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
   say "Installing Java 17 and Maven from Debian's packages"
   apt_install openjdk-17-jre-headless maven
+fi
+if ! command -v chromium >/dev/null; then
+  say "Installing Chromium from Debian's packages (the browser journey test drives it)"
+  apt_install chromium
 fi
 if ! command -v uv >/dev/null; then
   say "Installing uv from PyPI"

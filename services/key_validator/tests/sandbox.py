@@ -1,22 +1,16 @@
 """The real Cloud POS sandbox (sandboxes.cloudpos) served by uvicorn on a free loopback port, with the
 support and control calls the tests need (add a merchant, issue and revoke keys, inject outages).
-
-Serving mirrors sandboxes/tests/conftest.py's `serve_app` (test fixtures cannot be imported across
-test folders); it could move to the root tests/support/ so both use one copy.
 """
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from uuid import uuid4
 
 import httpx
-import uvicorn
 
 from sandboxes.cloudpos import CloudPosSandboxSettings, build_app
+from tests.support.http import served
 
 TOKENS = {"platform": "kv-test-platform-token", "support": "kv-test-support-token",
           "control": "kv-test-control-token"}
@@ -66,20 +60,5 @@ class Sandbox:
 @contextmanager
 def serving() -> Iterator[Sandbox]:
     app = build_app(CloudPosSandboxSettings(**{f"{role}_token": token for role, token in TOKENS.items()}))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    host, port = sock.getsockname()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the Cloud POS sandbox did not start")
-        time.sleep(0.01)
-    try:
-        yield Sandbox(f"http://{host}:{port}")
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with served(app, lifespan="off") as url:
+        yield Sandbox(url)

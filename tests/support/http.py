@@ -1,0 +1,37 @@
+"""Serve an ASGI app as a real uvicorn server on a free loopback port, for tests that must cross real HTTP.
+
+Services talk to each other and to third parties over HTTP, so a bug in headers, status codes or body
+framing must show up in tests; an in-process transport would hide it.
+"""
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import uvicorn
+
+
+@contextmanager
+def served(app: Any, *, log_level: str = "warning", lifespan: str = "on") -> Iterator[str]:
+    """Yield the server's base URL; stop the server on exit."""
+    # Binding the socket ourselves (port 0) avoids racing another process for a "free" port.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    host, port = sock.getsockname()
+    server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, lifespan=lifespan))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -111,7 +111,11 @@ def service_environment(ports: Ports, secret: dict[str, str], *, xero: str, clou
                           "API_TOKEN": secret["key_validator_api"], "KEY_FINGERPRINT_SECRET": secret["key_hash"]},
         "oauth_gateway": {},
         "connection_registry": {},
-        "notifier": {},
+        "notifier": {"API_TOKEN": secret["notifier_api"], "EMAIL__HOST": "127.0.0.1",
+                     "EMAIL__PORT": str(ports.smtp), "EMAIL__STARTTLS": "false",
+                     "EMAIL__FROM_ADDRESS": "xero-setup@cloudpos.test", "EMAIL__TO": '["helpdesk@cloudpos.test"]',
+                     "WEBHOOK__URL": f"{helpdesk}/webhooks/helpdesk", "WEBHOOK__SECRET": secret["webhook"],
+                     "WEBHOOK__ALLOW_INSECURE_LOOPBACK": "true"},
     }
 
 

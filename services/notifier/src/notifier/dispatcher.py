@@ -1,0 +1,106 @@
+"""Sends recorded deliveries: leases due rows, tries each once, records the attempt and the next step.
+
+Several dispatchers (in one or many processes) may run: a delivery is leased with SKIP LOCKED, so
+only one of them tries it; a crash mid-attempt leaves the lease to expire and the attempt marked
+`abandoned`. Tests drive it one step at a time with `run_once()` and a hand-moved clock.
+"""
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+
+from .domain.delivery import (
+    AttemptResult,
+    Channel,
+    Claimed,
+    Decision,
+    Outcome,
+    RetryPolicy,
+    Status,
+    after_attempt,
+)
+from .ports import Clock, Deliveries, Sender
+
+log = logging.getLogger(__name__)
+_RECORD_RETRIES = (0.5, 2.0, 5.0)
+
+
+class Dispatcher:
+    def __init__(self, deliveries: Deliveries, senders: Mapping[Channel, Sender], clock: Clock,
+                 policy: RetryPolicy, *, batch_size: int = 20, attempt_timeout: float = 30.0,
+                 lease: float = 120.0, jitter: Callable[[], float] = random.random) -> None:
+        self._deliveries = deliveries
+        self._senders = senders
+        self._clock = clock
+        self._policy = policy
+        self._batch_size = batch_size
+        self._attempt_timeout = attempt_timeout
+        self._lease = timedelta(seconds=lease)
+        self._jitter = jitter
+
+    async def run_once(self) -> int:
+        """Try every delivery due now (up to a batch), concurrently; returns how many were tried."""
+        now = self._clock.now()
+        claimed = await self._deliveries.claim_due(now, self._batch_size, now + self._lease)
+        results = await asyncio.gather(*(self._attempt(c) for c in claimed), return_exceptions=True)
+        for item, result in zip(claimed, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("could not record attempt %d of delivery %s; its lease will expire and it is "
+                          "retried", item.attempt, item.delivery_id, exc_info=result)
+        return len(claimed)
+
+    async def run(self, poll_interval: float = 1.0) -> None:
+        """Until cancelled: drain due deliveries, then poll; back off while the database is away."""
+        backoff = poll_interval
+        while True:
+            try:
+                tried = await self.run_once()
+                backoff = poll_interval
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # database away: keep going, nothing is lost
+                log.warning("dispatcher interrupted; retrying in %.1fs", backoff, exc_info=True)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            if tried < self._batch_size:
+                await asyncio.sleep(poll_interval)
+
+    async def _attempt(self, item: Claimed) -> None:
+        result = await self._send(item)
+        decision = after_attempt(result, item.cycle_attempt, self._policy, self._clock.now(), self._jitter)
+        await self._record(item, result, decision)
+        if decision.status is Status.PARKED:
+            log.error("helpdesk %s delivery %s (event %s) PARKED after attempt %d: %s; re-drive it with "
+                      "POST /v1/deliveries/%s/redrive", item.channel, item.delivery_id,
+                      item.notification.event_id, item.attempt, decision.note, item.delivery_id)
+        elif decision.status is Status.PENDING:
+            log.info("helpdesk %s delivery %s attempt %d failed, %s", item.channel, item.delivery_id,
+                     item.attempt, decision.note)
+
+    async def _send(self, item: Claimed) -> AttemptResult:
+        sender = self._senders.get(item.channel)
+        if sender is None:
+            return AttemptResult(Outcome.PERMANENT, f"the {item.channel} channel is not configured any more")
+        try:
+            async with asyncio.timeout(self._attempt_timeout):
+                return await sender.send(item.delivery_id, item.notification)
+        except TimeoutError:
+            return AttemptResult(Outcome.TRANSIENT, f"no answer within {self._attempt_timeout:.0f}s")
+        except Exception as error:  # a bug in a sender must not stop the others  # noqa: BLE001
+            log.exception("sender %s failed on delivery %s", item.channel, item.delivery_id)
+            return AttemptResult(Outcome.TRANSIENT, f"sender error {type(error).__name__}")
+
+    async def _record(self, item: Claimed, result: AttemptResult, decision: Decision) -> None:
+        """A sent notification must not be sent again because the database blinked: retry the write."""
+        for delay in _RECORD_RETRIES:
+            try:
+                await self._deliveries.finish(item, result, decision, self._clock.now())
+                return
+            except Exception:  # noqa: BLE001 - retried below; the last failure propagates
+                log.warning("recording attempt %d of %s failed; retrying in %.1fs", item.attempt,
+                            item.delivery_id, delay, exc_info=True)
+                await asyncio.sleep(delay)
+        await self._deliveries.finish(item, result, decision, self._clock.now())

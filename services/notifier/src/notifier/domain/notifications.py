@@ -1,0 +1,80 @@
+"""What the helpdesk is told about a registry event: who the merchant is, the map, what changed, what to do.
+
+The notifier consumes SetupCompleted and ConnectionsChanged only. Broken connections (OrgDisconnected with
+removed_in_xero / grant_invalid / organisation_deleted) reach the helpdesk through the ConnectionsChanged
+the registry publishes for them after completion: consuming OrgDisconnected as well would tell the
+helpdesk twice about one breakage, and before completion there is nothing for the helpdesk to act on.
+"""
+
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.contracts import ConnectionsChanged, DisconnectReason, Event, SetupCompleted, StoreLink
+
+BROKEN = frozenset({DisconnectReason.REMOVED_IN_XERO, DisconnectReason.GRANT_INVALID,
+                    DisconnectReason.ORGANISATION_DELETED})
+
+
+class Kind(StrEnum):
+    """The webhook `type`; also says which template the email uses."""
+
+    READY_TO_FINALISE = "integration.ready_to_finalise"
+    CONNECTIONS_CHANGED = "integration.connections_changed"
+
+
+class WhatChanged(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reason: str
+    summary: str
+
+
+class Notification(BaseModel):
+    """Everything the helpdesk needs, and nothing secret: ids, names and the store → organisation map."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Kind
+    event_id: UUID
+    occurred_at: datetime
+    merchant_id: str
+    merchant_name: str
+    links: tuple[StoreLink, ...]
+    change: WhatChanged | None = None
+    action_needed: bool
+    next_steps: str
+
+
+def notification_for(event_id: UUID, occurred_at: datetime, data: Event) -> Notification:
+    """The message for one event; raises TypeError for events the notifier does not consume."""
+    if isinstance(data, SetupCompleted):
+        return Notification(kind=Kind.READY_TO_FINALISE, event_id=event_id, occurred_at=occurred_at,
+                            merchant_id=data.merchant_id, merchant_name=data.merchant_name, links=data.links,
+                            action_needed=True, next_steps=_finalise(data))
+    if isinstance(data, ConnectionsChanged):
+        broken = data.reason in BROKEN or not data.links
+        return Notification(kind=Kind.CONNECTIONS_CHANGED, event_id=event_id, occurred_at=occurred_at,
+                            merchant_id=data.merchant_id, merchant_name=data.merchant_name, links=data.links,
+                            change=WhatChanged(reason=data.reason, summary=data.summary), action_needed=broken,
+                            next_steps=_reconnect(data) if broken else _update(data))
+    raise TypeError(f"the notifier does not notify {type(data).__name__}")
+
+
+def _finalise(data: SetupCompleted) -> str:
+    return (f"Finalise the Xero integration for {data.merchant_name} (merchant {data.merchant_id}) in the "
+            f"platform admin, using the store → organisation map below ({len(data.links)} store(s)). "
+            "Finalising turns the integration on; the merchant does not need to call.")
+
+
+def _reconnect(data: ConnectionsChanged) -> str:
+    return (f"A Xero connection of {data.merchant_name} (merchant {data.merchant_id}) broke ({data.reason}): "
+            "stores missing from the map below no longer post to Xero. Contact the merchant and ask them to "
+            "reconnect from the Cloud POS Xero settings, then check the map in the platform admin.")
+
+
+def _update(data: ConnectionsChanged) -> str:
+    return (f"Update the Xero setup of {data.merchant_name} (merchant {data.merchant_id}) in the platform "
+            "admin to match the map below. No call to the merchant is needed unless the change is unexpected.")

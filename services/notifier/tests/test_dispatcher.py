@@ -1,0 +1,134 @@
+"""The dispatcher on fakes: sends due deliveries, retries on a schedule, parks, and is re-driven once."""
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+
+from notifier.dispatcher import Dispatcher
+from notifier.domain.delivery import AttemptResult, Channel, Outcome, RetryPolicy, Status
+from notifier.handlers import DeliveryAdmin, NotifierHandlers
+from shared.contracts.examples import ALL
+from shared.delivery import CloudEvent
+
+from .fakes import FakeClock, FakeStore, ScriptedSender, permanent, transient
+
+SETUP = next(e for e in ALL if e.type.endswith("SetupCompleted.v1"))
+POLICY = RetryPolicy(schedule=(5.0, 300.0))
+DELIVERED = AttemptResult(Outcome.DELIVERED, "HTTP 204", 204)
+
+
+@dataclass
+class World:
+    store: FakeStore = field(default_factory=FakeStore)
+    clock: FakeClock = field(default_factory=FakeClock)
+    email: ScriptedSender = field(default_factory=ScriptedSender)
+    webhook: ScriptedSender = field(default_factory=ScriptedSender)
+
+    def dispatcher(self, **options) -> Dispatcher:
+        """Jitter pinned to its maximum, so each retry is due exactly one schedule step later."""
+        return Dispatcher(self.store, {Channel.EMAIL: self.email, Channel.WEBHOOK: self.webhook}, self.clock,
+                          POLICY, jitter=lambda: 1.0, **options)
+
+    async def notify(self) -> None:
+        await NotifierHandlers(self.store, (Channel.EMAIL, Channel.WEBHOOK), self.clock).notify(
+            CloudEvent(data=SETUP, source="/t"))
+
+    def statuses(self) -> dict[str, Status]:
+        return {r.view.channel.value: r.view.status for r in self.store.committed.rows.values()}
+
+    def history(self, sender: ScriptedSender) -> list[str]:
+        return [a.outcome for a in self.store.committed.rows[sender.sent[0][0]].view.history]
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+async def test_due_deliveries_are_sent_once_on_each_channel(world):
+    await world.notify()
+    dispatcher = world.dispatcher()
+    assert await dispatcher.run_once() == 2
+    assert await dispatcher.run_once() == 0
+    assert len(world.email.sent) == len(world.webhook.sent) == 1
+    assert world.statuses() == {"email": Status.DELIVERED, "webhook": Status.DELIVERED}
+    assert world.history(world.webhook) == ["delivered"]
+
+
+async def test_a_failing_target_is_retried_on_schedule_and_nothing_is_lost(world):
+    world.webhook.answers = [transient(), transient(), DELIVERED]
+    await world.notify()
+    dispatcher = world.dispatcher()
+    assert await dispatcher.run_once() == 2
+    world.clock.advance(seconds=4.9)
+    assert await dispatcher.run_once() == 0  # not due before its time
+    world.clock.advance(seconds=0.1)
+    assert await dispatcher.run_once() == 1
+    world.clock.advance(seconds=300)
+    assert await dispatcher.run_once() == 1
+    assert world.statuses()["webhook"] is Status.DELIVERED
+    assert len({delivery_id for delivery_id, _ in world.webhook.sent}) == 1 and len(world.webhook.sent) == 3
+    assert world.history(world.webhook) == ["transient", "transient", "delivered"]
+
+
+async def test_an_exhausted_schedule_parks_and_a_redrive_sends_exactly_once_more(world):
+    world.webhook.answers = [transient(), transient(), transient(), DELIVERED]
+    await world.notify()
+    dispatcher = world.dispatcher()
+    for step in (0, 5, 300):
+        world.clock.advance(seconds=step)
+        await dispatcher.run_once()
+    assert world.statuses()["webhook"] is Status.PARKED and len(world.webhook.sent) == 3
+    world.clock.advance(hours=48)
+    assert await dispatcher.run_once() == 0  # parked stays parked
+
+    admin = DeliveryAdmin(world.store, world.clock)
+    parked = (await admin.listing(Status.PARKED))[0].delivery_id
+    assert (await admin.redrive(parked)).redriven
+    assert await dispatcher.run_once() == 1
+    again = await admin.redrive(parked)
+    assert not again.redriven and again.delivery.status is Status.DELIVERED
+    assert await dispatcher.run_once() == 0 and len(world.webhook.sent) == 4
+
+
+async def test_a_permanent_refusal_parks_at_once(world):
+    world.webhook.answers = [permanent()]
+    await world.notify()
+    await world.dispatcher().run_once()
+    assert world.statuses()["webhook"] is Status.PARKED and len(world.webhook.sent) == 1
+
+
+async def test_a_hanging_target_is_cut_off_without_holding_up_the_other_channel(world):
+    world.webhook.delay = 30
+    await world.notify()
+    await asyncio.wait_for(world.dispatcher(attempt_timeout=0.2).run_once(), 2)
+    assert world.statuses() == {"email": Status.DELIVERED, "webhook": Status.PENDING}
+    assert "no answer within" in world.store.committed.rows[world.webhook.sent[0][0]].view.last_error
+
+
+async def test_an_attempt_whose_result_was_never_recorded_is_retried_after_its_lease(world):
+    await world.notify()
+    dispatcher = world.dispatcher(lease=60)
+    now = world.clock.now()
+    await world.store.claim_due(now, 10, now + timedelta(seconds=60))  # a dispatcher that then died
+    assert await dispatcher.run_once() == 0
+    world.clock.advance(seconds=60)
+    assert await dispatcher.run_once() == 2
+    assert world.history(world.webhook) == ["abandoned", "delivered"]
+
+
+async def test_a_database_blink_while_recording_does_not_resend(world, monkeypatch):
+    monkeypatch.setattr("notifier.dispatcher._RECORD_RETRIES", (0.01, 0.01))
+    world.store.fail_finish = 2
+    await world.notify()
+    await world.dispatcher().run_once()
+    assert world.statuses() == {"email": Status.DELIVERED, "webhook": Status.DELIVERED}
+    assert len(world.webhook.sent) == 1
+
+
+async def test_a_channel_removed_from_the_configuration_parks_its_deliveries(world):
+    await world.notify()
+    await Dispatcher(world.store, {Channel.EMAIL: world.email}, world.clock, POLICY).run_once()
+    assert world.statuses() == {"email": Status.DELIVERED, "webhook": Status.PARKED}

@@ -1,19 +1,113 @@
-"""The service's configuration, from `OAUTH_GATEWAY_*` environment variables."""
+"""The service's configuration, from `OAUTH_GATEWAY_*` environment variables (nested with `__`).
 
+Pointing at real Xero is configuration only: `xero.issuer` is the OIDC discovery base and every
+endpoint except the API host comes from the discovery document.
+"""
+
+import base64
+import binascii
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.settings import DatabaseSettings, HttpSettings, KafkaSettings
 
+# Reading /Organisation (the subscription gate) needs accounting.settings[.read]; it is unchanged under
+# Xero's 2026 granular scopes, so this list is valid for apps created before and after 2 March 2026.
+MINIMAL_SCOPES = ("openid", "profile", "email", "offline_access", "accounting.settings.read")
+
+
+class XeroSettings(BaseModel):
+    issuer: str = Field(description="OIDC discovery base, e.g. https://identity.xero.com")
+    api_base_url: str = Field(default="https://api.xero.com", description="Connections + Accounting API host")
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr = Field(min_length=1)
+    redirect_uri: str = Field(description="registered exactly at Xero, e.g. https://setup.example/xero/callback")
+    scopes: tuple[str, ...] = MINIMAL_SCOPES
+    timeout_seconds: float = Field(default=10, gt=0)
+
+    @field_validator("scopes")
+    @classmethod
+    def _needs_offline_access(cls, scopes: tuple[str, ...]) -> tuple[str, ...]:
+        if not {"openid", "offline_access"} <= set(scopes):
+            raise ValueError("scopes must include openid and offline_access")
+        return scopes
+
+
+class ServiceEndpoint(BaseModel):
+    """An internal service we call over HTTP with a bearer token."""
+
+    base_url: str
+    api_token: SecretStr = Field(min_length=1)
+
+
+class CloudPosSettings(BaseModel):
+    base_url: str = Field(description="Cloud POS platform (the sandbox on 8720 locally)")
+
 
 class GatewaySettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="OAUTH_GATEWAY_", env_nested_delimiter="__")
+    model_config = SettingsConfigDict(env_prefix="OAUTH_GATEWAY_", env_nested_delimiter="__",
+                                      hide_input_in_errors=True)
 
     database: DatabaseSettings
     kafka: KafkaSettings
     http: HttpSettings = HttpSettings(port=8100)
+    public_base_url: str = Field(description="where merchants reach the pages; https turns on Secure cookies")
+    cloudpos: CloudPosSettings
+    key_validator: ServiceEndpoint
+    registry: ServiceEndpoint
+    xero: XeroSettings
+    session_secret: SecretStr = Field(min_length=32, description="HMAC key for CSRF tokens")
+    token_keys: dict[str, SecretStr] = Field(min_length=1, description="key id -> base64 32-byte AES key")
+    active_token_key_id: str
+    session_idle_minutes: int = Field(default=30, ge=1)
+    session_absolute_hours: int = Field(default=12, ge=1)
+    flow_ttl_seconds: int = Field(default=600, ge=60, description="time allowed at Xero for one consent")
+    keepalive_interval_seconds: float = Field(default=3600, ge=0, description="0 turns the loop off")
+    keepalive_refresh_after_days: int = Field(default=14, ge=1, le=45,
+                                              description="refresh idle grants well before Xero's 60 days")
+
+    @field_validator("token_keys")
+    @classmethod
+    def _keys_are_aes_256(cls, keys: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for key_id, value in keys.items():
+            try:
+                raw = base64.b64decode(value.get_secret_value(), validate=True)
+            except binascii.Error:
+                raise ValueError(f"token key {key_id!r} is not base64") from None
+            if len(raw) != 32:
+                raise ValueError(f"token key {key_id!r} must decode to 32 bytes")
+        return keys
+
+    @model_validator(mode="after")
+    def _active_key_exists(self) -> "GatewaySettings":
+        if self.active_token_key_id not in self.token_keys:
+            raise ValueError("active_token_key_id must name one of token_keys")
+        return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        return urlsplit(self.public_base_url).scheme == "https"
+
+    @property
+    def public_origin(self) -> str:
+        parts = urlsplit(self.public_base_url)
+        return f"{parts.scheme}://{parts.netloc}"
 
 
 def example_settings() -> GatewaySettings:
     """Placeholder values that build the app without connecting: used to generate the AsyncAPI document."""
-    return GatewaySettings(database={"url": "postgresql://oauth_gateway@postgres:5432/oauth_gateway"},
-                kafka={"bootstrap_servers": "kafka:9092"})
+    placeholder_key = base64.b64encode(bytes(32)).decode()
+    return GatewaySettings(
+        database={"url": "postgresql://oauth_gateway@postgres:5432/oauth_gateway"},
+        kafka={"bootstrap_servers": "kafka:9092"},
+        public_base_url="http://localhost:8100",
+        cloudpos={"base_url": "http://cloudpos-sandbox:8720"},
+        key_validator={"base_url": "http://key-validator:8101", "api_token": "example"},
+        registry={"base_url": "http://connection-registry:8103", "api_token": "example"},
+        xero={"issuer": "http://xero-sandbox:8710", "api_base_url": "http://xero-sandbox:8710",
+              "client_id": "EXAMPLE", "client_secret": "example",
+              "redirect_uri": "http://localhost:8100/xero/callback"},
+        session_secret="example-session-secret-of-32-chars!",
+        token_keys={"example": placeholder_key}, active_token_key_id="example")

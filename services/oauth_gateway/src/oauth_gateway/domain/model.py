@@ -1,0 +1,134 @@
+"""The records the journey works with, and the small rules about them (expiry, ownership, refresh)."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from uuid import UUID
+
+REFRESH_SKEW = timedelta(seconds=120)       # refresh this long before the access token expires
+
+
+@dataclass(frozen=True, slots=True)
+class StoreRef:
+    store_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class WebSession:
+    """A signed-in merchant user; `stores` are those listed by the key validated in this session."""
+
+    session_hash: bytes
+    user_id: str
+    merchant_id: str
+    merchant_name: str
+    display_name: str
+    created_at: datetime
+    last_seen_at: datetime
+    stores: tuple[StoreRef, ...] = ()
+    key_label: str | None = None
+
+    def expired(self, now: datetime, idle: timedelta, absolute: timedelta) -> bool:
+        return now - self.last_seen_at > idle or now - self.created_at > absolute
+
+    def store(self, store_id: str) -> StoreRef | None:
+        """A merchant acts only on stores its own validated key listed."""
+        return next((s for s in self.stores if s.store_id == store_id), None)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorisedOrg:
+    """An organisation authorised in one consent (from /connections?authEventId=...)."""
+
+    tenant_id: UUID
+    connection_id: UUID
+    name: str
+
+
+class FlowStatus(StrEnum):
+    PENDING = "pending"            # sent to Xero, waiting for the redirect back
+    EXCHANGING = "exchanging"      # the redirect arrived; state consumed
+    AUTHORISED = "authorised"      # consent done, tokens stored, organisation not chosen yet
+    SELECTED = "selected"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """One "Connect to Xero" for one store, bound to the browser session that started it."""
+
+    flow_id: UUID
+    session_hash: bytes
+    merchant_id: str
+    user_id: str
+    store_id: str
+    store_name: str
+    nonce: str
+    created_at: datetime
+    status: FlowStatus = FlowStatus.PENDING
+    grant_id: str | None = None
+    auth_event_id: UUID | None = None
+    organisations: tuple[AuthorisedOrg, ...] = ()
+
+    def expired(self, now: datetime, ttl: timedelta) -> bool:
+        return now - self.created_at > ttl
+
+    def belongs_to(self, session: WebSession) -> bool:
+        return self.session_hash == session.session_hash and self.merchant_id == session.merchant_id
+
+    def organisation(self, tenant_id: str) -> AuthorisedOrg | None:
+        """Only organisations authorised in THIS consent may be chosen (never one from another grant)."""
+        return next((o for o in self.organisations if str(o.tenant_id) == tenant_id.strip().lower()), None)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSet:
+    access_token: str
+    refresh_token: str
+    expires_at: datetime
+    scopes: tuple[str, ...]
+
+
+class GrantStatus(StrEnum):
+    ACTIVE = "active"
+    BROKEN = "broken"        # invalid_grant: the merchant must connect again
+    REVOKED = "revoked"      # we revoked it after the last connection left
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """One Xero grant (a Xero user + this app) and its single token set."""
+
+    grant_id: str
+    xero_sub: str
+    version: int
+    status: GrantStatus
+    tokens: TokenSet | None
+    refreshed_at: datetime
+
+    def needs_refresh(self, now: datetime) -> bool:
+        return self.tokens is None or self.tokens.expires_at - now <= REFRESH_SKEW
+
+    def keepalive_due(self, now: datetime, after: timedelta) -> bool:
+        """Refresh tokens die after 60 idle days; exercise them long before that."""
+        return self.status is GrantStatus.ACTIVE and now - self.refreshed_at >= after
+
+
+class ConnectionStatus(StrEnum):
+    ACTIVE = "active"
+    DISCONNECTED = "disconnected"
+    BROKEN = "broken"
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """A merchant's use of one organisation through one grant."""
+
+    merchant_id: str
+    tenant_id: UUID
+    organisation_name: str
+    connection_id: UUID
+    grant_id: str
+    subscription_class: str
+    status: ConnectionStatus = ConnectionStatus.ACTIVE

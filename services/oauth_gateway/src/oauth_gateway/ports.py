@@ -1,0 +1,171 @@
+"""What the gateway's use cases need from the outside world, as small Protocols and the errors they raise."""
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from shared.delivery import CloudEvent
+
+from .domain.model import Connection, Flow, Grant, StoreRef, WebSession
+
+Clock = Callable[[], datetime]
+
+
+# --- errors the adapters raise (handlers map them to readable pages or to state changes) -----------------
+class XeroUnavailable(Exception):
+    """Xero did not answer usefully (timeout, 5xx, or 429 beyond what we wait); nothing changed."""
+
+    def __init__(self, what: str, retry_after: int | None = None) -> None:
+        super().__init__(what)
+        self.retry_after = retry_after
+
+
+class OAuthRejected(Exception):
+    """The token endpoint said no: `error` is invalid_grant, invalid_client, ..."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+class TenantForbidden(Exception):
+    """403 AuthenticationUnsuccessful: this grant may no longer act on that organisation."""
+
+
+class TokenRejected(Exception):
+    """401 from the API host: the access token is expired or no longer valid."""
+
+
+class InvalidIdToken(Exception):
+    """The id_token failed signature, issuer, audience, expiry or nonce checks."""
+
+
+class ServiceUnavailable(Exception):
+    """An internal service (key_validator, registry) or Cloud POS did not answer."""
+
+
+@dataclass(eq=False)  # not frozen: contextlib sets __traceback__ on exceptions
+class ServiceRefusal(Exception):
+    """An internal service or Cloud POS answered with a stable error code and a merchant-readable message."""
+
+    status: int
+    code: str
+    message: str
+
+
+# --- values ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class TokenResponse:
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    expires_in: int
+    scopes: tuple[str, ...]
+    id_token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class XeroConnection:
+    connection_id: UUID
+    tenant_id: UUID
+    tenant_name: str | None
+    auth_event_id: UUID | None
+
+
+@dataclass(frozen=True, slots=True)
+class OrganisationInfo:
+    tenant_id: UUID
+    name: str
+    subscription_class: str | None
+    is_demo_company: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    user_id: str
+    merchant_id: str
+    merchant_name: str
+    display_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyValidation:
+    merchant_id: str
+    key_label: str
+    stores: tuple[StoreRef, ...]
+
+
+# --- ports ----------------------------------------------------------------------------------------------
+class XeroIdentity(Protocol):
+    async def authorize_url(self, state: str, nonce: str, code_challenge: str) -> str: ...
+    async def exchange_code(self, code: str, verifier: str) -> TokenResponse: ...
+    async def refresh(self, refresh_token: str) -> TokenResponse: ...
+    async def revoke(self, refresh_token: str) -> None: ...
+    async def verify_id_token(self, id_token: str, nonce: str, access_token: str, now: datetime) -> dict: ...
+    async def access_claims(self, access_token: str) -> dict: ...
+
+
+class XeroApi(Protocol):
+    async def connections(self, access_token: str, auth_event_id: UUID | None = None) -> list[XeroConnection]: ...
+    async def delete_connection(self, access_token: str, connection_id: UUID) -> int: ...
+    async def organisation(self, access_token: str, tenant_id: UUID) -> OrganisationInfo: ...
+
+
+class CloudPos(Protocol):
+    async def sign_in(self, username: str, password: str) -> SignedIn: ...
+
+
+class KeyValidator(Protocol):
+    async def validate(self, merchant_id: str, user_id: str, api_key: str, client_address: str) -> KeyValidation: ...
+
+
+class Registry(Protocol):
+    async def summary(self, merchant_id: str) -> dict[str, Any] | None: ...
+    async def complete(self, merchant_id: str, completed_by: str) -> int: ...
+
+
+class GatewayTransaction(Protocol):
+    async def publish(self, *events: CloudEvent) -> None: ...
+    async def add_session(self, session: WebSession) -> None: ...
+    async def session(self, session_hash: bytes) -> WebSession | None: ...
+    async def touch_session(self, session_hash: bytes, now: datetime) -> None: ...
+    async def set_session_stores(self, session_hash: bytes, stores: tuple[StoreRef, ...], key_label: str) -> None: ...
+    async def set_flash(self, session_hash: bytes, text: str | None) -> None: ...
+    async def take_flash(self, session_hash: bytes) -> str | None: ...
+    async def drop_session(self, session_hash: bytes) -> None: ...
+    async def add_flow(self, flow: Flow, state_hash: bytes, sealed_verifier: str) -> None: ...
+    async def claim_flow(self, state_hash: bytes) -> tuple[Flow, str] | None: ...
+    async def flow(self, flow_id: UUID, *, lock: bool = False) -> Flow | None: ...
+    async def save_flow(self, flow: Flow, outcome: str | None = None) -> None: ...
+    async def grant(self, grant_id: str, *, lock: bool = False) -> Grant | None: ...
+    async def grant_of_user(self, xero_sub: str) -> Grant | None: ...
+    async def save_grant(self, grant: Grant, now: datetime, reason: str | None = None) -> Grant: ...
+    async def save_connection(self, c: Connection, now: datetime, reason: str | None = None) -> None: ...
+    async def connection(self, merchant_id: str, tenant_id: UUID, *, lock: bool = False) -> Connection | None: ...
+    async def connections_of_grant(self, grant_id: str) -> list[Connection]: ...
+    async def connections_of_merchant(self, merchant_id: str) -> list[Connection]: ...
+    async def connection_in_use(self, connection_id: UUID) -> bool: ...
+    async def add_job(self, kind: str, grant_id: str, merchant_id: str, actor: str, now: datetime,
+                      tenant_id: UUID | None = None, connection_id: UUID | None = None) -> int: ...
+    async def take_job(self, job_id: int, now: datetime) -> Any: ...
+    async def due_jobs(self, now: datetime) -> list[int]: ...
+    async def finish_job(self, job_id: int, now: datetime, error: str | None, retry_at: datetime | None) -> None: ...
+    async def grants_due(self, refreshed_before: datetime) -> list[str]: ...
+    async def grants_in_use(self) -> list[str]: ...
+    async def grants_to_rewrap(self) -> list[str]: ...
+    async def purge(self, sessions_before: datetime, flows_before: datetime) -> None: ...
+    async def audit(self, now: datetime, actor: str, action: str, merchant_id: str | None = None,
+                    tenant_id: UUID | None = None, **detail: object) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    def __call__(self) -> AbstractAsyncContextManager[GatewayTransaction]: ...
+
+
+class Sealer(Protocol):
+    """Seals short-lived secrets (the PKCE verifier) the way tokens are sealed."""
+
+    def seal(self, plain: str, context: str) -> str: ...
+    def open(self, sealed: str, context: str) -> str: ...

@@ -22,7 +22,8 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 @pytest.fixture
 async def registry(pg_dsn, kafka_bootstrap, unique_name):
     async with running(build_registry, RegistrySettings, pg_dsn=pg_dsn, kafka_bootstrap=kafka_bootstrap,
-                       group=unique_name("registry")) as runtime:
+                       group=unique_name("registry"), api_token="unused-api-token-0123456789",
+                       helpdesk_token="unused-helpdesk-token-0123456789") as runtime:
         yield runtime
 
 

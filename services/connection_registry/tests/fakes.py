@@ -1,10 +1,19 @@
 """Hand-written in-memory fakes of the registry's ports; commit only on a clean exit, like PostgreSQL."""
 
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from copy import copy
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from connection_registry.domain import Change, Merchant, StoreRecord, TimelineEntry
+from connection_registry.domain import Change, Grant, Graph, Merchant, Organisation, StoreRecord, TimelineEntry
+from connection_registry.ports import ParkedEvent, TimelineLine
+from connection_registry.settings import RegistrySettings
+from shared.delivery import CloudEvent
+
+API_TOKEN, HELPDESK_TOKEN = "registry-api-token-for-tests", "helpdesk-token-for-tests"
+SETTINGS = RegistrySettings(database={"url": "postgresql://unused/db"}, kafka={"bootstrap_servers": "unused:9092"},
+                            api_token=API_TOKEN, helpdesk_token=HELPDESK_TOKEN, helpdesk_secure_cookie=False)
 
 
 @dataclass
@@ -13,12 +22,30 @@ class FakeRegistry:
     stores: dict[tuple[str, str], StoreRecord] = field(default_factory=dict)
     timeline: list[TimelineEntry] = field(default_factory=list)
     inbox: set[tuple[str, UUID]] = field(default_factory=set)
+    organisations: dict[tuple[str, UUID], Organisation] = field(default_factory=dict)
+    grants: dict[tuple[str, str], Grant] = field(default_factory=dict)
+    parked: dict[UUID, ParkedEvent] = field(default_factory=dict)
+    outbox: list[CloudEvent] = field(default_factory=list)
+
+    def copy(self) -> "FakeRegistry":
+        return FakeRegistry(**{f.name: copy(getattr(self, f.name)) for f in fields(self)})
+
+    def graph(self, merchant_id: str) -> Graph:
+        return Graph(merchant_id, self.merchants.get(merchant_id),
+                     {s.store_id: s for (m, _), s in self.stores.items() if m == merchant_id},
+                     {o.tenant_id: o for (m, _), o in self.organisations.items() if m == merchant_id},
+                     {g.grant_id: g for (m, _), g in self.grants.items() if m == merchant_id})
+
+    def timeline_of(self, merchant_id: str) -> list[TimelineEntry]:
+        return [t for t in self.timeline if t.merchant_id == merchant_id]
+
+    def published(self, kind: type | None = None) -> list[CloudEvent]:
+        return [e for e in self.outbox if kind is None or isinstance(e.data, kind)]
 
 
 class FakeTransaction:
     def __init__(self, committed: FakeRegistry) -> None:
-        self.state = FakeRegistry(dict(committed.merchants), dict(committed.stores), list(committed.timeline),
-                                  set(committed.inbox))
+        self.state = committed.copy()
 
     async def claim(self, consumer: str, event_id: UUID) -> bool:
         if (consumer, event_id) in self.state.inbox:
@@ -26,15 +53,33 @@ class FakeTransaction:
         self.state.inbox.add((consumer, event_id))
         return True
 
-    async def stores_of(self, merchant_id: str) -> dict[str, StoreRecord]:
-        return {s.store_id: s for (m, _), s in self.state.stores.items() if m == merchant_id}
+    async def lock(self, merchant_id: str) -> None:
+        """One transaction at a time in these tests: nothing to serialise."""
+
+    async def graph(self, merchant_id: str) -> Graph:
+        return self.state.graph(merchant_id)
 
     async def apply(self, change: Change) -> None:
         if change.merchant:
             self.state.merchants[change.merchant.merchant_id] = change.merchant
         for store in change.stores:
             self.state.stores[(store.merchant_id, store.store_id)] = store
+        for org in change.organisations:
+            self.state.organisations[(org.merchant_id, org.tenant_id)] = org
+        for grant in change.grants:
+            self.state.grants[(grant.merchant_id, grant.grant_id)] = grant
         self.state.timeline.extend(change.timeline)
+        self.state.outbox.extend(change.publish)
+
+    async def park(self, event: CloudEvent, waiting_for: str) -> None:
+        self.state.parked.setdefault(event.id, ParkedEvent(event, waiting_for))
+
+    async def parked(self, merchant_id: str) -> list[ParkedEvent]:
+        mine = [p for p in self.state.parked.values() if p.event.data.merchant_id == merchant_id]
+        return sorted(mine, key=lambda p: (p.event.time, p.event.id))
+
+    async def unpark(self, event_id: UUID) -> None:
+        del self.state.parked[event_id]
 
 
 class FakeUnitOfWork:
@@ -46,3 +91,35 @@ class FakeUnitOfWork:
         tx = FakeTransaction(self.committed)
         yield tx
         self.committed = tx.state
+
+
+class FakeReads:
+    """Reads over whatever the unit of work last committed."""
+
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self._uow = uow
+
+    async def graph(self, merchant_id: str) -> Graph:
+        return self._uow.committed.graph(merchant_id)
+
+    async def timeline(self, merchant_id: str, after: int, limit: int) -> list[TimelineLine]:
+        lines = [TimelineLine(i, t) for i, t in enumerate(self._uow.committed.timeline_of(merchant_id), start=1)]
+        return [line for line in lines if line.position > after][:limit]
+
+    async def awaiting_finalisation(self, limit: int) -> list[Graph]:
+        done = [m for m in self._uow.committed.merchants.values() if m.completion and not m.finalisation]
+        return [self._uow.committed.graph(m.merchant_id) for m in done][:limit]
+
+    async def parked_count(self) -> int:
+        return len(self._uow.committed.parked)
+
+
+class StepClock:
+    """A clock that moves one second per reading: every command gets its own, later time."""
+
+    def __init__(self, start: datetime = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now

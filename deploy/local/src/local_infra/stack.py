@@ -31,6 +31,7 @@ from local_infra.postgres import with_database
 from local_infra.resolve import kafka_bootstrap_servers, postgres_dsn
 
 SERVICES = ("key_validator", "oauth_gateway", "connection_registry", "notifier")
+XERO_CLIENT_ID = "CLOUDPOSXERODEMOCLIENT0000000001"
 
 
 @dataclass(frozen=True)
@@ -62,10 +63,18 @@ class Process:
 
 
 def _secrets() -> dict[str, str]:
-    return {name: secrets.token_urlsafe(24) for name in (
-        "xero_client_secret", "xero_control", "cloudpos_platform", "cloudpos_support", "cloudpos_control",
-        "key_hash", "session", "token_key", "key_validator_api", "registry_api", "notifier_api",
-        "helpdesk_page")} | {"webhook": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()}
+    """Fresh secrets for this run, or those a test hands in through LOCAL_STACK_SECRETS (JSON)."""
+    if given := os.environ.get("LOCAL_STACK_SECRETS"):
+        return json.loads(given)
+    return generate_secrets()
+
+
+def generate_secrets() -> dict[str, str]:
+    names = ("xero_client_secret", "xero_control", "cloudpos_platform", "cloudpos_support", "cloudpos_control",
+             "key_hash", "session", "key_validator_api", "registry_api", "notifier_api", "helpdesk_page")
+    return {name: secrets.token_urlsafe(32) for name in names} | {
+        "webhook": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "token_key": base64.b64encode(secrets.token_bytes(32)).decode()}
 
 
 def plan(ports: Ports, kafka: str, dsns: dict[str, str], secret: dict[str, str], logs: Path) -> list[Process]:
@@ -75,7 +84,7 @@ def plan(ports: Ports, kafka: str, dsns: dict[str, str], secret: dict[str, str],
     py = sys.executable
     sandboxes = [
         Process("xero sandbox", [py, "-m", "sandboxes.xero", "--host", "127.0.0.1", "--port", str(ports.xero)], {
-            "XERO_SANDBOX_CLIENT_ID": "CLOUDPOSXERODEMOCLIENT0000000001",
+            "XERO_SANDBOX_CLIENT_ID": XERO_CLIENT_ID,
             "XERO_SANDBOX_CLIENT_SECRET": secret["xero_client_secret"],
             "XERO_SANDBOX_REDIRECT_URIS": json.dumps([f"http://127.0.0.1:{ports.gateway}/xero/callback"]),
             "XERO_SANDBOX_CONTROL_TOKEN": secret["xero_control"], "XERO_SANDBOX_ISSUER": xero},
@@ -106,11 +115,21 @@ def plan(ports: Ports, kafka: str, dsns: dict[str, str], secret: dict[str, str],
 def service_environment(ports: Ports, secret: dict[str, str], *, xero: str, cloudpos: str,
                         helpdesk: str) -> dict[str, dict[str, str]]:
     """Each service's own settings (without its prefix): where the others and the third parties are."""
+    gateway = f"http://127.0.0.1:{ports.gateway}"
     return {
         "key_validator": {"CLOUDPOS__BASE_URL": cloudpos, "CLOUDPOS__PLATFORM_TOKEN": secret["cloudpos_platform"],
                           "API_TOKEN": secret["key_validator_api"], "KEY_FINGERPRINT_SECRET": secret["key_hash"]},
-        "oauth_gateway": {},
-        "connection_registry": {},
+        "oauth_gateway": {
+            "PUBLIC_BASE_URL": gateway, "CLOUDPOS__BASE_URL": cloudpos,
+            "KEY_VALIDATOR__BASE_URL": f"http://127.0.0.1:{ports.key_validator}",
+            "KEY_VALIDATOR__API_TOKEN": secret["key_validator_api"],
+            "REGISTRY__BASE_URL": f"http://127.0.0.1:{ports.registry}", "REGISTRY__API_TOKEN": secret["registry_api"],
+            "XERO__ISSUER": xero, "XERO__API_BASE_URL": xero, "XERO__CLIENT_ID": XERO_CLIENT_ID,
+            "XERO__CLIENT_SECRET": secret["xero_client_secret"], "XERO__REDIRECT_URI": f"{gateway}/xero/callback",
+            "SESSION_SECRET": secret["session"], "TOKEN_KEYS": json.dumps({"k1": secret["token_key"]}),
+            "ACTIVE_TOKEN_KEY_ID": "k1"},
+        "connection_registry": {"API_TOKEN": secret["registry_api"], "HELPDESK_TOKEN": secret["helpdesk_page"],
+                                "HELPDESK_SECURE_COOKIE": "false"},
         "notifier": {"API_TOKEN": secret["notifier_api"], "EMAIL__HOST": "127.0.0.1",
                      "EMAIL__PORT": str(ports.smtp), "EMAIL__STARTTLS": "false",
                      "EMAIL__FROM_ADDRESS": "xero-setup@cloudpos.test", "EMAIL__TO": '["helpdesk@cloudpos.test"]',
@@ -188,7 +207,7 @@ async def _create_database(admin_dsn: str, name: str) -> None:
         await conn.close()
 
 
-def banner(ports: Ports) -> str:
+def banner(ports: Ports, secret: dict[str, str]) -> str:
     from sandboxes.cloudpos import demo_data as pos  # the demo data lives with its sandbox
     from sandboxes.xero import demo_data as xero
 
@@ -204,6 +223,7 @@ def banner(ports: Ports) -> str:
         f"  Xero sign-in:             {xero.STEVE_EMAIL} / {xero.DEMO_PASSWORD}",
         "",
         f"  Helpdesk mail & webhooks: http://127.0.0.1:{ports.helpdesk}/   (SMTP on 127.0.0.1:{ports.smtp})",
+        f"  Helpdesk finalisation:    http://127.0.0.1:{ports.registry}/helpdesk/  (token {secret['helpdesk_page']})",
         f"  Xero sandbox:             http://127.0.0.1:{ports.xero}/",
         f"  Cloud POS Back Office:    http://127.0.0.1:{ports.cloudpos}/",
         f"  Service health:           http://127.0.0.1:{ports.registry}/health/ready (registry), "
@@ -236,12 +256,13 @@ def main(argv: list[str] | None = None) -> int:
     processes: list[Process] = []
     try:
         with _infrastructure(ports) as (kafka, dsns):
-            processes = plan(ports, kafka, dsns, _secrets(), logs)
+            secret = _secrets()
+            processes = plan(ports, kafka, dsns, secret, logs)
             for process in processes:
                 _say(f"Starting {process.name}")
                 _start(process, logs)
                 _wait_ready(process, logs)
-            print(banner(ports), flush=True)
+            print(banner(ports, secret), flush=True)
             while all(p.popen and p.popen.poll() is None for p in processes):
                 time.sleep(0.5)
             dead = [p.name for p in processes if p.popen and p.popen.poll() is not None]

@@ -1,25 +1,114 @@
-"""The registry's use cases: each consumes one event exactly once and applies the domain's decision."""
+"""The registry's use cases: one transaction each, under the merchant's lock, applying the domain's decision.
 
-from shared.contracts import KeyValidated
+Consumed events and the registry's own commands (completion, finalisation, resend) go through the same
+`apply`; a command also claims the id of the event it publishes, so a rebuild that reads that event back
+from Kafka leaves the same delivery inbox behind.
+"""
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from enum import Enum
+from uuid import UUID, uuid4
+
 from shared.delivery import CloudEvent
 
 from . import domain
-from .ports import UnitOfWork
+from .domain import RULES, Change, Done, Graph, Park, Refusal
+from .ports import Clock, RegistryReads, RegistryTransaction, TimelineLine, UnitOfWork
 
 CONSUMER = "connection_registry"
+log = logging.getLogger(__name__)
+
+
+class Outcome(Enum):
+    APPLIED = "applied"
+    PARKED = "parked"
+    DUPLICATE = "duplicate"
+
+    def __bool__(self) -> bool:
+        """Falsy when the event had already been handled: nothing was done."""
+        return self is not Outcome.DUPLICATE
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class RegistryHandlers:
-    def __init__(self, unit_of_work: UnitOfWork) -> None:
+    def __init__(self, unit_of_work: UnitOfWork, reads: RegistryReads | None = None, *, clock: Clock = utc_now,
+                 new_id: Callable[[], UUID] = uuid4) -> None:
         self._unit_of_work = unit_of_work
+        self._reads = reads
+        self._clock = clock
+        self._new_id = new_id
 
-    async def key_validated(self, event: CloudEvent) -> bool:
-        """Record the merchant and make its stores eligible. False when the event was already applied."""
-        data = event.data
-        assert isinstance(data, KeyValidated)
+    async def handle(self, event: CloudEvent) -> Outcome:
+        """Apply one event exactly once, or park it until what it refers to is known (domain rule 3)."""
+        rule = RULES[type(event.data)]
+        merchant_id = event.data.merchant_id
         async with self._unit_of_work() as tx:
             if not await tx.claim(CONSUMER, event.id):
-                return False
-            known = await tx.stores_of(data.merchant_id)
-            await tx.apply(domain.validate_key(known, data, event.id, event.causation_id))
-        return True
+                return Outcome.DUPLICATE
+            await tx.lock(merchant_id)
+            decision = rule(await tx.graph(merchant_id), event)
+            if isinstance(decision, Park):
+                await tx.park(event, decision.waiting_for)
+                log.info("parked %s %s of merchant %s: waiting for %s", event.type, event.id, merchant_id,
+                         decision.waiting_for)
+                return Outcome.PARKED
+            await tx.apply(decision)
+            await self._retry_parked(tx, merchant_id)
+        return Outcome.APPLIED
+
+    key_validated = store_connected = org_selected = org_disconnected = handle
+
+    async def complete(self, merchant_id: str, completed_by: str, correlation_id: UUID | None) -> Done | Refusal:
+        return await self._command(merchant_id, lambda graph: domain.complete(
+            graph, completed_by, self._new_id(), self._clock(), correlation_id))
+
+    async def finalise(self, merchant_id: str, finalised_by: str) -> Done | Refusal:
+        return await self._command(merchant_id, lambda graph: domain.finalise(
+            graph, finalised_by, self._new_id(), self._clock()))
+
+    async def resend(self, merchant_id: str) -> Done | Refusal:
+        return await self._command(merchant_id, lambda graph: domain.resend(graph, self._new_id(), self._clock()))
+
+    async def graph(self, merchant_id: str) -> Graph:
+        return await self._read().graph(merchant_id)
+
+    async def timeline(self, merchant_id: str, after: int = 0, limit: int = 200) -> list[TimelineLine]:
+        return await self._read().timeline(merchant_id, after, limit)
+
+    async def awaiting_finalisation(self, limit: int = 200) -> list[Graph]:
+        return await self._read().awaiting_finalisation(limit)
+
+    async def parked_count(self) -> int:
+        return await self._read().parked_count()
+
+    async def _command(self, merchant_id: str, decide: Callable[[Graph], Done | Refusal]) -> Done | Refusal:
+        async with self._unit_of_work() as tx:
+            await tx.lock(merchant_id)
+            outcome = decide(await tx.graph(merchant_id))
+            if isinstance(outcome, Done) and outcome.change is not None:
+                await tx.claim(CONSUMER, outcome.event_id)
+                await tx.apply(outcome.change)
+        return outcome
+
+    async def _retry_parked(self, tx: RegistryTransaction, merchant_id: str) -> None:
+        """Retry the merchant's parked events, oldest first, until a full pass applies none."""
+        progress = True
+        while progress:
+            progress = False
+            for parked in await tx.parked(merchant_id):
+                decision = RULES[type(parked.event.data)](await tx.graph(merchant_id), parked.event)
+                if isinstance(decision, Change):
+                    await tx.apply(decision)
+                    await tx.unpark(parked.event.id)
+                    log.info("unparked %s %s of merchant %s", parked.event.type, parked.event.id, merchant_id)
+                    progress = True
+
+    def _read(self) -> RegistryReads:
+        if self._reads is None:
+            raise RuntimeError("these handlers were built without read access")
+        return self._reads

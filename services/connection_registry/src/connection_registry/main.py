@@ -3,23 +3,46 @@
 from importlib.resources import files
 
 from fastapi import FastAPI
+from starlette.types import Lifespan
 
+from shared.contracts import ConnectionsChanged, SetupCompleted, SetupFinalised, StoreDisconnected
 from shared.delivery import Migrations
+from shared.internal_api import install_error_handlers
 from shared.runtime import ServiceRuntime, health_router
 
-from .adapters.postgres import unit_of_work
+from .adapters.postgres import PgRegistryReads, unit_of_work
+from .entrypoints.helpdesk import build_helpdesk
+from .entrypoints.helpdesk_session import HelpdeskSessions
+from .entrypoints.routes import build_router as build_routes
 from .entrypoints.subscribers import build_router
-from .handlers import CONSUMER, RegistryHandlers
+from .handlers import CONSUMER, RegistryHandlers, utc_now
+from .ports import Clock
 from .settings import RegistrySettings
 
 MIGRATIONS = Migrations("connection_registry", files("connection_registry") / "migrations")
 
 
-def build_app(settings: RegistrySettings) -> FastAPI:
+def build_app(settings: RegistrySettings, *, clock: Clock = utc_now) -> FastAPI:
+    """`clock` exists for tests (the time of completion, finalisation and resend events)."""
     runtime = ServiceRuntime(CONSUMER, database=settings.database, kafka=settings.kafka, migrations=MIGRATIONS)
-    handlers = RegistryHandlers(unit_of_work(lambda: runtime.pool))
+    runtime.publishes(StoreDisconnected, SetupCompleted, ConnectionsChanged, SetupFinalised)
+    handlers = RegistryHandlers(unit_of_work(lambda: runtime.pool), PgRegistryReads(lambda: runtime.pool),
+                                clock=clock)
     runtime.include(build_router(handlers, runtime.consumer_group))
-    app = FastAPI(title="Connection registry", lifespan=runtime.lifespan)
+    app = build_http(handlers, settings, clock=clock, lifespan=runtime.lifespan)
     app.include_router(health_router(runtime))
     app.state.runtime = runtime
+    return app
+
+
+def build_http(handlers: RegistryHandlers, settings: RegistrySettings, *, clock: Clock = utc_now,
+               lifespan: Lifespan[FastAPI] | None = None) -> FastAPI:
+    """The HTTP side alone (the API and the helpdesk pages), which tests also mount over fakes."""
+    app = FastAPI(title="Connection registry", version="1", lifespan=lifespan,
+                  description="The source of truth for merchants, stores, Xero organisations and their links.")
+    install_error_handlers(app)
+    app.include_router(build_routes(handlers, settings.api_token))
+    sessions = HelpdeskSessions(settings.helpdesk_token, hours=settings.helpdesk_session_hours, clock=clock)
+    app.include_router(build_helpdesk(handlers, sessions, secure_cookie=settings.helpdesk_secure_cookie))
+    app.state.handlers = handlers
     return app

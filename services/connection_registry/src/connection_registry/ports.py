@@ -1,17 +1,54 @@
 """What the registry's use cases need from the outside world, as small Protocols."""
 
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from .domain import Change, StoreRecord
+from shared.delivery import CloudEvent
+
+from .domain import Change, Graph, TimelineEntry
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineLine:
+    """A stored timeline entry with its per-merchant position (1, 2, ...)."""
+
+    position: int
+    entry: TimelineEntry
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedEvent:
+    event: CloudEvent
+    waiting_for: str
 
 
 class RegistryTransaction(Protocol):
     async def claim(self, consumer: str, event_id: UUID) -> bool: ...
-    async def stores_of(self, merchant_id: str) -> dict[str, StoreRecord]: ...
-    async def apply(self, change: Change) -> None: ...
+    async def lock(self, merchant_id: str) -> None: ...
+    async def graph(self, merchant_id: str) -> Graph: ...
+    async def apply(self, change: Change) -> None:
+        """Write the rows, append the timeline lines and stage `change.publish` in the outbox."""
+    async def park(self, event: CloudEvent, waiting_for: str) -> None: ...
+    async def parked(self, merchant_id: str) -> list[ParkedEvent]:
+        """The merchant's parked events, oldest event time first."""
+    async def unpark(self, event_id: UUID) -> None: ...
 
 
 class UnitOfWork(Protocol):
     def __call__(self) -> AbstractAsyncContextManager[RegistryTransaction]: ...
+
+
+class RegistryReads(Protocol):
+    """Read-only queries for the HTTP API and the helpdesk (no lock: a consistent snapshot is enough)."""
+
+    async def graph(self, merchant_id: str) -> Graph: ...
+    async def timeline(self, merchant_id: str, after: int, limit: int) -> list[TimelineLine]: ...
+    async def awaiting_finalisation(self, limit: int) -> list[Graph]: ...
+    async def parked_count(self) -> int: ...
+
+
+class Clock(Protocol):
+    def __call__(self) -> datetime: ...

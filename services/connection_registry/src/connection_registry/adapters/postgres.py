@@ -1,54 +1,106 @@
 """The registry's PostgreSQL adapter: one transaction per use case, on top of the delivery kit's."""
 
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from uuid import UUID
 
 import asyncpg
 
-from shared.delivery import Transaction, transaction
+from shared.delivery import CloudEvent, Transaction, from_kafka, to_kafka, transaction
 
-from ..domain import Change, StoreRecord, StoreState
+from ..domain import Change, Graph
+from ..ports import ParkedEvent, TimelineLine
+from . import rows
+
+_UPSERT_MERCHANT = rows.upsert("merchants", rows.MERCHANT_COLUMNS, "merchant_id")
+_UPSERT_STORE = rows.upsert("stores", rows.STORE_COLUMNS, "merchant_id, store_id")
+_UPSERT_ORG = rows.upsert("organisations", rows.ORG_COLUMNS, "merchant_id, tenant_id")
+_UPSERT_GRANT = rows.upsert("grants", rows.GRANT_COLUMNS, "merchant_id, grant_id")
+_INSERT_LINE = f"INSERT INTO timeline ({rows.TIMELINE_COLUMNS}) VALUES ({', '.join(f'${i}' for i in range(1, 12))})"
 
 
 class PgRegistryTransaction:
-    def __init__(self, tx: Transaction) -> None:
-        self._tx = tx
+    def __init__(self, tx: Transaction, *, publish: bool = True) -> None:
         self._conn = tx.connection
         self.claim = tx.claim
-        self.publish = tx.publish
+        self._publish = tx.publish if publish else None
 
-    async def stores_of(self, merchant_id: str) -> dict[str, StoreRecord]:
-        rows = await self._conn.fetch(
-            "SELECT merchant_id, store_id, name, state, tenant_id, reason FROM stores"
-            " WHERE merchant_id = $1 FOR UPDATE", merchant_id)
-        return {r["store_id"]: StoreRecord(r["merchant_id"], r["store_id"], r["name"], StoreState(r["state"]),
-                                           r["tenant_id"], r["reason"]) for r in rows}
+    async def lock(self, merchant_id: str) -> None:
+        """Serialise one merchant's changes (the four topics' consumers run concurrently)."""
+        await self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                                 f"connection_registry:{merchant_id}")
+
+    async def graph(self, merchant_id: str) -> Graph:
+        return await rows.load_graph(self._conn, merchant_id)
 
     async def apply(self, change: Change) -> None:
         if change.merchant:
-            m = change.merchant
-            await self._conn.execute(
-                "INSERT INTO merchants (merchant_id, name, licence, key_id) VALUES ($1, $2, $3, $4)"
-                " ON CONFLICT (merchant_id) DO UPDATE SET name = $2, licence = $3, key_id = $4,"
-                " updated_at = now()", m.merchant_id, m.name, m.licence, m.key_id)
-        await self._conn.executemany(
-            "INSERT INTO stores (merchant_id, store_id, name, state, tenant_id, reason)"
-            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (merchant_id, store_id) DO UPDATE"
-            " SET name = $3, state = $4, tenant_id = $5, reason = $6, updated_at = now()",
-            [(s.merchant_id, s.store_id, s.name, s.state.value, s.tenant_id, s.reason) for s in change.stores])
-        await self._conn.executemany(
-            "INSERT INTO timeline (merchant_id, store_id, what, actor, reason, event_id, causation_id)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            [(t.merchant_id, t.store_id, t.what, t.actor, t.reason, t.event_id, t.causation_id)
-             for t in change.timeline])
+            await self._conn.execute(_UPSERT_MERCHANT, *rows.merchant_values(change.merchant))
+        await self._conn.executemany(_UPSERT_STORE, [rows.store_values(s) for s in change.stores])
+        await self._conn.executemany(_UPSERT_ORG, [rows.organisation_values(o) for o in change.organisations])
+        await self._conn.executemany(_UPSERT_GRANT, [rows.grant_values(g) for g in change.grants])
+        if change.timeline:
+            last = await self._conn.fetchval("SELECT coalesce(max(position), 0) FROM timeline WHERE merchant_id = $1",
+                                             change.timeline[0].merchant_id)
+            await self._conn.executemany(_INSERT_LINE, [rows.timeline_values(last + i, t)
+                                                        for i, t in enumerate(change.timeline, start=1)])
+        if self._publish:
+            await self._publish(*change.publish)
+
+    async def park(self, event: CloudEvent, waiting_for: str) -> None:
+        record = to_kafka(event)
+        headers = json.dumps([[k, v.decode()] for k, v in record.headers])
+        await self._conn.execute(
+            "INSERT INTO parked_events (event_id, merchant_id, event_type, occurred_at, waiting_for, headers, value)"
+            " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) ON CONFLICT (event_id) DO NOTHING",
+            event.id, event.data.merchant_id, event.type, event.time, waiting_for, headers, record.value)
+
+    async def parked(self, merchant_id: str) -> list[ParkedEvent]:
+        found = await self._conn.fetch(
+            "SELECT headers, value, waiting_for FROM parked_events WHERE merchant_id = $1"
+            " ORDER BY occurred_at, event_id", merchant_id)
+        return [ParkedEvent(from_kafka(dict(json.loads(r["headers"])), r["value"]), r["waiting_for"]) for r in found]
+
+    async def unpark(self, event_id: UUID) -> None:
+        await self._conn.execute("DELETE FROM parked_events WHERE event_id = $1", event_id)
 
 
-def unit_of_work(pool: Callable[[], asyncpg.Pool]):  # noqa: ANN201 - returns the UnitOfWork port
-    """The pool is looked up per transaction: it exists only once the service has started."""
+def unit_of_work(pool: Callable[[], asyncpg.Pool], *, publish: bool = True):  # noqa: ANN201 - the UnitOfWork port
+    """The pool is looked up per transaction: it exists only once the service has started.
+    `publish=False` (the rebuild) drops outgoing events instead of staging them in the outbox."""
 
     @asynccontextmanager
     async def begin() -> AsyncIterator[PgRegistryTransaction]:
         async with transaction(pool()) as tx:
-            yield PgRegistryTransaction(tx)
+            yield PgRegistryTransaction(tx, publish=publish)
 
     return begin
+
+
+class PgRegistryReads:
+    """Read-only queries; each runs on its own connection in one repeatable-read snapshot where it matters."""
+
+    def __init__(self, pool: Callable[[], asyncpg.Pool]) -> None:
+        self._pool = pool
+
+    async def graph(self, merchant_id: str) -> Graph:
+        async with self._pool().acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            return await rows.load_graph(conn, merchant_id)
+
+    async def timeline(self, merchant_id: str, after: int, limit: int) -> list[TimelineLine]:
+        found = await self._pool().fetch(
+            f"SELECT {rows.TIMELINE_COLUMNS} FROM timeline WHERE merchant_id = $1 AND position > $2"
+            " ORDER BY position LIMIT $3", merchant_id, after, limit)
+        return [rows.timeline_line(r) for r in found]
+
+    async def awaiting_finalisation(self, limit: int) -> list[Graph]:
+        """Completed, not finalised: oldest completion first (who has waited longest)."""
+        async with self._pool().acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            ids = await conn.fetch("SELECT merchant_id FROM merchants WHERE completion_event_id IS NOT NULL"
+                                   " AND finalisation_event_id IS NULL ORDER BY completed_at, merchant_id LIMIT $1",
+                                   limit)
+            return [await rows.load_graph(conn, r["merchant_id"]) for r in ids]
+
+    async def parked_count(self) -> int:
+        return await self._pool().fetchval("SELECT count(*) FROM parked_events")

@@ -1,0 +1,93 @@
+"""Rows <-> domain values for the registry's tables (one place, used by writes and reads alike)."""
+
+import json
+
+import asyncpg
+
+from shared.contracts import DisconnectReason, StoreLink
+
+from ..domain import (Completion, Finalisation, Grant, Graph, Merchant, Organisation, OrgState, StoreRecord,
+                      StoreState, TimelineEntry)
+from ..ports import TimelineLine
+
+MERCHANT_COLUMNS = ("merchant_id, name, licence, key_id, created_at, updated_at, correlation_id, completion_event_id,"
+                    " completed_at, completed_by, completion_links, finalisation_event_id, finalised_at, finalised_by")
+STORE_COLUMNS = "merchant_id, store_id, name, state, tenant_id, reason, grant_id, connected_at, changed_at"
+ORG_COLUMNS = ("merchant_id, tenant_id, name, state, grant_id, connection_id, subscription_class, reason,"
+               " changed_at")
+GRANT_COLUMNS = "merchant_id, grant_id, auth_event_id, store_id, authorised_by, authorised_at"
+TIMELINE_COLUMNS = ("merchant_id, position, occurred_at, what, actor, reason, event_id, causation_id,"
+                    " correlation_id, store_id, tenant_id")
+
+
+async def load_graph(conn: asyncpg.Connection, merchant_id: str) -> Graph:
+    row = await conn.fetchrow(f"SELECT {MERCHANT_COLUMNS} FROM merchants WHERE merchant_id = $1", merchant_id)
+    stores = await conn.fetch(f"SELECT {STORE_COLUMNS} FROM stores WHERE merchant_id = $1", merchant_id)
+    orgs = await conn.fetch(f"SELECT {ORG_COLUMNS} FROM organisations WHERE merchant_id = $1", merchant_id)
+    grants = await conn.fetch(f"SELECT {GRANT_COLUMNS} FROM grants WHERE merchant_id = $1", merchant_id)
+    return Graph(merchant_id, merchant(row) if row else None,
+                 {r["store_id"]: store(r) for r in stores},
+                 {r["tenant_id"]: organisation(r) for r in orgs},
+                 {r["grant_id"]: Grant(**dict(r)) for r in grants})
+
+
+def merchant(r: asyncpg.Record) -> Merchant:
+    completion = finalisation = None
+    if r["completion_event_id"]:
+        links = tuple(StoreLink.model_validate(link) for link in json.loads(r["completion_links"]))
+        completion = Completion(r["completion_event_id"], r["completed_at"], r["completed_by"], links)
+    if r["finalisation_event_id"]:
+        finalisation = Finalisation(r["finalisation_event_id"], r["finalised_at"], r["finalised_by"])
+    return Merchant(r["merchant_id"], r["name"], r["licence"], r["key_id"], r["created_at"], r["updated_at"],
+                    r["correlation_id"], completion, finalisation)
+
+
+def store(r: asyncpg.Record) -> StoreRecord:
+    return StoreRecord(r["merchant_id"], r["store_id"], r["name"], StoreState(r["state"]), r["tenant_id"],
+                       r["reason"], r["grant_id"], r["connected_at"], r["changed_at"])
+
+
+def organisation(r: asyncpg.Record) -> Organisation:
+    return Organisation(r["merchant_id"], r["tenant_id"], r["name"], OrgState(r["state"]), r["grant_id"],
+                        r["connection_id"], r["changed_at"], r["subscription_class"],
+                        DisconnectReason(r["reason"]) if r["reason"] else None)
+
+
+def timeline_line(r: asyncpg.Record) -> TimelineLine:
+    values = dict(r)
+    return TimelineLine(values.pop("position"), TimelineEntry(**values))
+
+
+def merchant_values(m: Merchant) -> tuple[object, ...]:
+    c, f = m.completion, m.finalisation
+    links = json.dumps([link.model_dump(mode="json") for link in c.links]) if c else None
+    return (m.merchant_id, m.name, m.licence, m.key_id, m.created_at, m.updated_at, m.correlation_id,
+            c and c.event_id, c and c.at, c and c.by, links, f and f.event_id, f and f.at, f and f.by)
+
+
+def store_values(s: StoreRecord) -> tuple[object, ...]:
+    return (s.merchant_id, s.store_id, s.name, s.state.value, s.tenant_id, s.reason, s.grant_id, s.connected_at,
+            s.changed_at)
+
+
+def organisation_values(o: Organisation) -> tuple[object, ...]:
+    return (o.merchant_id, o.tenant_id, o.name, o.state.value, o.grant_id, o.connection_id, o.subscription_class,
+            o.reason.value if o.reason else None, o.changed_at)
+
+
+def grant_values(g: Grant) -> tuple[object, ...]:
+    return (g.merchant_id, g.grant_id, g.auth_event_id, g.store_id, g.authorised_by, g.authorised_at)
+
+
+def timeline_values(position: int, t: TimelineEntry) -> tuple[object, ...]:
+    return (t.merchant_id, position, t.occurred_at, t.what, t.actor, t.reason, t.event_id, t.causation_id,
+            t.correlation_id, t.store_id, t.tenant_id)
+
+
+def upsert(table: str, columns: str, key: str) -> str:
+    """INSERT ... ON CONFLICT (key) DO UPDATE every other column: the domain hands over whole rows."""
+    names = [c.strip() for c in columns.split(",")]
+    keys = {k.strip() for k in key.split(",")}
+    placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 1))
+    updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in names if n not in keys)
+    return f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) ON CONFLICT ({key}) DO UPDATE SET {updates}"

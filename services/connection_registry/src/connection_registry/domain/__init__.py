@@ -1,0 +1,49 @@
+"""The registry's rules: pure and synchronous (no I/O); each returns a decision the handlers apply.
+
+Ordering and delivery rules (what happens to events that cannot be applied as they come):
+
+1. Duplicates: every event id is claimed once (delivery inbox); a redelivered event changes nothing.
+2. Per merchant, one at a time: the handlers take a per-merchant lock, so the four topics' consumers never
+   interleave inside one merchant's graph.
+3. Unknown or early -> PARKED, never dropped, never dead-lettered: an event that names a merchant or store
+   no KeyValidated has listed yet, an OrgSelected whose grant no StoreConnected has announced, or an
+   OrgDisconnected for an organisation never authorised, is claimed and stored in `parked_events` (with
+   what it waits for). After every event applied for that merchant, its parked events are retried in event
+   time order until none applies; a parked event that finally applies writes its timeline line then.
+   Events that stay parked are visible on the helpdesk page and in `parked_events`.
+4. Late -> recorded, not applied: a store's (or organisation's) state only moves forward in event time. An
+   event older than the row's last change (it was delayed on its topic while a newer one was applied) is
+   written to the timeline as `superseded` and changes nothing, so the graph converges whatever the
+   arrival order across topics.
+5. Poison (undecodable, schema-invalid, wrong topic) is refused by the delivery kit to `DeadLetter.<group>`.
+"""
+
+from collections.abc import Callable
+
+from shared.contracts import KeyValidated, OrgDisconnected, OrgSelected, SetupCompleted, SetupFinalised, StoreConnected
+from shared.contracts import Event
+from shared.delivery import CloudEvent
+
+from .completion import Done, Refusal, complete, finalise, record_completion, record_finalisation, resend
+from .connections import key_validated, org_disconnected, org_selected, store_connected
+from .model import (Change, Completion, Finalisation, Grant, Graph, Merchant, Organisation, OrgState, Park,
+                    StoreRecord, StoreState, TimelineEntry)
+from .outgoing import SOURCE
+
+Rule = Callable[[Graph, CloudEvent], Change | Park]
+
+RULES: dict[type[Event], Rule] = {
+    KeyValidated: key_validated,
+    StoreConnected: store_connected,
+    OrgSelected: org_selected,
+    OrgDisconnected: org_disconnected,
+    # The registry's own merchant-level facts, applied when a rebuild reads them back from Kafka.
+    SetupCompleted: record_completion,
+    SetupFinalised: record_finalisation,
+}
+
+__all__ = [
+    "RULES", "SOURCE", "Change", "Completion", "Done", "Finalisation", "Grant", "Graph", "Merchant", "OrgState",
+    "Organisation", "Park", "Refusal", "Rule", "StoreRecord", "StoreState", "TimelineEntry", "complete", "finalise",
+    "resend",
+]

@@ -1,0 +1,118 @@
+"""The HTTP API's bodies (docs/internal-apis.md) and how a merchant's graph maps onto them."""
+
+from datetime import datetime
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.contracts.events import Identifier
+
+from ..domain import Graph, StoreRecord, StoreState
+from ..ports import TimelineLine
+
+
+class CompletionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    completed_by: Identifier = Field(description="the signed-in user who said they had finished")
+
+
+class CompletionOut(BaseModel):
+    merchant_id: str
+    completed: bool = True
+    event_id: UUID = Field(description="the SetupCompleted's CloudEvents id")
+    completed_at: datetime
+    completed_by: str
+    already_completed: bool
+
+
+class ConnectedStore(BaseModel):
+    store_id: str
+    name: str
+    connected_at: datetime | None
+
+
+class OrganisationOut(BaseModel):
+    tenant_id: UUID
+    organisation_name: str
+    stores: list[ConnectedStore]
+
+
+class StoreOut(BaseModel):
+    store_id: str
+    name: str
+    state: StoreState
+    tenant_id: UUID | None = Field(description="connected: the organisation; disconnected: the one it lost")
+    organisation_name: str | None
+    reason: str | None
+
+
+class StoreStatus(StoreOut):
+    merchant_id: str
+    grant_id: str | None
+    connected_at: datetime | None
+    changed_at: datetime | None
+
+
+class Summary(BaseModel):
+    merchant_id: str
+    merchant_name: str
+    completed: bool
+    completed_at: datetime | None
+    finalised: bool
+    organisations: list[OrganisationOut] = Field(description="organisations with at least one connected store")
+    stores: list[StoreOut]
+
+
+class TimelineEntryOut(BaseModel):
+    position: int
+    occurred_at: datetime
+    what: str
+    actor: str
+    reason: str | None
+    store_id: str | None
+    tenant_id: UUID | None
+    event_id: UUID
+    causation_id: UUID | None
+    correlation_id: UUID | None
+
+
+class Timeline(BaseModel):
+    merchant_id: str
+    entries: list[TimelineEntryOut]
+    next_after: int | None = Field(description="pass as `after` for the next page; null at the end")
+
+
+def summary(graph: Graph) -> Summary:
+    assert graph.merchant is not None
+    stores = sorted(graph.stores.values(), key=lambda s: (s.name.casefold(), s.store_id))
+    organisations: dict[UUID, OrganisationOut] = {}
+    for s in stores:
+        if s.state is StoreState.CONNECTED and s.tenant_id is not None:
+            org = organisations.setdefault(s.tenant_id, OrganisationOut(
+                tenant_id=s.tenant_id, organisation_name=graph.organisation_name(s.tenant_id), stores=[]))
+            org.stores.append(ConnectedStore(store_id=s.store_id, name=s.name, connected_at=s.connected_at))
+    m = graph.merchant
+    return Summary(merchant_id=m.merchant_id, merchant_name=m.name, completed=m.completion is not None,
+                   completed_at=m.completion.at if m.completion else None, finalised=m.finalisation is not None,
+                   organisations=sorted(organisations.values(), key=lambda o: o.organisation_name.casefold()),
+                   stores=[store_out(graph, s) for s in stores])
+
+
+def store_out(graph: Graph, s: StoreRecord) -> StoreOut:
+    return StoreOut(store_id=s.store_id, name=s.name, state=s.state, tenant_id=s.tenant_id,
+                    organisation_name=graph.organisation_name(s.tenant_id) if s.tenant_id else None, reason=s.reason)
+
+
+def store_status(graph: Graph, s: StoreRecord) -> StoreStatus:
+    return StoreStatus(**store_out(graph, s).model_dump(), merchant_id=s.merchant_id, grant_id=s.grant_id,
+                       connected_at=s.connected_at, changed_at=s.changed_at)
+
+
+def timeline(merchant_id: str, lines: list[TimelineLine], limit: int) -> Timeline:
+    entries = [TimelineEntryOut(position=line.position, occurred_at=t.occurred_at, what=t.what, actor=t.actor,
+                                reason=t.reason, store_id=t.store_id, tenant_id=t.tenant_id, event_id=t.event_id,
+                                causation_id=t.causation_id, correlation_id=t.correlation_id)
+               for line in lines for t in (line.entry,)]
+    return Timeline(merchant_id=merchant_id, entries=entries,
+                    next_after=entries[-1].position if len(entries) == limit else None)

@@ -1,0 +1,170 @@
+"""`python -m connection_registry.rebuild --database-url URL`: rebuild the registry from Kafka alone.
+
+Reads KeyValidated, StoreConnected, OrgSelected and OrgDisconnected from offset 0, plus the registry's OWN
+SetupCompleted and SetupFinalised (source /cloudpos-xero/connection_registry): completion, finalisation and
+resends are decisions the registry took, and those events are their only record outside its database.
+Derived events (StoreDisconnected, ConnectionsChanged) are recomputed, not read.
+
+Rules:
+- Into an EMPTY database only (migrations are applied first); it refuses one that holds any state.
+- Order: every partition is read up to the end offsets seen at start (under a fresh consumer group, whose
+  offsets are committed at the end only to show how far it read), then the partitions are merged by event
+  time (ties: KeyValidated, StoreConnected, OrgSelected, OrgDisconnected, SetupCompleted, SetupFinalised),
+  never reordering a partition. Each event goes through the live handlers, so parking and supersession
+  rules apply exactly as they do live.
+- The outbox is SUPPRESSED: the handlers' outgoing events are dropped, never staged, so a rebuild cannot
+  re-notify the helpdesk or re-publish anything, even when the rebuilt database is later put in service.
+- Poison records (which the live service dead-lettered) are skipped and counted; the rebuild never writes
+  to Kafka. A handler error stops it (the target is then partial: drop it, fix, run again).
+- Live and rebuilt tables are identical row for row when the live service saw each merchant's events in
+  event-time order (the normal case); after a live reordering (domain rule 4) the graph is the same, the
+  timeline keeps the order the live service learned things in. `parked_events.parked_at` is operational.
+- It needs the topics to keep their whole history (retention.ms=-1): it can only rebuild what Kafka holds.
+To put a rebuilt database in service, point the registry at it with a NEW consumer group
+(CONNECTION_REGISTRY_KAFKA__CONSUMER_GROUP): it re-reads from the start and its inbox skips what was applied.
+"""
+
+import argparse
+import asyncio
+import heapq
+import json
+import logging
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from shared.contracts import topics
+from shared.delivery import DELIVERY_MIGRATIONS, CloudEvent, PoisonMessage, apply_migrations, from_kafka
+
+from .adapters.postgres import unit_of_work
+from .domain import SOURCE
+from .handlers import Outcome, RegistryHandlers
+from .main import MIGRATIONS
+
+log = logging.getLogger(__name__)
+REPLAYED = (topics.KEY_VALIDATED, topics.STORE_CONNECTED, topics.ORG_SELECTED, topics.ORG_DISCONNECTED,
+            topics.SETUP_COMPLETED, topics.SETUP_FINALISED)
+OWN = frozenset({topics.SETUP_COMPLETED, topics.SETUP_FINALISED})
+RANK = {topic: rank for rank, topic in enumerate(REPLAYED)}
+STATE_TABLES = ("merchants", "stores", "organisations", "grants", "timeline", "parked_events", "delivery_inbox")
+
+
+class NotEmpty(RuntimeError):
+    """The target database already holds registry state."""
+
+
+@dataclass
+class RebuildReport:
+    group: str
+    records: int = 0
+    outcomes: dict[str, int] = field(default_factory=lambda: {o.value: 0 for o in Outcome})
+    not_ours: int = 0
+    poison: list[str] = field(default_factory=list)
+
+
+async def rebuild(database_url: str, bootstrap_servers: str, group: str | None = None) -> RebuildReport:
+    report = RebuildReport(group or f"connection_registry-rebuild-{datetime.now(UTC):%Y%m%dT%H%M%S}")
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    try:
+        await apply_migrations(pool, DELIVERY_MIGRATIONS, MIGRATIONS)
+        busy = [t for t in STATE_TABLES if await pool.fetchval(f"SELECT EXISTS (SELECT 1 FROM {t})")]
+        if busy:
+            raise NotEmpty(f"refusing to rebuild into a database that holds registry state ({', '.join(busy)})")
+        handlers = RegistryHandlers(unit_of_work(lambda: pool, publish=False))
+        partitions = await _read_everything(bootstrap_servers, report.group)
+        streams = [_decoded(records, report) for records in partitions]
+        for _, event in heapq.merge(*streams, key=lambda item: item[0]):
+            outcome = await handlers.handle(event)
+            report.outcomes[outcome.value] += 1
+    finally:
+        await pool.close()
+    return report
+
+
+def _decoded(records: list[ConsumerRecord], report: RebuildReport) -> list[tuple[tuple[datetime, int], CloudEvent]]:
+    """One partition's events in offset order, keyed for the merge; poison and foreign events left out."""
+    events = []
+    for record in records:
+        report.records += 1
+        try:
+            headers = {k: v.decode() for k, v in record.headers}
+            event = from_kafka(headers, record.value)
+            if event.topic != record.topic:
+                raise PoisonMessage(f"event type {event.type} does not belong on topic {record.topic}")
+        except (PoisonMessage, UnicodeDecodeError) as error:
+            report.poison.append(f"{record.topic}[{record.partition}]@{record.offset}: {error}"[:300])
+            continue
+        if record.topic in OWN and event.source != SOURCE:
+            report.not_ours += 1
+            continue
+        events.append(((event.time, RANK[record.topic]), event))
+    return events
+
+
+async def _read_everything(bootstrap_servers: str, group: str) -> list[list[ConsumerRecord]]:
+    parts = await _partitions(bootstrap_servers)
+    if not parts:
+        return []
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        end = await consumer.end_offsets(parts)
+        found: dict[TopicPartition, list[ConsumerRecord]] = {tp: [] for tp in parts}
+        remaining = {tp for tp in parts if await consumer.position(tp) < end[tp]}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=500)
+            for tp, records in batch.items():
+                found[tp] += [r for r in records if r.offset < end[tp]]
+            remaining = {tp for tp in remaining if await consumer.position(tp) < end[tp]}
+        try:
+            await consumer.commit({tp: end[tp] for tp in parts if end[tp] > 0})
+        except Exception:  # noqa: BLE001 - the offsets are informative only
+            log.warning("could not commit the rebuild group's offsets", exc_info=True)
+        return [found[tp] for tp in parts]
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(bootstrap_servers: str) -> list[TopicPartition]:
+    """Every partition of the replayed topics that exist (a topic nobody published to yet is skipped)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(REPLAYED))
+    finally:
+        await admin.close()
+    found = {d["topic"]: sorted(p["partition"] for p in d["partitions"]) for d in described if d["error_code"] == 0}
+    return [TopicPartition(topic, p) for topic in REPLAYED for p in found.get(topic, ())]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m connection_registry.rebuild",
+                                     description="Replay Kafka from offset 0 into an empty registry database.")
+    parser.add_argument("--database-url", default=os.environ.get("CONNECTION_REGISTRY_REBUILD_DATABASE_URL"),
+                        help="the EMPTY target database (default: $CONNECTION_REGISTRY_REBUILD_DATABASE_URL)")
+    parser.add_argument("--bootstrap-servers", default=os.environ.get("CONNECTION_REGISTRY_KAFKA__BOOTSTRAP_SERVERS"),
+                        help="Kafka (default: $CONNECTION_REGISTRY_KAFKA__BOOTSTRAP_SERVERS)")
+    parser.add_argument("--group", help="the fresh consumer group (default: connection_registry-rebuild-<time>)")
+    args = parser.parse_args(argv)
+    if not args.database_url or not args.bootstrap_servers:
+        parser.error("a target database URL and Kafka bootstrap servers are required")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        report = asyncio.run(rebuild(args.database_url, args.bootstrap_servers, args.group))
+    except NotEmpty as error:
+        print(f"rebuild refused: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(asdict(report), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

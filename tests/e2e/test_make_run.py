@@ -1,0 +1,52 @@
+"""`make run` as a newcomer meets it: everything comes up and answers, and Ctrl-C leaves nothing behind."""
+
+import json
+import re
+import signal
+import time
+import urllib.request
+
+import pytest
+
+from local_infra._proc import descendants, pid_alive, port_open
+
+pytestmark = pytest.mark.e2e
+
+
+def _get(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback only
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, {}
+
+
+def test_every_part_answers_and_the_banner_says_where_to_go(stack):
+    output = stack.output
+    ports = stack.ports
+    for port in (ports.gateway, ports.key_validator, ports.registry, ports.notifier):
+        status, body = _get(f"http://127.0.0.1:{port}/health/ready")
+        assert status == 200, (port, body)
+        assert set(body["checks"].values()) == {"ok"}
+    for port, path in ((ports.xero, "/.well-known/openid-configuration"), (ports.cloudpos, "/"),
+                       (ports.helpdesk, "/")):
+        assert _get(f"http://127.0.0.1:{port}{path}")[0] == 200
+    assert f"http://127.0.0.1:{ports.gateway}/" in output
+    assert "steve@cloudpos-demo.test" in output
+
+
+def test_ctrl_c_stops_everything_and_leaves_no_process(stack):
+    """Runs after the browser journey (test files run in name order): it ends the session's stack."""
+    process = stack.process
+    family = [process.pid, *descendants(process.pid)]
+    assert len(family) >= 1 + 7  # the stack, three sandboxes, four services (plus Kafka and PostgreSQL)
+
+    output = stack.output
+    infrastructure = [int(m) for m in re.findall(r"(?:Kafka|PostgreSQL) ready at 127\.0\.0\.1:(\d+)", output)]
+    assert len(infrastructure) == 2, output
+
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 0
+    time.sleep(0.5)
+    assert [pid for pid in family if pid_alive(pid)] == []
+    assert [port for port in infrastructure if port_open(port)] == []

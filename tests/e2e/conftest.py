@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -51,9 +52,14 @@ def stack() -> Iterator[Stack]:
         if "Press Ctrl-C to stop everything" in line:
             break
     if process.poll() is not None or not lines or "Press Ctrl-C" not in lines[-1]:
-        process.kill()
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
         pytest.fail("make run did not come up:\n" + "".join(lines))
     yield Stack(process, "".join(lines), Ports(offset=OFFSET), secrets)
-    if process.poll() is None:
-        process.kill()
-        process.wait()
+    if process.poll() is None:  # a test failed before the Ctrl-C test: stop it the way a person would
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

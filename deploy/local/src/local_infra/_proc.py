@@ -121,3 +121,16 @@ def _stop_all() -> None:
     for server in list(_live):
         with contextlib.suppress(Exception):  # best effort at exit
             server.stop()
+
+
+def die_with_parent() -> None:
+    """`preexec_fn` for children in their own session: the kernel sends SIGTERM when the launcher dies,
+    even by SIGKILL, so a crashed `make run` or test session leaves no orphan behind (Linux only).
+
+    The kernel ties this to the creating THREAD: start such children from a long-lived thread.
+    PostgreSQL is not covered (pg_ctl detaches it); the launchers' atexit hook stops it instead."""
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)

@@ -25,7 +25,7 @@ from typing import Self
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from local_infra._proc import free_ports, log_tail, port_open, run_sync, track, untrack
+from local_infra._proc import die_with_parent, free_ports, log_tail, port_open, run_sync, track, untrack
 
 KAFKA_DIR = Path(__file__).resolve().parents[2] / "kafka"  # deploy/local/kafka (editable/workspace install)
 REPO_ROOT = Path(__file__).resolve().parents[4]
@@ -260,6 +260,7 @@ class KafkaBroker:
                 stderr=subprocess.STDOUT,
                 cwd=self.workdir,
                 start_new_session=True,  # own process group: stop/kill reach every thread and child
+                preexec_fn=die_with_parent,
             )
 
     def _wait_ready(self) -> None:

@@ -24,7 +24,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from local_infra._proc import descendants, port_open, run_sync, wait_gone
+from local_infra._proc import descendants, die_with_parent, port_open, run_sync, wait_gone
 import asyncpg
 
 from local_infra.postgres import with_database
@@ -145,7 +145,7 @@ def _say(message: str) -> None:
 def _start(process: Process, logs: Path) -> None:
     log = open(logs / f"{process.name.replace(' ', '_')}.log", "ab")  # noqa: SIM115 - owned by the child
     process.popen = subprocess.Popen(process.argv, env={**os.environ, **process.env}, stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+                                     stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent)
 
 
 def _wait_ready(process: Process, logs: Path, timeout: float = 90) -> None:

@@ -245,41 +245,43 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logs = Path(".run/logs")
     logs.mkdir(parents=True, exist_ok=True)
-    stop_requested = False
-
-    def request_stop(*_: object) -> None:
-        nonlocal stop_requested
-        stop_requested = True
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, request_stop)
-    processes: list[Process] = []
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
     try:
         with _infrastructure(ports) as (kafka, dsns):
             secret = _secrets()
             processes = plan(ports, kafka, dsns, secret, logs)
-            for process in processes:
-                _say(f"Starting {process.name}")
-                _start(process, logs)
-                _wait_ready(process, logs)
-            print(banner(ports, secret), flush=True)
-            while all(p.popen and p.popen.poll() is None for p in processes):
-                time.sleep(0.5)
-            dead = [p.name for p in processes if p.popen and p.popen.poll() is not None]
-            _say(f"stopping: {', '.join(dead)} exited (see .run/logs/)")
-            _stop(processes)
-            return 1
+            try:  # the services stop before the infrastructure they use
+                return _serve(processes, ports, secret, logs)
+            finally:
+                _stop(processes)
     except KeyboardInterrupt:
-        _say("Stopping everything")
-        _stop(processes)
+        _say("Stopped")
         return 0
     except RuntimeError as error:
         print(f"\n{error}", file=sys.stderr)
-        _stop(processes)
         return 1
-    finally:
-        if processes:
-            _say("Stopped")
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _serve(processes: list[Process], ports: Ports, secret: dict[str, str], logs: Path) -> int:
+    """Start every process in order, print the banner, and watch them until Ctrl-C or one exits."""
+    try:
+        for process in processes:
+            _say(f"Starting {process.name}")
+            _start(process, logs)
+            _wait_ready(process, logs)
+        print(banner(ports, secret), flush=True)
+        while all(p.popen and p.popen.poll() is None for p in processes):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        _say("Stopping everything")
+        raise
+    dead = [p.name for p in processes if p.popen and p.popen.poll() is not None]
+    _say(f"stopping: {', '.join(dead)} exited (see .run/logs/)")
+    return 1
 
 
 if __name__ == "__main__":

@@ -7,7 +7,14 @@ from fastapi.responses import PlainTextResponse, Response
 
 from ..domain.model import WebSession
 from ..domain.problems import Problem, flow_expired, signed_out
-from ..handlers.summary import Summary, finish, read_summary
+from ..handlers.summary import (
+    Summary,
+    finish,
+    organisation_released,
+    read_summary,
+    settle,
+    store_connected,
+)
 from ..handlers.gateway import GatewayHandlers
 from .web import CSS, Web, read_form
 
@@ -90,13 +97,17 @@ def build_routes(h: GatewayHandlers, web: Web, callback_path: str) -> APIRouter:
     async def confirm(flow_id: str, request: Request) -> Response:
         form = await read_form(request, {"tenant_id"})
         web.check_form(request, form)
-        await h.select.confirm(await signed_in(request), _uuid(flow_id), form.get("tenant_id", ""))
+        session = await signed_in(request)
+        store_id, tenant_id = await h.select.confirm(session, _uuid(flow_id), form.get("tenant_id", ""))
+        await settle(h.deps, session.merchant_id, store_connected(store_id, tenant_id))
         return web.redirect("/")
 
     @router.post("/organisations/{tenant_id}/disconnect")
     async def disconnect(tenant_id: str, request: Request) -> Response:
         web.check_form(request, await read_form(request, set()))
-        await h.disconnect.disconnect(await signed_in(request), tenant_id)
+        session = await signed_in(request)
+        await h.disconnect.disconnect(session, tenant_id)
+        await settle(h.deps, session.merchant_id, organisation_released(tenant_id))
         return web.redirect("/")
 
     @router.post("/finished")

@@ -22,7 +22,8 @@ _HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none';"
                                " frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: under no-referrer browsers send `Origin: null` on our own form posts.
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
 CSS = (files("oauth_gateway") / "static" / "site.css").read_text()

@@ -38,7 +38,8 @@ class SelectionHandlers:
         flow = await self._own_flow(session, flow_id)
         return SelectionPage(flow, await served_by(self._deps, session.merchant_id))
 
-    async def confirm(self, session: WebSession, flow_id: UUID, tenant_id: str) -> None:
+    async def confirm(self, session: WebSession, flow_id: UUID, tenant_id: str) -> tuple[str, UUID]:
+        """Connect the flow's store to the chosen organisation; returns (store_id, tenant_id)."""
         flow = await self._own_flow(session, flow_id)
         org = flow.organisation(tenant_id)
         if org is None:
@@ -61,6 +62,7 @@ class SelectionHandlers:
             problem = xero_unavailable(error.retry_after)
             raise replace(problem, next_url=f"/connect/{flow.flow_id}", next_label="Select an Organisation") from None
         await self._decide(session, flow, org.connection_id, info, org.name)
+        return flow.store_id, info.tenant_id
 
     async def _decide(self, session: WebSession, flow: Flow, connection_id: UUID, info: OrganisationInfo,
                       listed_name: str) -> None:

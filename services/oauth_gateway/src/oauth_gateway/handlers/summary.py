@@ -1,7 +1,12 @@
 """The summary of connected stores (read from connection_registry) and "I have finished connecting stores"."""
 
+import asyncio
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
 
 from ..domain.model import ConnectionStatus, WebSession
 from ..domain.problems import Problem
@@ -34,6 +39,37 @@ async def read_summary(deps: Deps, session: WebSession) -> Summary:
                      and ours.get(str(o.get("tenant_id")), ConnectionStatus.ACTIVE) is ConnectionStatus.ACTIVE]
     return Summary(True, bool(found.get("completed")), organisations,
                    {s["store_id"]: s for s in found.get("stores", []) if "store_id" in s})
+
+
+async def settle(deps: Deps, merchant_id: str, shows: Callable[[dict[str, Any]], bool],
+                 timeout: float = 5.0) -> bool:
+    """Wait (briefly, bounded) until the registry shows the merchant's own change.
+
+    Our events reach the registry through Kafka, a moment after we redirect; without this the page
+    that should "refresh and display a summary of the stores you have connected" would show the old one.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            found = await deps.registry.summary(merchant_id)
+        except (ServiceUnavailable, ServiceRefusal):
+            return False
+        if found is not None and shows(found):
+            return True
+        if time.monotonic() > deadline:
+            log.info("registry has not yet applied the change for merchant %s", merchant_id)
+            return False
+        await asyncio.sleep(0.1)
+
+
+def store_connected(store_id: str, tenant_id: UUID) -> Callable[[dict[str, Any]], bool]:
+    return lambda found: any(s.get("store_id") == store_id and s.get("state") == "connected"
+                             and s.get("tenant_id") == str(tenant_id) for s in found.get("stores", []))
+
+
+def organisation_released(tenant_id: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda found: not any(s.get("state") == "connected" and s.get("tenant_id") == tenant_id
+                                 for s in found.get("stores", []))
 
 
 async def served_by(deps: Deps, merchant_id: str) -> dict[str, list[str]]:

@@ -1,0 +1,234 @@
+"""The knowledge-base journey, clicked through in Debian's Chromium, against every part running as its own
+process (the `make run` stack). Each step leaves a screenshot in artifacts/e2e/.
+
+The steps share one browser page and run in file order, like a merchant working down the article.
+"""
+
+import json
+import re
+import urllib.request
+from collections import Counter
+
+import pytest
+from playwright.async_api import Page, async_playwright, expect
+
+from sandboxes.cloudpos import demo_data as pos
+from sandboxes.xero import demo_data as xero
+from shared.contracts import topics
+from tests.support.kafka import eventually, read_topic
+
+from .conftest import ARTIFACTS
+
+pytestmark = pytest.mark.e2e
+MERCHANT = pos.STEVE_MERCHANT_ID
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                 "--disable-background-networking", "--disable-component-update"]
+STORE_1, STORE_2, STORE_3 = "Steve Test Store", "Steve Test Store 2", "Steve Outlet Store"
+PREMIUM, STARTER = "Steve Premium Ltd", "Steve Starter Ltd"
+
+
+@pytest.fixture(scope="module")
+async def page(stack):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                                   args=CHROMIUM_ARGS)
+        page = await browser.new_page(viewport={"width": 1100, "height": 900})
+        page.set_default_timeout(20_000)
+        yield page
+        await browser.close()
+
+
+async def shot(page: Page, name: str) -> None:
+    await page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+
+
+def store_row(page: Page, name: str):
+    return page.locator("tr").filter(has=page.get_by_role("cell", name=name, exact=True))
+
+
+def organisation_group(page: Page, organisation: str):
+    return page.locator("section.org").filter(has_text=f"Xero Organisation Name: {organisation}")
+
+
+async def connect(page: Page, store: str, organisation: str, *, expect_xero_login: bool) -> None:
+    """'Connect to Xero' for one store, through Xero's login (when asked) and consent, back to our page."""
+    await store_row(page, store).get_by_role("button", name="Connect to Xero").click()
+    login = page.get_by_role("heading", name="Log in to Xero")
+    if expect_xero_login:
+        await expect(login).to_be_visible()
+        await page.get_by_label("Email address").fill(xero.STEVE_EMAIL)
+        await page.get_by_label("Password").fill(xero.DEMO_PASSWORD)
+        await shot(page, f"xero-login-{store}")
+        await page.get_by_role("button", name="Log in").click()
+    await expect(page.get_by_role("button", name="Allow access")).to_be_visible()
+    assert not await login.is_visible()
+    await choose(page.locator("select[name=tenant_id]"), organisation)
+    await shot(page, f"xero-consent-{store}")
+    await page.get_by_role("button", name="Allow access").click()
+    await expect(page.get_by_role("heading", name="Select an Organisation")).to_be_visible()
+
+
+async def choose(dropdown, organisation: str) -> None:
+    """Options read 'Name', or 'Name (already connected...)' once an organisation serves a store."""
+    option = dropdown.locator("option").filter(has_text=re.compile(f"^\\s*{re.escape(organisation)}\\s*(\\(|$)"))
+    await dropdown.select_option(value=await option.get_attribute("value"))
+
+
+async def confirm(page: Page, organisation: str, name: str) -> None:
+    await choose(page.get_by_label("Select an Organisation"), organisation)
+    await shot(page, name)
+    await page.get_by_role("button", name="Confirm Selection").click()
+
+
+def get_json(url: str, headers: dict[str, str] | None = None):
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback only
+        return json.loads(response.read())
+
+
+async def test_sign_in_refuses_a_bike_rental_manager_key_and_validates_the_xero_key(page, stack):
+    await page.goto(stack.url(stack.ports.gateway))
+    await page.get_by_label("Cloud POS username (email address)").fill(pos.STEVE_USERNAME)
+    await page.get_by_label("Password").fill(pos.DEMO_PASSWORD)
+    await shot(page, "01-sign-in")
+    await page.get_by_role("button", name="Log in").click()
+
+    await page.get_by_label("Cloud POS API Key").fill(pos.DEMO_BRM_KEY)
+    await page.get_by_role("button", name="Validate Cloud POS API Key").click()
+    await expect(page.get_by_text("Bike Rental Manager")).to_be_visible()
+    await shot(page, "02-bike-rental-manager-key-refused")
+    assert pos.DEMO_BRM_KEY not in await page.content()
+
+    await page.goto(stack.url(stack.ports.gateway))
+    await page.get_by_label("Cloud POS API Key").fill(pos.DEMO_XERO_KEY)
+    await page.get_by_role("button", name="Validate Cloud POS API Key").click()
+    for store in (STORE_1, STORE_2, STORE_3):
+        await expect(store_row(page, store).get_by_role("button", name="Connect to Xero")).to_be_visible()
+    await shot(page, "03-stores-listed")
+    assert pos.DEMO_XERO_KEY not in await page.content()
+
+
+async def test_first_store_logs_in_to_xero_and_selects_its_organisation(page):
+    await connect(page, STORE_1, STORE_1, expect_xero_login=True)
+    await confirm(page, STORE_1, "04-select-an-organisation")
+    await expect(organisation_group(page, STORE_1).get_by_text(STORE_1, exact=True)).to_be_visible()
+    await shot(page, "05-first-store-connected")
+
+
+async def test_second_store_skips_the_xero_login_and_joins_the_same_organisation(page):
+    await connect(page, STORE_2, STORE_1, expect_xero_login=False)
+    await expect(page.get_by_label("Select an Organisation")).to_contain_text(f"already connected to: {STORE_1}")
+    await confirm(page, STORE_1, "06-second-store-same-organisation")
+    await expect(organisation_group(page, STORE_1).get_by_text(STORE_2, exact=True)).to_be_visible()
+
+
+async def test_third_store_is_refused_a_starter_organisation_then_accepted_on_premium(page, stack):
+    await connect(page, STORE_3, STARTER, expect_xero_login=False)
+    await confirm(page, STARTER, "07-starter-organisation-selected")
+    await expect(page.get_by_role("alert")).to_contain_text("Starter")
+    await shot(page, "08-starter-organisation-refused")
+
+    await page.goto(stack.url(stack.ports.gateway))
+    await connect(page, STORE_3, PREMIUM, expect_xero_login=False)
+    await confirm(page, PREMIUM, "09-premium-organisation-selected")
+    await expect(organisation_group(page, PREMIUM).get_by_text(STORE_3, exact=True)).to_be_visible()
+
+
+async def test_summary_groups_the_stores_by_organisation(page):
+    first, premium = organisation_group(page, STORE_1), organisation_group(page, PREMIUM)
+    await expect(first.locator("li")).to_have_text([STORE_1, STORE_2])
+    await expect(premium.locator("li")).to_have_text([STORE_3])
+    await expect(page.locator("section.org")).to_have_count(2)
+    await shot(page, "10-summary-by-organisation")
+
+
+async def test_finishing_tells_the_helpdesk_by_email_and_webhook(page, stack):
+    await page.get_by_role("button", name="I have finished connecting stores").click()
+    await shot(page, "11-finished")
+    helpdesk = stack.url(stack.ports.helpdesk)
+
+    async def mail_arrived() -> bool:
+        return any("ready to finalise" in m["subject"] for m in get_json(f"{helpdesk}mail"))
+
+    await eventually(mail_arrived, timeout=30, what="the helpdesk email")
+    mail = next(m for m in get_json(f"{helpdesk}mail") if "ready to finalise" in m["subject"])
+    for store, organisation in ((STORE_1, STORE_1), (STORE_2, STORE_1), (STORE_3, PREMIUM)):
+        assert re.search(rf"{re.escape(store)} \(\S+\) -> {re.escape(organisation)} ", mail["text"])
+    await eventually(lambda: _webhooks(helpdesk, "ready"), timeout=30, what="the helpdesk webhook")
+    hook = [w for w in get_json(f"{helpdesk}webhooks") if w["verified"]][0]
+    links = {(s["store_name"], s["organisation_name"]) for s in hook["body"]["data"]["links"]}
+    assert links == {(STORE_1, STORE_1), (STORE_2, STORE_1), (STORE_3, PREMIUM)}
+    await page.goto(helpdesk)
+    await shot(page, "12-helpdesk-mailbox")
+
+
+async def _webhooks(helpdesk: str, kind: str) -> bool:
+    return any(w["verified"] and kind in w["body"]["type"] for w in get_json(f"{helpdesk}webhooks"))
+
+
+async def test_disconnecting_an_organisation_disconnects_both_its_stores_at_xero_too(page, stack):
+    await page.goto(stack.url(stack.ports.gateway))
+    await organisation_group(page, STORE_1).get_by_role("button", name="Disconnect from Xero").click()
+    await expect(organisation_group(page, STORE_1)).to_have_count(0)
+    await expect(organisation_group(page, PREMIUM)).to_have_count(1)
+    for store in (STORE_1, STORE_2):
+        await expect(store_row(page, store)).to_contain_text("Disconnected")
+    await shot(page, "13-organisation-disconnected")
+
+    control = {"x-sandbox-control-token": stack.secrets["xero_control"]}
+
+    async def gone_at_xero() -> bool:
+        state = get_json(stack.url(stack.ports.xero, "/_sandbox/state"), control)
+        return all(c["tenantId"] != xero.STEVE_TEST_STORE_TENANT_ID for c in state["connections"])
+
+    await eventually(gone_at_xero, timeout=30, what="the connection to be deleted at Xero")
+    helpdesk = stack.url(stack.ports.helpdesk)
+
+    async def told() -> bool:
+        return sum("changed" in m["subject"] for m in get_json(f"{helpdesk}mail")) >= 1
+
+    await eventually(told, timeout=30, what="the helpdesk to be told about the disconnect")
+
+
+async def test_one_store_can_be_connected_again_alone(page):
+    await connect(page, STORE_1, STORE_1, expect_xero_login=False)
+    await confirm(page, STORE_1, "14-reconnect-one-store")
+    group = organisation_group(page, STORE_1)
+    await expect(group.locator("li")).to_have_text([STORE_1])
+    await expect(store_row(page, STORE_2)).to_contain_text("Disconnected")
+    await shot(page, "15-one-store-reconnected")
+
+
+async def test_the_platform_backend_sees_the_journey_on_kafka_in_order(stack):
+    """A plain Kafka consumer, as the wider platform reads it: CloudEvents headers, keys and order."""
+    key = MERCHANT.encode()
+    expected = {topics.KEY_VALIDATED: 1, topics.STORE_CONNECTED: 5, topics.ORG_SELECTED: 4,
+                topics.ORG_DISCONNECTED: 1, topics.STORE_DISCONNECTED: 2, topics.SETUP_COMPLETED: 1,
+                topics.CONNECTIONS_CHANGED: 2}
+    records = {topic: await read_topic(stack.kafka, topic, key=key, expect=count)
+               for topic, count in expected.items()}
+    assert {topic: len(found) for topic, found in records.items()} == expected
+
+    for topic, found in records.items():
+        for record in found:
+            headers = {k: v.decode() for k, v in record.headers}
+            assert headers["ce_specversion"] == "1.0"
+            assert headers["ce_type"].startswith("com.citruslime.cloudpos.xero.") and headers["ce_type"].endswith(".v1")
+            assert headers["ce_source"].startswith("/cloudpos-xero/")
+            assert headers["content-type"] == "application/json"
+            assert {"ce_id", "ce_time"} <= headers.keys()
+            assert record.key == key
+        assert [r.offset for r in found] == sorted(r.offset for r in found)
+        times = [dict(r.headers)["ce_time"].decode() for r in found]
+        assert times == sorted(times), f"{topic} out of order"
+
+    selected = [json.loads(r.value) for r in records[topics.ORG_SELECTED]]
+    assert [(s["store_id"], s["organisation_name"]) for s in selected] == [
+        ("s-steve-1", STORE_1), ("s-steve-2", STORE_1), ("s-steve-3", PREMIUM), ("s-steve-1", STORE_1)]
+    cause = dict(records[topics.ORG_DISCONNECTED][0].headers)["ce_id"]
+    cascade = records[topics.STORE_DISCONNECTED]
+    assert {json.loads(r.value)["store_id"] for r in cascade} == {"s-steve-1", "s-steve-2"}
+    assert {dict(r.headers)["ce_causationid"] for r in cascade} == {cause}
+    connected = Counter(json.loads(r.value)["store_id"] for r in records[topics.STORE_CONNECTED])
+    assert connected == {"s-steve-1": 2, "s-steve-2": 1, "s-steve-3": 2}

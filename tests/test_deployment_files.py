@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import importlib.util
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -33,7 +34,8 @@ SANDBOXES = {"xero-sandbox": "sandboxes.xero", "cloudpos-sandbox": "sandboxes.cl
 REQUIRED_SECRETS = {
     "POSTGRES_PASSWORD", "XERO_SANDBOX_CLIENT_SECRET", "XERO_SANDBOX_CONTROL_TOKEN",
     "CLOUDPOS_SANDBOX_PLATFORM_TOKEN", "CLOUDPOS_SANDBOX_SUPPORT_TOKEN", "CLOUDPOS_SANDBOX_CONTROL_TOKEN",
-    "HELPDESK_SANDBOX_WEBHOOK_SECRET",
+    "HELPDESK_SANDBOX_WEBHOOK_SECRET", "KEY_VALIDATOR_API_TOKEN", "REGISTRY_API_TOKEN", "NOTIFIER_API_TOKEN",
+    "HELPDESK_PAGE_TOKEN", "KEY_FINGERPRINT_SECRET", "GATEWAY_SESSION_SECRET", "GATEWAY_TOKEN_KEYS",
 }
 DOCKERFILES = {**{f"services/{svc}/Dockerfile": svc for svc in SERVICES}, "sandboxes/Dockerfile": "sandboxes"}
 
@@ -166,7 +168,7 @@ def test_env_example_matches_the_variables_compose_reads() -> None:
 
 def test_env_example_secrets_are_obviously_fake() -> None:
     values = env_example()
-    for name in REQUIRED_SECRETS - {"HELPDESK_SANDBOX_WEBHOOK_SECRET"}:
+    for name in REQUIRED_SECRETS - {"HELPDESK_SANDBOX_WEBHOOK_SECRET", "GATEWAY_TOKEN_KEYS"}:
         assert values[name].startswith("change-me-"), name
     webhook = values["HELPDESK_SANDBOX_WEBHOOK_SECRET"]
     assert webhook.startswith("whsec_") and b"fake" in base64.b64decode(webhook.removeprefix("whsec_"))
@@ -292,3 +294,19 @@ def test_dockerignore_keeps_secrets_and_local_state_out_of_the_context() -> None
     for path in (".env", ".venv/bin/python", ".git/HEAD", "tests/test_deployment_files.py",
                  "services/notifier/src/notifier/__pycache__/main.cpython-311.pyc"):
         assert ignored_by_dockerignore(path), path
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_each_service_starts_with_the_settings_compose_gives_it(service: str, model: dict,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Catches drift: a service that gains a required setting fails here until compose passes it."""
+    environment = model["services"][SERVICES[service][0]]["environment"]
+    for name in list(os.environ):
+        if name.startswith(service.upper() + "_"):
+            monkeypatch.delenv(name)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, str(value))
+    settings_module = importlib.import_module(f"{service}.settings")
+    settings_class = next(v for v in vars(settings_module).values() if isinstance(v, type)
+                          and getattr(v, "model_config", {}).get("env_prefix") == service.upper() + "_")
+    settings_class(_env_file=None)

@@ -9,7 +9,8 @@ from pydantic import SecretStr
 
 from notifier.dispatcher import Dispatcher
 from notifier.domain.delivery import AttemptResult, Channel, Outcome, RetryPolicy
-from notifier.entrypoints.routes import build_routes, install_error_handlers
+from notifier.entrypoints.routes import build_routes
+from shared.internal_api import install_error_handlers
 from notifier.handlers import DeliveryAdmin, NotifierHandlers
 from shared.contracts.examples import ALL
 from shared.delivery import CloudEvent
@@ -72,4 +73,4 @@ async def test_unknown_and_malformed_ids_get_clear_errors(world):
     malformed = await client.get("/v1/deliveries/not-a-uuid")
     assert malformed.status_code == 400 and malformed.json()["code"] == "invalid_delivery_id"
     bad_filter = await client.get("/v1/deliveries", params={"status": "lost"})
-    assert bad_filter.status_code == 400 and bad_filter.json()["code"] == "invalid_request"
+    assert bad_filter.status_code == 400 and bad_filter.json()["code"] == "invalid_format"  # as every internal API

@@ -8,6 +8,7 @@ from importlib.resources import files
 from fastapi import FastAPI
 
 from shared.delivery import Migrations
+from shared.internal_api import install_error_handlers
 from shared.runtime import ServiceRuntime, health_router
 
 from .adapters.clock import SystemClock
@@ -17,7 +18,7 @@ from .adapters.smtp import SmtpSender
 from .adapters.webhook import WebhookSender
 from .dispatcher import Dispatcher
 from .domain.delivery import Channel
-from .entrypoints.routes import build_routes, install_error_handlers
+from .entrypoints.routes import build_routes
 from .entrypoints.subscribers import build_router
 from .handlers import CONSUMER, DeliveryAdmin, NotifierHandlers
 from .ports import Clock, Sender

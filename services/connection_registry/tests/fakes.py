@@ -72,7 +72,7 @@ class FakeTransaction:
         self.state.outbox.extend(change.publish)
 
     async def park(self, event: CloudEvent, waiting_for: str) -> None:
-        self.state.parked.setdefault(event.id, ParkedEvent(event, waiting_for))
+        self.state.parked[event.id] = ParkedEvent(event, waiting_for)
 
     async def parked(self, merchant_id: str) -> list[ParkedEvent]:
         mine = [p for p in self.state.parked.values() if p.event.data.merchant_id == merchant_id]

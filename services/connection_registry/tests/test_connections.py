@@ -203,3 +203,19 @@ async def test_selecting_the_same_organisation_again_changes_no_link_and_tells_n
     assert (store.state, store.tenant_id, store.connected_at) == (StoreState.CONNECTED, ORG_A, events[2].time)
     assert len(uow.committed.outbox) == published
     assert uow.committed.timeline[-1].what == "Store 'Store 1' re-selected organisation 'Steve's Cycles Ltd' (unchanged)"
+
+
+async def test_a_parked_event_says_what_it_is_waiting_for_now():
+    """Arriving before the merchant's key, a disconnect waits for the key; once the key is known and the
+    organisation still is not, it waits for the organisation (the helpdesk sees the current reason)."""
+    uow = FakeUnitOfWork()
+    handlers = RegistryHandlers(uow)
+    journey = Journey("m-1")
+    never = journey.org_disconnected(ORG_B)
+
+    await handlers.handle(never)
+    assert [p.waiting_for for p in uow.committed.parked.values()] == ["KeyValidated for the merchant"]
+
+    await handlers.handle(journey.key_validated(stores=1))
+    assert [p.waiting_for for p in uow.committed.parked.values()] == [
+        f"StoreConnected or OrgSelected naming organisation {ORG_B}"]

@@ -12,6 +12,7 @@ from enum import Enum
 from uuid import UUID, uuid4
 
 from shared.delivery import CloudEvent
+from shared.metrics import count_registry_event
 
 from . import domain
 from .domain import RULES, Change, Done, Graph, Park, Refusal
@@ -45,6 +46,11 @@ class RegistryHandlers:
 
     async def handle(self, event: CloudEvent) -> Outcome:
         """Apply one event exactly once, or park it until what it refers to is known (domain rule 3)."""
+        outcome = await self._handle(event)
+        count_registry_event(event.data, outcome.value)
+        return outcome
+
+    async def _handle(self, event: CloudEvent) -> Outcome:
         rule = RULES[type(event.data)]
         merchant_id = event.data.merchant_id
         async with self._unit_of_work() as tx:
@@ -107,6 +113,8 @@ class RegistryHandlers:
                     await tx.unpark(parked.event.id)
                     log.info("unparked %s %s of merchant %s", parked.event.type, parked.event.id, merchant_id)
                     progress = True
+                elif decision.waiting_for != parked.waiting_for:  # still parked, now waiting for something else
+                    await tx.park(parked.event, decision.waiting_for)
 
     def _read(self) -> RegistryReads:
         if self._reads is None:

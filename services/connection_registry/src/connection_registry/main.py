@@ -8,6 +8,7 @@ from starlette.types import Lifespan
 from shared.contracts import ConnectionsChanged, SetupCompleted, SetupFinalised, StoreDisconnected
 from shared.delivery import Migrations
 from shared.internal_api import install_error_handlers
+from shared.metrics import instrument
 from shared.runtime import ServiceRuntime, health_router
 
 from .adapters.postgres import PgRegistryReads, unit_of_work
@@ -31,6 +32,7 @@ def build_app(settings: RegistrySettings, *, clock: Clock = utc_now) -> FastAPI:
     runtime.include(build_router(handlers, runtime.consumer_group))
     app = build_http(handlers, settings, clock=clock, lifespan=runtime.lifespan)
     app.include_router(health_router(runtime))
+    instrument(app, runtime)
     app.state.runtime = runtime
     return app
 

@@ -31,7 +31,8 @@ class RegistryTransaction(Protocol):
     async def graph(self, merchant_id: str) -> Graph: ...
     async def apply(self, change: Change) -> None:
         """Write the rows, append the timeline lines and stage `change.publish` in the outbox."""
-    async def park(self, event: CloudEvent, waiting_for: str) -> None: ...
+    async def park(self, event: CloudEvent, waiting_for: str) -> None:
+        """Park the event, or update what an already parked one is waiting for."""
     async def parked(self, merchant_id: str) -> list[ParkedEvent]:
         """The merchant's parked events, oldest event time first."""
     async def unpark(self, event_id: UUID) -> None: ...

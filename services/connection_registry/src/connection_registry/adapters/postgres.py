@@ -53,7 +53,8 @@ class PgRegistryTransaction:
         headers = json.dumps([[k, v.decode()] for k, v in record.headers])
         await self._conn.execute(
             "INSERT INTO parked_events (event_id, merchant_id, event_type, occurred_at, waiting_for, headers, value)"
-            " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) ON CONFLICT (event_id) DO NOTHING",
+            " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)"
+            " ON CONFLICT (event_id) DO UPDATE SET waiting_for = excluded.waiting_for",
             event.id, event.data.merchant_id, event.type, event.time, waiting_for, headers, record.value)
 
     async def parked(self, merchant_id: str) -> list[ParkedEvent]:

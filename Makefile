@@ -1,5 +1,5 @@
 # The two commands a newcomer needs (see README): `make run` and `make test`.
-.PHONY: run test docs bootstrap
+.PHONY: run test docs bootstrap bench
 
 bootstrap:
 	@tools/bootstrap.sh
@@ -12,3 +12,7 @@ test: bootstrap
 
 docs: bootstrap
 	@uv run --frozen python -m tools.contract_docs
+
+# Services vs a bare aiokafka + asyncpg baseline (bench/): prints a table, writes artifacts/bench/latest.json.
+bench: bootstrap
+	@uv run --frozen python -m bench $(BENCH_ARGS)

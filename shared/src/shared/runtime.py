@@ -17,6 +17,9 @@ from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker, KafkaRouter
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from prometheus_client import CollectorRegistry
 from faststream.specification import AsyncAPI
 
 from .contracts import Event
@@ -29,8 +32,11 @@ from .delivery import (
     apply_migrations,
     delivery_middleware,
     idempotent_producer,
+    outbox_backlog,
     pending_migrations,
 )
+from .logs import configure_logging
+from .metrics import OUTBOX_AGE, OUTBOX_BACKLOG
 from .settings import DatabaseSettings, KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -48,8 +54,13 @@ class ServiceRuntime:
         own = migrations if isinstance(migrations, tuple) else (migrations,)
         self._migrations = (DELIVERY_MIGRATIONS, *own)
         self.dead_letters = DeadLetters(self.consumer_group)
+        self.metrics_registry = CollectorRegistry(auto_describe=True)
+        # FastStream logs through a plain logger, so its lines go to the JSON handler too (shared.logs)
         self.broker = KafkaBroker(kafka.bootstrap_servers, client_id=name,
-                                  middlewares=[delivery_middleware(self.dead_letters)])
+                                  logger=logging.getLogger(f"{name}.kafka"), middlewares=[
+            KafkaTelemetryMiddleware(include_messages_counters=False),
+            KafkaPrometheusMiddleware(registry=self.metrics_registry, app_name=name),
+            delivery_middleware(self.dead_letters)])
         self._pool: asyncpg.Pool | None = None
         self._producer: AIOKafkaProducer | None = None
         self._relay: asyncio.Task[None] | None = None
@@ -108,6 +119,13 @@ class ServiceRuntime:
             await self._pool.close()
         self._pool = self._producer = self._relay = None
 
+    async def refresh_gauges(self) -> None:
+        """Read the outbox backlog and its age into the gauges (at scrape time; errors leave them as they were)."""
+        with contextlib.suppress(Exception):
+            pending, age = await asyncio.wait_for(outbox_backlog(self.pool), 2)
+            OUTBOX_BACKLOG.labels(self.name).set(pending)
+            OUTBOX_AGE.labels(self.name).set(age)
+
     async def readiness(self) -> dict[str, str]:
         """Each dependency's state; the service is ready when every value is 'ok'."""
         checks: dict[str, str] = {}
@@ -153,4 +171,6 @@ def serve(app: FastAPI, host: str, port: int) -> None:
     """Run one service process under uvicorn (each service's `__main__` calls this)."""
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    runtime = getattr(app.state, "runtime", None)
+    configure_logging(runtime.name if runtime else None)
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)

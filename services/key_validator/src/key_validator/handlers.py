@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from uuid import UUID, uuid4
 
 from shared.delivery import CloudEvent
+from shared.metrics import VALIDATIONS
 from shared.ratelimit import Claim, Limit
 
 from . import domain
@@ -86,5 +87,6 @@ class KeyValidatorHandlers:
 
 def _log(attempt: Attempt, code: Code, key_id: str | None = None) -> None:
     """One line per attempt; the key appears only as the first characters of its fingerprint."""
+    VALIDATIONS.labels(code.value).inc()
     log.info("validation %s merchant=%s client=%s key_fp=%s key_id=%s outcome=%s", attempt.validation_id,
              attempt.merchant_id, attempt.client_address, attempt.key_fingerprint[:12], key_id, code.value)

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from shared.contracts import KeyValidated
 from shared.delivery import Migrations
 from shared.ratelimit import RATE_LIMIT_MIGRATIONS, Limit
+from shared.metrics import instrument
 from shared.runtime import ServiceRuntime, health_router
 
 from . import domain
@@ -50,6 +51,7 @@ def build_app(settings: KeyValidatorSettings, *, clock: Clock = utc_now,
     app = FastAPI(title="Key validator", lifespan=lifespan)
     install_error_handlers(app)
     app.include_router(health_router(runtime))
+    instrument(app, runtime)
     app.include_router(build_router(handlers, settings.api_token))
     app.state.runtime = runtime
     return app

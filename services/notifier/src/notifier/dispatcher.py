@@ -11,6 +11,8 @@ import random
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 
+from shared.metrics import NOTIFICATIONS
+
 from .domain.delivery import (
     AttemptResult,
     Channel,
@@ -72,6 +74,7 @@ class Dispatcher:
         result = await self._send(item)
         decision = after_attempt(result, item.cycle_attempt, self._policy, self._clock.now(), self._jitter)
         await self._record(item, result, decision)
+        NOTIFICATIONS.labels(str(item.channel), result.outcome.value).inc()
         if decision.status is Status.PARKED:
             log.error("helpdesk %s delivery %s (event %s) PARKED after attempt %d: %s; re-drive it with "
                       "POST /v1/deliveries/%s/redrive", item.channel, item.delivery_id,

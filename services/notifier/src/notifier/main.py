@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from shared.delivery import Migrations
 from shared.internal_api import install_error_handlers
+from shared.metrics import instrument
 from shared.runtime import ServiceRuntime, health_router
 
 from .adapters.clock import SystemClock
@@ -60,6 +61,7 @@ def build_app(settings: NotifierSettings, *, clock: Clock | None = None) -> Fast
     app = FastAPI(title="Helpdesk notifier", lifespan=lifespan)
     install_error_handlers(app)
     app.include_router(health_router(runtime))
+    instrument(app, runtime)
     app.include_router(build_routes(DeliveryAdmin(deliveries, clock), settings.api_token))
     app.state.runtime, app.state.dispatcher = runtime, dispatcher
     return app

@@ -15,7 +15,9 @@ from fastapi.responses import Response
 from shared.contracts import OrgDisconnected, OrgSelected, StoreConnected
 from shared.delivery import Migrations, apply_migrations
 from shared.ratelimit import RATE_LIMIT_MIGRATIONS
+from shared.metrics import instrument
 from shared.runtime import ServiceRuntime, health_router
+from shared.tracing import inject_httpx
 
 from .adapters.budget import TenantBudget
 from .adapters.crypto import TokenCipher
@@ -39,7 +41,8 @@ def build_app(settings: GatewaySettings, *, clock: Clock | None = None) -> FastA
     """`clock` lets tests move time (session idle, flow expiry, keep-alive) together with the Xero sandbox."""
     runtime = ServiceRuntime("oauth_gateway", database=settings.database, kafka=settings.kafka, migrations=MIGRATIONS)
     runtime.publishes(StoreConnected, OrgSelected, OrgDisconnected)
-    http = httpx.AsyncClient(timeout=settings.xero.timeout_seconds, follow_redirects=False)
+    http = httpx.AsyncClient(timeout=settings.xero.timeout_seconds, follow_redirects=False,
+                             event_hooks={"request": [inject_httpx]})  # one trace across services
     cipher = TokenCipher.from_base64({k: v.get_secret_value() for k, v in settings.token_keys.items()},
                                      settings.active_token_key_id)
     deps = Deps(
@@ -72,6 +75,7 @@ def build_app(settings: GatewaySettings, *, clock: Clock | None = None) -> FastA
 
     app = FastAPI(title="Xero setup (oauth_gateway)", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.include_router(health_router(runtime))
+    instrument(app, runtime)
     app.include_router(build_routes(handlers, web, urlsplit(settings.xero.redirect_uri).path))
 
     @app.exception_handler(Problem)

@@ -30,6 +30,8 @@ from pydantic import ValidationError
 from shared.contracts import Event, event_types
 from shared.contracts.topics import dead_letter_topic
 
+from ..logs import bind_ids, unbind
+from ..metrics import DEAD_LETTERS
 from .cloudevents import CloudEvent, PoisonMessage, attributes_from_headers
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,7 @@ class DeadLetters:
         if self._producer is None:
             raise RuntimeError("dead-letter producer not attached")
         await self._producer.send_and_wait(self.topic, value=record.value, key=record.key, headers=headers)
+        DEAD_LETTERS.labels(self._group_id, record.topic).inc()
         log.warning("dead-lettered %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason)
 
 
@@ -117,6 +120,15 @@ class DeliveryMiddleware(BaseMiddleware):
     async def consume_scope(self, call_next: Any, msg: KafkaMessage) -> Any:
         record: ConsumerRecord = msg.raw_message
         position = (record.topic, record.partition, record.offset)
+        token = bind_ids(event_id=msg.headers.get("ce_id"), subject=msg.headers.get("ce_subject"),
+                         merchant_id=record.key.decode(errors="replace") if record.key else None)
+        try:
+            return await self._consume(call_next, msg, record, position)
+        finally:
+            unbind(token)
+
+    async def _consume(self, call_next: Any, msg: KafkaMessage, record: ConsumerRecord,
+                       position: tuple[str, int, int]) -> Any:
         try:
             result = await call_next(msg)
         except (PoisonMessage, ParameterError, ValidationError) as error:

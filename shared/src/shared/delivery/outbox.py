@@ -14,6 +14,8 @@ import logging
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from ..metrics import OUTBOX_PUBLISHED
+from ..tracing import with_trace_headers
 from .cloudevents import CloudEvent, to_kafka
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,8 @@ async def add_to_outbox(conn: asyncpg.Connection, *events: CloudEvent) -> None:
 
 def _columns(event: CloudEvent) -> tuple[str, bytes, str, bytes]:
     record = to_kafka(event)
-    return record.topic, record.key, json.dumps([[k, v.decode()] for k, v in record.headers]), record.value
+    headers = with_trace_headers(record.headers)  # the relay publishes later: keep the staging span's context
+    return record.topic, record.key, json.dumps([[k, v.decode()] for k, v in headers]), record.value
 
 
 def idempotent_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
@@ -98,6 +101,8 @@ class OutboxRelay:
         await asyncio.gather(*acks)
         await conn.execute("UPDATE delivery_outbox SET published_at = now() WHERE seq = ANY($1::bigint[])",
                            [r["seq"] for r in rows])
+        for r in rows:
+            OUTBOX_PUBLISHED.labels(r["topic"]).inc()
         return len(rows)
 
 

@@ -51,7 +51,7 @@ class HelpdeskSessions:
             return None
         payload, mac = cookie.rsplit("|", 1)
         helpdesk_id, expires, _nonce = payload.split("|")
-        if not hmac.compare_digest(mac, self._mac("session", payload)):
+        if not hmac.compare_digest(mac.encode(), self._mac("session", payload).encode()):  # bytes: no 500 on non-ASCII
             return None
         if not expires.isdigit() or int(expires) < self._clock().timestamp():
             return None

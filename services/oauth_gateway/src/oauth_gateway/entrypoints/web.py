@@ -51,7 +51,8 @@ class Web:
         if origin is not None and origin != self._origin:
             raise forbidden_form()
         cookie, sent = self.cookie(request), form.get("csrf_token", "")
-        if not cookie or not hmac.compare_digest(self.csrf_token(cookie), sent):
+        # bytes, not str: compare_digest raises TypeError (a 500) on a non-ASCII str
+        if not cookie or not hmac.compare_digest(self.csrf_token(cookie).encode(), sent.encode()):
             raise forbidden_form()
 
     def set_cookie(self, response: Response, value: str) -> None:

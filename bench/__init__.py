@@ -1,0 +1,1 @@
+"""Benchmarks: the services against a bare aiokafka + asyncpg baseline (issue #10). `make bench`."""

@@ -1,0 +1,420 @@
+"""The benchmark run: B0, B1 and S (the real connection_registry process), interleaved, on one Kafka + PostgreSQL.
+
+Per repetition and variant, on a fresh database and a fresh consumer group:
+- drain: the pre-filled KeyValidated topic; throughput and CPU-seconds per 1,000 events are taken between
+  10 % and 100 % of the committed offsets (the first 10 % is warm-up); RSS at the end;
+- dup: a second process (new group, same database) drains the same events again: 100 % duplicates;
+- latency (full mode): open-loop producer at half of B1's median drain throughput; latency = the record's
+  ce_time (set at send) -> delivery_inbox.processed_at (PostgreSQL now() of the effect's transaction);
+- idle: CPU % of the consumer process over a quiet window after the latency phase.
+CPU is utime+stime of the consumer process from /proc/<pid>/stat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from local_infra.postgres import temporary_database
+from shared.contracts import examples, topics
+from shared.delivery import CloudEvent, to_kafka
+
+from . import baseline
+
+TOPIC = topics.KEY_VALIDATED
+PARTITIONS = 4
+VARIANTS = ("B0", "B1", "S")
+_TICK = os.sysconf("SC_CLK_TCK")
+ROOT = Path(__file__).resolve().parent.parent
+LOGS = ROOT / "artifacts" / "bench" / "logs"
+
+
+@dataclass
+class Config:
+    events: int = 5000
+    reps: int = 3
+    latency_events: int = 1000
+    idle_seconds: float = 10.0
+    smoke: bool = False
+    out: Path = ROOT / "artifacts" / "bench" / "latest.json"
+
+
+@dataclass
+class Results:
+    # metric -> variant -> list of per-repetition values
+    figures: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+
+    def add(self, metric: str, variant: str, value: float) -> None:
+        self.figures.setdefault(metric, {}).setdefault(variant, []).append(value)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime (fields 14, 15)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Infra:
+    def __init__(self, bootstrap: str, admin_dsn: str) -> None:
+        self.bootstrap = bootstrap
+        self.admin_dsn = admin_dsn
+        self.admin: AIOKafkaAdminClient | None = None
+        self.producer: AIOKafkaProducer | None = None
+
+    async def __aenter__(self) -> Infra:
+        self.admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await self.admin.start()
+        if TOPIC not in await self.admin.list_topics():
+            await self.admin.create_topics([NewTopic(TOPIC, PARTITIONS, 1)])
+        self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5)
+        await self.producer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.producer.stop()
+        await self.admin.close()
+
+    async def end_offsets(self) -> dict[TopicPartition, int]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap)
+        await consumer.start()
+        try:
+            parts = [TopicPartition(TOPIC, p) for p in sorted(consumer.partitions_for_topic(TOPIC) or
+                                                              await _partitions(consumer))]
+            ends = await consumer.end_offsets(parts)
+            begins = await consumer.beginning_offsets(parts)
+            return {tp: ends[tp] - begins[tp] for tp in parts}
+        finally:
+            await consumer.stop()
+
+    async def committed(self, group: str) -> int:
+        try:
+            offsets = await self.admin.list_consumer_group_offsets(group)
+        except KafkaError:  # the coordinator (or the offsets topic) is not there yet
+            return 0
+        return sum(meta.offset for tp, meta in offsets.items() if tp.topic == TOPIC and meta.offset > 0)
+
+    async def set_group_to_end(self, group: str) -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=group, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            parts = [TopicPartition(TOPIC, p) for p in await _partitions(consumer)]
+            consumer.assign(parts)
+            ends = await consumer.end_offsets(parts)
+            await consumer.commit({tp: off for tp, off in ends.items()})
+        finally:
+            await consumer.stop()
+
+    async def publish(self, events: list[CloudEvent]) -> None:
+        futures = []
+        for event in events:
+            r = to_kafka(event)
+            futures.append(await self.producer.send(r.topic, r.value, key=r.key, headers=r.headers))
+        await asyncio.gather(*futures)
+
+
+async def _partitions(consumer: AIOKafkaConsumer) -> set[int]:
+    for _ in range(50):
+        parts = consumer.partitions_for_topic(TOPIC)
+        if parts:
+            return parts
+        await consumer._client.force_metadata_update()  # noqa: SLF001 - metadata for a topic we did not subscribe
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"topic {TOPIC} has no partitions")
+
+
+def new_events(n: int, tag: str) -> list[CloudEvent]:
+    return [CloudEvent(data=examples.key_validated(f"bench-{tag}-{i}"), source="bench",
+                       time=datetime.now(UTC)) for i in range(n)]
+
+
+class Consumer:
+    """One consumer process: a baseline worker or the real service."""
+
+    def __init__(self, infra: Infra, variant: str, dsn: str, group: str) -> None:
+        self.variant = variant
+        self.group = group
+        LOGS.mkdir(parents=True, exist_ok=True)
+        log = open(LOGS / f"{group}.log", "wb")  # noqa: SIM115 - closed with the process
+        if variant == "S":
+            env = os.environ | {
+                "CONNECTION_REGISTRY_DATABASE__URL": dsn,
+                "CONNECTION_REGISTRY_KAFKA__BOOTSTRAP_SERVERS": infra.bootstrap,
+                "CONNECTION_REGISTRY_KAFKA__CONSUMER_GROUP": group,
+                "CONNECTION_REGISTRY_API_TOKEN": "bench-api-token-0123456789",
+                "CONNECTION_REGISTRY_HELPDESK_TOKEN": "bench-helpdesk-token-0123456789",
+                "CONNECTION_REGISTRY_HTTP__PORT": "0",
+            }
+            cmd = [sys.executable, "-m", "connection_registry"]
+        else:
+            env = dict(os.environ)
+            cmd = [sys.executable, "-m", "bench.baseline", variant.lower(), infra.bootstrap, dsn, group, TOPIC]
+        self.proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+async def measure_drain(infra: Infra, consumer: Consumer, total: int, timeout: float) -> dict[str, float]:
+    """Poll the group's committed offsets; time and CPU between 10 % and 100 % of `total`."""
+    start_mark = max(1, total // 10)
+    t0 = c0 = None
+    done0 = 0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not consumer.alive():
+            raise RuntimeError(f"{consumer.variant} exited early; see {LOGS / consumer.group}.log")
+        done = await infra.committed(consumer.group)
+        now, cpu = time.monotonic(), cpu_seconds(consumer.pid)
+        if t0 is None and done >= start_mark:
+            t0, c0, done0 = now, cpu, done
+        if done >= total and t0 is not None:
+            counted = done - done0
+            if counted <= 0:  # drained within one poll: fall back to the whole run
+                raise RuntimeError("too few events to measure; raise --events")
+            return {"throughput": counted / (now - t0), "cpu_per_1k": (cpu - c0) / counted * 1000,
+                    "rss_mb": rss_mb(consumer.pid)}
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"{consumer.variant} did not drain {total} events in {timeout:.0f}s "
+                       f"(committed {await infra.committed(consumer.group)})")
+
+
+async def measure_latency(infra: Infra, consumer: Consumer, dsn: str, rate: float, n: int,
+                          tag: str) -> dict[str, float]:
+    """Open-loop publish at `rate`/s; latency = ce_time -> delivery_inbox.processed_at."""
+    warm = new_events(20, f"{tag}-warm")
+    await infra.publish(warm)
+    await _wait_inbox(dsn, {e.id for e in warm}, 60)
+    events = new_events(n, tag)
+    interval = 1.0 / rate
+    start = time.monotonic()
+    futures = []
+    for i, event in enumerate(events):
+        delay = start + i * interval - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        event = CloudEvent(data=event.data, source=event.source, id=event.id, time=datetime.now(UTC))
+        events[i] = event
+        r = to_kafka(event)
+        futures.append(await infra.producer.send(r.topic, r.value, key=r.key, headers=r.headers))
+    await asyncio.gather(*futures)
+    sent = {e.id: e.time for e in events}
+    done = await _wait_inbox(dsn, set(sent), 120)
+    lat = sorted((done[i] - sent[i]).total_seconds() * 1000 for i in sent)
+    return {"p50_ms": _pct(lat, 50), "p99_ms": _pct(lat, 99)}
+
+
+async def _wait_inbox(dsn: str, ids: set[uuid.UUID], timeout: float) -> dict[uuid.UUID, datetime]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + timeout
+        rows: list = []
+        while time.monotonic() < deadline:
+            try:
+                rows = await conn.fetch("SELECT event_id, processed_at FROM delivery_inbox WHERE event_id = ANY($1)",
+                                        list(ids))
+            except asyncpg.UndefinedTableError:  # the service has not applied its migrations yet
+                rows = []
+            if len(rows) >= len(ids):
+                return {r["event_id"]: r["processed_at"] for r in rows}
+            await asyncio.sleep(0.2)
+        raise TimeoutError(f"only {len(rows)} of {len(ids)} events reached the inbox")
+    finally:
+        await conn.close()
+
+
+def _pct(values: list[float], p: float) -> float:
+    k = max(0, min(len(values) - 1, round(p / 100 * (len(values) - 1))))
+    return values[k]
+
+
+async def idle_cpu(consumer: Consumer, seconds: float) -> float:
+    c0, t0 = cpu_seconds(consumer.pid), time.monotonic()
+    await asyncio.sleep(seconds)
+    return (cpu_seconds(consumer.pid) - c0) / (time.monotonic() - t0) * 100
+
+
+async def one_variant(infra: Infra, cfg: Config, variant: str, rep: int, total: int, results: Results,
+                      say: Callable[[str], None]) -> None:
+    tag = f"{variant.lower()}_{rep}_{uuid.uuid4().hex[:6]}"
+    async with temporary_database(infra.admin_dsn, prefix=f"bench_{variant.lower()}") as dsn:
+        if variant != "S":
+            await baseline.create_schema(dsn)
+        timeout = 60 + total / 20
+        for phase in ("drain", "dup"):
+            consumer = Consumer(infra, variant, dsn, f"bench-{tag}-{phase}")
+            try:
+                figures = await measure_drain(infra, consumer, total, timeout)
+            finally:
+                consumer.stop()
+            for name, value in figures.items():
+                results.add(f"{phase}_{name}" if phase == "dup" else name, variant, value)
+            say(f"  rep {rep} {variant:2} {phase:5} {figures['throughput']:8.1f} ev/s "
+                f"{figures['cpu_per_1k']:6.2f} cpu-s/1k  {figures['rss_mb']:6.1f} MB")
+
+
+async def run(bootstrap: str, admin_dsn: str, cfg: Config, say: Callable[[str], None] = print) -> dict:
+    results = Results()
+    async with Infra(bootstrap, admin_dsn) as infra:
+        say(f"pre-filling {TOPIC} with {cfg.events} KeyValidated events")
+        await infra.publish(new_events(cfg.events, uuid.uuid4().hex[:8]))
+        sizes = await infra.end_offsets()
+        total = sum(sizes.values())
+        say(f"topic holds {total} events in {len(sizes)} partitions: {sorted(sizes.values())}")
+        for rep in range(1, cfg.reps + 1):
+            for variant in VARIANTS:
+                await one_variant(infra, cfg, variant, rep, total, results, say)
+        _write(cfg, summarise(results, cfg, total))  # the drain figures survive a failure further on
+        if not cfg.smoke:
+            b1 = statistics.median(results.figures["throughput"]["B1"])
+            rate = b1 / 2
+            say(f"latency at {rate:.0f} events/s (half of B1's median drain throughput)")
+            for rep in range(1, cfg.reps + 1):
+                for variant in VARIANTS:
+                    await _latency_only(infra, cfg, variant, rep, results, rate, say)
+    report = summarise(results, cfg, total)
+    _write(cfg, report)
+    return report
+
+
+def _write(cfg: Config, report: dict) -> None:
+    cfg.out.parent.mkdir(parents=True, exist_ok=True)
+    cfg.out.write_text(json.dumps(report, indent=2))
+
+
+async def _latency_only(infra: Infra, cfg: Config, variant: str, rep: int, results: Results, rate: float,
+                        say: Callable[[str], None]) -> None:
+    tag = f"{variant.lower()}_{rep}_{uuid.uuid4().hex[:6]}"
+    async with temporary_database(infra.admin_dsn, prefix=f"bench_{variant.lower()}") as dsn:
+        if variant != "S":
+            await baseline.create_schema(dsn)
+        group = f"bench-{tag}-lat"
+        await infra.set_group_to_end(group)
+        consumer = Consumer(infra, variant, dsn, group)
+        try:
+            lat = await measure_latency(infra, consumer, dsn, rate, cfg.latency_events, tag)
+            idle = await idle_cpu(consumer, cfg.idle_seconds)
+            rss = rss_mb(consumer.pid)
+        finally:
+            consumer.stop()
+    results.add("p50_ms", variant, lat["p50_ms"])
+    results.add("p99_ms", variant, lat["p99_ms"])
+    results.add("idle_cpu_pct", variant, idle)
+    results.add("steady_rss_mb", variant, rss)
+    say(f"  rep {rep} {variant:2} lat   p50 {lat['p50_ms']:.1f} ms p99 {lat['p99_ms']:.1f} ms; "
+        f"idle {idle:.2f} % CPU; RSS {rss:.0f} MB")
+
+
+METRICS = [  # name, label, unit (the goals are in _goal)
+    ("throughput", "drain throughput", "ev/s"),
+    ("cpu_per_1k", "CPU per 1k events", "cpu-s"),
+    ("rss_mb", "RSS after drain", "MB"),
+    ("dup_throughput", "throughput, 100% duplicates", "ev/s"),
+    ("dup_cpu_per_1k", "CPU per 1k duplicates", "cpu-s"),
+    ("p50_ms", "latency p50 @ B1/2", "ms"),
+    ("p99_ms", "latency p99 @ B1/2", "ms"),
+    ("idle_cpu_pct", "idle CPU", "%"),
+    ("steady_rss_mb", "RSS at steady state", "MB"),
+]
+
+
+def _goal(name: str, med: dict[str, float]) -> tuple[str, bool] | None:
+    s, b1 = med.get("S"), med.get("B1")
+    if s is None or b1 is None:
+        return None
+    if name == "throughput":
+        return "S >= 0.9 x B1", s >= 0.9 * b1
+    if name == "cpu_per_1k":
+        return "S <= 1.2 x B1", s <= 1.2 * b1
+    if name == "p99_ms":
+        return "S <= 1.3 x B1 + 3 ms", s <= 1.3 * b1 + 3
+    if name == "dup_throughput" and "throughput" in med:
+        return "S >= 2 x S drain", s >= 2 * med["throughput"]
+    if name == "idle_cpu_pct":
+        return "S <= 1 %", s <= 1.0
+    return None
+
+
+def summarise(results: Results, cfg: Config, total: int) -> dict:
+    rows = []
+    drain_s = statistics.median(results.figures["throughput"]["S"]) if "throughput" in results.figures else None
+    for name, label, unit in METRICS:
+        per = results.figures.get(name)
+        if not per:
+            continue
+        med = {v: statistics.median(xs) for v, xs in per.items()}
+        if name == "dup_throughput" and drain_s is not None:
+            med_for_goal = med | {"throughput": drain_s}
+        else:
+            med_for_goal = med
+        goal = _goal(name, med_for_goal)
+        rows.append({"metric": name, "label": label, "unit": unit,
+                     "values": {v: {"median": med[v], "min": min(xs), "max": max(xs), "runs": xs}
+                                for v, xs in per.items()},
+                     "S_over_B1": med["S"] / med["B1"] if med.get("B1") else None,
+                     "S_over_B0": med["S"] / med["B0"] if med.get("B0") else None,
+                     "goal": goal[0] if goal else None, "met": goal[1] if goal else None})
+    return {"when": datetime.now(UTC).isoformat(), "events": total, "repetitions": cfg.reps,
+            "partitions": PARTITIONS, "cpus": os.cpu_count(), "smoke": cfg.smoke, "rows": rows}
+
+
+def table(report: dict) -> str:
+    def cell(v: dict | None) -> str:
+        if v is None:
+            return "-"
+        return f"{_fmt(v['median'])} [{_fmt(v['min'])}-{_fmt(v['max'])}]"
+
+    head = ["metric", "unit", "B0 median [range]", "B1 median [range]", "S median [range]", "S/B1", "S/B0",
+            "goal", "met"]
+    lines = [head]
+    for r in report["rows"]:
+        vals = r["values"]
+        lines.append([r["label"], r["unit"], cell(vals.get("B0")), cell(vals.get("B1")), cell(vals.get("S")),
+                      f"{r['S_over_B1']:.2f}" if r["S_over_B1"] is not None else "-",
+                      f"{r['S_over_B0']:.2f}" if r["S_over_B0"] is not None else "-",
+                      r["goal"] or "", {True: "yes", False: "NO", None: ""}[r["met"]]])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    out = [" | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines]
+    out.insert(1, "-+-".join("-" * w for w in widths))
+    note = (f"{report['events']} events, {report['partitions']} partitions, {report['repetitions']} repetition(s), "
+            f"{report['cpus']} CPUs; B0/B1/S interleaved; throughput and CPU from 10 % to 100 % of the drain")
+    return "\n".join([note, *out])
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.0f}" if abs(x) >= 100 else f"{x:.2f}" if abs(x) < 10 else f"{x:.1f}"

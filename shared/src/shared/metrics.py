@@ -1,0 +1,104 @@
+"""Prometheus metrics: HTTP requests, the delivery kit's counters, and the services' business counters.
+
+The counters live in one process-wide registry (`REGISTRY`), labelled by what varies; FastStream's
+consumer metrics live in each runtime's own registry (tests run several runtimes in one process).
+`instrument(app, runtime)` adds the HTTP middleware and `/metrics`, which refreshes the outbox gauges
+from the database at scrape time, so an idle service still reports its backlog.
+"""
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from .runtime import ServiceRuntime
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests handled", ["service", "method", "route", "status"],
+                        registry=REGISTRY)
+HTTP_LATENCY = Histogram("http_request_duration_seconds", "HTTP request latency", ["service", "method", "route"],
+                         registry=REGISTRY)
+DEAD_LETTERS = Counter("dead_letters_total", "Records parked on a dead-letter topic", ["consumer", "topic"],
+                       registry=REGISTRY)
+OUTBOX_PUBLISHED = Counter("outbox_published_total", "Outbox rows the relay published", ["topic"],
+                           registry=REGISTRY)
+OUTBOX_BACKLOG = Gauge("outbox_backlog", "Outbox rows not yet published", ["service"], registry=REGISTRY)
+OUTBOX_AGE = Gauge("outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row", ["service"],
+                   registry=REGISTRY)
+
+# business counters, incremented by the services' handlers
+VALIDATIONS = Counter("key_validations_total", "Cloud POS key validations by outcome", ["outcome"],
+                      registry=REGISTRY)
+REGISTRY_EVENTS = Counter("registry_events_total", "Connection events the registry handled",
+                          ["type", "outcome"], registry=REGISTRY)
+CONNECTIONS = Counter("connections_total", "Stores connected and organisations selected", ["kind"],
+                      registry=REGISTRY)
+DISCONNECTS = Counter("disconnects_total", "Stores and organisations disconnected, by reason", ["kind", "reason"],
+                      registry=REGISTRY)
+NOTIFICATIONS = Counter("notifications_total", "Helpdesk notification attempts by channel and outcome",
+                        ["channel", "outcome"], registry=REGISTRY)
+
+
+class HttpMetrics:
+    """Pure ASGI middleware: counts and times requests by route template (never the raw path: ids, codes)."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            if route != "/metrics":
+                HTTP_REQUESTS.labels(self.service, scope["method"], route, str(status)).inc()
+                HTTP_LATENCY.labels(self.service, scope["method"], route).observe(time.perf_counter() - started)
+
+
+def render(*registries: CollectorRegistry) -> bytes:
+    return b"".join(generate_latest(registry) for registry in registries)
+
+
+def instrument(app: FastAPI, runtime: "ServiceRuntime") -> None:
+    """HTTP metrics and `GET /metrics` for one service's app (call it in the composition root)."""
+    app.add_middleware(HttpMetrics, service=runtime.name)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        await runtime.refresh_gauges()
+        return Response(render(REGISTRY, runtime.metrics_registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def sample(name: str, labels: dict[str, str] | None = None, registry: CollectorRegistry = REGISTRY) -> float:
+    """A metric's current value (0 when never set): for tests and the ops command."""
+    value: Any = registry.get_sample_value(name, labels or {})
+    return float(value or 0.0)
+
+
+def count_registry_event(data: Any, outcome: str) -> None:
+    """The registry's counters: every event by outcome; applied connections and disconnects by kind/reason."""
+    REGISTRY_EVENTS.labels(type(data).__name__, outcome).inc()
+    if outcome != "applied":
+        return
+    kind = {"StoreConnected": "store", "OrgSelected": "organisation"}.get(type(data).__name__)
+    if kind:
+        CONNECTIONS.labels(kind).inc()
+    elif type(data).__name__ in {"OrgDisconnected", "StoreDisconnected"}:
+        DISCONNECTS.labels(type(data).__name__.removesuffix("Disconnected").lower(),
+                           str(getattr(getattr(data, "reason", None), "value", getattr(data, "reason", "")))).inc()

@@ -1,0 +1,1 @@
+"""Operations command line: see `python -m tools.ops --help`."""

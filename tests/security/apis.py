@@ -1,0 +1,124 @@
+"""The three JSON-API services served over real uvicorn (lifespan on: pool, migrations, relay, consumers)
+on the session's real PostgreSQL and Kafka, each on a fresh database, for the fuzz and injection suites."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from connection_registry.main import build_app as build_registry
+from connection_registry.settings import RegistrySettings
+from key_validator.main import build_app as build_key_validator
+from key_validator.settings import KeyValidatorSettings
+from local_infra.postgres import with_database
+from notifier.main import build_app as build_notifier
+from notifier.settings import NotifierSettings
+from services.key_validator.tests.sandbox import serving as cloudpos_sandbox
+import socket
+import time
+
+import uvicorn
+
+TOKEN = "security-suite-bearer-token-0123456789"
+
+
+@contextmanager
+def served(app: Any, *, startup_timeout: float = 90) -> Iterator[str]:
+    """tests/support/http.served with a longer start deadline: lifespan here joins Kafka consumer groups
+    on the shared broker, which can take well over 10 s on a busy 2-core machine."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    host, port = sock.getsockname()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + startup_timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@dataclass
+class Api:
+    name: str
+    url: str
+    dsn: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {TOKEN}"}
+
+
+def _in_thread(make: Callable[[], Any]) -> Any:
+    """Run a coroutine on a loop of its own thread (the test session's loop is not running here)."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = asyncio.run(make())
+        except BaseException as error:  # noqa: BLE001 - re-raised in the caller
+            box["error"] = error
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+@contextmanager
+def _database(pg_dsn: str, prefix: str) -> Iterator[str]:
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(pg_dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+    _in_thread(lambda: admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield with_database(pg_dsn, name)
+    finally:
+        _in_thread(lambda: admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextmanager
+def json_apis(pg_dsn: str, kafka_bootstrap: str) -> Iterator[dict[str, Api]]:
+    """key_validator (with a real Cloud POS sandbox), connection_registry and notifier (no channels)."""
+    group = f"security-{uuid.uuid4().hex[:8]}"
+    common = {"api_token": TOKEN}
+    with ExitStack() as stack:
+        sandbox = stack.enter_context(cloudpos_sandbox())
+        builds = {
+            "key_validator": lambda dsn: build_key_validator(KeyValidatorSettings(
+                database={"url": dsn}, kafka={"bootstrap_servers": kafka_bootstrap, "consumer_group": f"{group}-kv"},
+                cloudpos={"base_url": sandbox.url, "platform_token": sandbox.platform_token, "timeout_seconds": 5},
+                key_fingerprint_secret="security-suite-fingerprint-secret-0123456789abcdef", **common)),
+            "connection_registry": lambda dsn: build_registry(RegistrySettings(
+                database={"url": dsn}, kafka={"bootstrap_servers": kafka_bootstrap, "consumer_group": f"{group}-reg"},
+                helpdesk_token="security-suite-helpdesk-token-01", helpdesk_secure_cookie=False, **common)),
+            "notifier": lambda dsn: build_notifier(NotifierSettings(
+                database={"url": dsn}, kafka={"bootstrap_servers": kafka_bootstrap, "consumer_group": f"{group}-nt"},
+                **common)),
+        }
+        apis = {}
+        for name, build in builds.items():
+            dsn = stack.enter_context(_database(pg_dsn, f"sec_{name}"))
+            apis[name] = Api(name, stack.enter_context(served(build(dsn))), dsn)
+        yield apis

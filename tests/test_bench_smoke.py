@@ -11,14 +11,24 @@ from pathlib import Path
 
 import pytest
 
+from local_infra.kafka import KafkaBroker
+
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 
-def test_bench_smoke_prints_a_table_of_positive_figures(kafka_bootstrap: str, pg_dsn: str, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def private_kafka():
+    """The bench drains the whole KeyValidated topic: on the session's broker it would measure (and leave
+    behind) other tests' records, so it gets a broker of its own."""
+    with KafkaBroker(num_partitions=4) as broker:
+        yield broker.bootstrap_servers
+
+
+def test_bench_smoke_prints_a_table_of_positive_figures(private_kafka: str, pg_dsn: str, tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    env = os.environ | {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "DATABASE_URL": pg_dsn}
+    env = os.environ | {"KAFKA_BOOTSTRAP_SERVERS": private_kafka, "DATABASE_URL": pg_dsn}
     done = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--events", "200", "--out", str(out)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=150)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

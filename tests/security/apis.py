@@ -7,7 +7,7 @@ import asyncio
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,36 +21,14 @@ from local_infra.postgres import with_database
 from notifier.main import build_app as build_notifier
 from notifier.settings import NotifierSettings
 from services.key_validator.tests.sandbox import serving as cloudpos_sandbox
-import socket
-import time
-
-import uvicorn
+from tests.support import http
 
 TOKEN = "security-suite-bearer-token-0123456789"
 
 
-@contextmanager
-def served(app: Any, *, startup_timeout: float = 90) -> Iterator[str]:
-    """tests/support/http.served with a longer start deadline: lifespan here joins Kafka consumer groups
-    on the shared broker, which can take well over 10 s on a busy 2-core machine."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    host, port = sock.getsockname()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + startup_timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+def served(app: Any, *, startup_timeout: float = 90) -> AbstractContextManager[str]:
+    """The shared helper, with a longer start deadline: lifespan here joins Kafka consumer groups."""
+    return http.served(app, startup_timeout=startup_timeout)
 
 
 @dataclass

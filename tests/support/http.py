@@ -15,8 +15,10 @@ import uvicorn
 
 
 @contextmanager
-def served(app: Any, *, log_level: str = "warning", lifespan: str = "on") -> Iterator[str]:
-    """Yield the server's base URL; stop the server on exit."""
+def served(app: Any, *, log_level: str = "warning", lifespan: str = "on",
+           startup_timeout: float = 10) -> Iterator[str]:
+    """Yield the server's base URL; stop the server on exit. Raise `startup_timeout` for apps whose
+    lifespan joins Kafka consumer groups, which can take well over 10 s on a busy 2-core machine."""
     # Binding the socket ourselves (port 0) avoids racing another process for a "free" port.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -25,13 +27,14 @@ def served(app: Any, *, log_level: str = "warning", lifespan: str = "on") -> Ite
     server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, lifespan=lifespan))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + startup_timeout
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.01)
     try:
         yield f"http://{host}:{port}"
     finally:
         server.should_exit = True
-        thread.join(timeout=10)
+        thread.join(timeout=max(10, startup_timeout / 3))

@@ -64,10 +64,12 @@ def test_bad_attributes_are_poison_with_a_reason(mutate, reason):
         from_kafka(headers, to_kafka(event).value)
 
 
-@pytest.mark.parametrize("value", [b"{not json", b'{"merchant_id": "m-1"}', b'"text"'])
-def test_invalid_data_is_poison(value):
+@pytest.mark.parametrize(("value", "reason"), [(b"{not json", "undecodable JSON"),
+                                               (b'{"merchant_id": "m-1"}', "KeyValidated.v1 data invalid"),
+                                               (b'"text"', "KeyValidated.v1 data invalid")])
+def test_invalid_data_is_poison(value, reason):
     headers = _headers(CloudEvent(data=key_validated(), source=SOURCE))
-    with pytest.raises(PoisonMessage, match="KeyValidated.v1 data invalid"):
+    with pytest.raises(PoisonMessage, match=reason):
         from_kafka(headers, value)
 
 

@@ -24,6 +24,8 @@ HTTP_LATENCY = Histogram("http_request_duration_seconds", "HTTP request latency"
                          registry=REGISTRY)
 DEAD_LETTERS = Counter("dead_letters_total", "Records parked on a dead-letter topic", ["consumer", "topic"],
                        registry=REGISTRY)
+CONSUMER_RETRIES = Counter("consumer_retries_total", "Records sent back for another attempt (backoff + seek)",
+                           ["consumer", "topic"], registry=REGISTRY)
 OUTBOX_PUBLISHED = Counter("outbox_published_total", "Outbox rows the relay published", ["topic"],
                            registry=REGISTRY)
 OUTBOX_BACKLOG = Gauge("outbox_backlog", "Outbox rows not yet published", ["service"], registry=REGISTRY)

@@ -16,21 +16,21 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
-from faststream.kafka import KafkaBroker, KafkaRouter
-from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CollectorRegistry
 from faststream.specification import AsyncAPI
 
 from .contracts import Event
+from .delivery.consumer import Handle
 
 from .delivery import (
     DELIVERY_MIGRATIONS,
     DeadLetters,
+    EventConsumer,
     Migrations,
     OutboxRelay,
     apply_migrations,
-    delivery_middleware,
     idempotent_producer,
     outbox_backlog,
     pending_migrations,
@@ -54,13 +54,13 @@ class ServiceRuntime:
         own = migrations if isinstance(migrations, tuple) else (migrations,)
         self._migrations = (DELIVERY_MIGRATIONS, *own)
         self.dead_letters = DeadLetters(self.consumer_group)
+        self._consumer = EventConsumer(self.consumer_group, self.dead_letters)
         self.metrics_registry = CollectorRegistry(auto_describe=True)
-        # FastStream logs through a plain logger, so its lines go to the JSON handler too (shared.logs)
+        # FastStream logs through a plain logger, so its lines go to the JSON handler too (shared.logs);
+        # consumer spans are opened per record by the EventConsumer, which continues each record's trace
         self.broker = KafkaBroker(kafka.bootstrap_servers, client_id=name,
                                   logger=logging.getLogger(f"{name}.kafka"), middlewares=[
-            KafkaTelemetryMiddleware(include_messages_counters=False),
-            KafkaPrometheusMiddleware(registry=self.metrics_registry, app_name=name),
-            delivery_middleware(self.dead_letters)])
+            KafkaPrometheusMiddleware(registry=self.metrics_registry, app_name=name)])
         self._pool: asyncpg.Pool | None = None
         self._producer: AIOKafkaProducer | None = None
         self._relay: asyncio.Task[None] | None = None
@@ -71,9 +71,10 @@ class ServiceRuntime:
             raise RuntimeError(f"{self.name} is not started")
         return self._pool
 
-    def include(self, *routers: KafkaRouter) -> None:
-        for router in routers:
-            self.broker.include_router(router)
+    def consumes(self, event: type[Event], handle: Handle, description: str) -> None:
+        """Subscribe `handle` (one CloudEvent, one transaction with its inbox claim) to `event`'s topic in
+        this service's consumer group, with the delivery rules of `shared.delivery.consumer`."""
+        self._consumer.subscribe(self.broker, event, handle, description)
 
     def publishes(self, *events: type[Event]) -> None:
         """Declare the events this service's outbox publishes, for the AsyncAPI document."""
@@ -95,9 +96,13 @@ class ServiceRuntime:
             await self.stop()
 
     async def start(self) -> None:
+        # every session runs under the limits of DatabaseSettings: a frozen instance cannot hold locks forever
+        async with asyncpg.create_pool(self._database.url, min_size=1, max_size=1,
+                                       server_settings=self._database.server_settings(migrating=True)) as once:
+            applied = await apply_migrations(once, *self._migrations)
         self._pool = await asyncpg.create_pool(self._database.url, min_size=self._database.pool_min_size,
-                                               max_size=self._database.pool_max_size)
-        applied = await apply_migrations(self._pool, *self._migrations)
+                                               max_size=self._database.pool_max_size,
+                                               server_settings=self._database.server_settings())
         if applied:
             log.info("%s applied migrations %s", self.name, applied)
         self._producer = idempotent_producer(self._kafka.bootstrap_servers, f"{self.name}-outbox")

@@ -15,7 +15,7 @@ from .adapters.postgres import PgRegistryReads, unit_of_work
 from .entrypoints.helpdesk import build_helpdesk
 from .entrypoints.helpdesk_session import HelpdeskSessions
 from .entrypoints.routes import build_router as build_routes
-from .entrypoints.subscribers import build_router
+from .entrypoints.subscribers import subscribe
 from .handlers import CONSUMER, RegistryHandlers, utc_now
 from .ports import Clock
 from .settings import RegistrySettings
@@ -29,7 +29,7 @@ def build_app(settings: RegistrySettings, *, clock: Clock = utc_now) -> FastAPI:
     runtime.publishes(StoreDisconnected, SetupCompleted, ConnectionsChanged, SetupFinalised)
     handlers = RegistryHandlers(unit_of_work(lambda: runtime.pool), PgRegistryReads(lambda: runtime.pool),
                                 clock=clock)
-    runtime.include(build_router(handlers, runtime.consumer_group))
+    subscribe(runtime, handlers)
     app = build_http(handlers, settings, clock=clock, lifespan=runtime.lifespan)
     app.include_router(health_router(runtime))
     instrument(app, runtime)

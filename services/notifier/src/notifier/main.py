@@ -20,7 +20,7 @@ from .adapters.webhook import WebhookSender
 from .dispatcher import Dispatcher
 from .domain.delivery import Channel
 from .entrypoints.routes import build_routes
-from .entrypoints.subscribers import build_router
+from .entrypoints.subscribers import subscribe
 from .handlers import CONSUMER, DeliveryAdmin, NotifierHandlers
 from .ports import Clock, Sender
 from .settings import NotifierSettings
@@ -32,8 +32,7 @@ def build_app(settings: NotifierSettings, *, clock: Clock | None = None) -> Fast
     """`clock` lets tests move time by hand; `app.state.dispatcher.run_once()` steps the sender."""
     clock = clock or SystemClock()
     runtime = ServiceRuntime(CONSUMER, database=settings.database, kafka=settings.kafka, migrations=MIGRATIONS)
-    runtime.include(build_router(NotifierHandlers(unit_of_work(lambda: runtime.pool), settings.channels, clock),
-                                 runtime.consumer_group))
+    subscribe(runtime, NotifierHandlers(unit_of_work(lambda: runtime.pool), settings.channels, clock))
     deliveries = PgDeliveries(lambda: runtime.pool)
     http = guarded_client(timeout=settings.webhook.timeout_seconds,
                           allow_loopback=settings.webhook.allow_insecure_loopback) if settings.webhook else None

@@ -112,6 +112,8 @@ def from_kafka(headers: dict[str, str], value: bytes) -> CloudEvent:
     try:
         data = model.model_validate_json(value)
     except ValidationError as error:
+        if error.errors()[0]["type"] == "json_invalid":
+            raise PoisonMessage(f"undecodable JSON: {error.errors()[0]['msg']}") from None
         raise PoisonMessage(f"{headers['ce_type']} data invalid: {error.error_count()} error(s): "
                             f"{error.errors(include_input=False, include_url=False)}") from None
     return CloudEvent(data=data, **attributes)  # type: ignore[arg-type]

@@ -1,85 +1,57 @@
-"""FastStream consumers with at-least-once delivery, idempotent effects and dead letters.
+"""Kafka consumers with at-least-once delivery, idempotent effects and dead letters, in batches.
 
-Every subscriber is declared with `consumer_options(group)`: manual acknowledgement, so the offset is
-committed only after the handler's transaction committed (FastStream's default is at-most-once). The
-`DeliveryMiddleware` decides what happens to each record:
+A service declares what it consumes with `ServiceRuntime.consumes(EventType, handle)`; `handle` takes one
+`CloudEvent` and does its work in one database transaction that also claims the event id in the inbox.
+`EventConsumer` subscribes a FastStream *batch* subscriber per topic (aiokafka `getmany`) and runs each
+record through the same rules, one record at a time, in partition order:
 
-- handler returned: commit the offset;
-- `PoisonMessage` or schema-invalid data: publish to the group's dead-letter topic with the reason,
-  then commit, so the partition keeps flowing;
-- infrastructure away (PostgreSQL, network): wait with backoff and seek back: retried forever;
-- any other exception: retried `max_attempts` times, then dead-lettered with the error.
+- handled: the record counts as done;
+- poison (undecodable, schema-invalid, foreign type) or `PoisonMessage`/`ValidationError` raised by the
+  handler: published to the group's dead-letter topic with the reason, then done, so the partition flows;
+- infrastructure away (PostgreSQL, network, a lock or statement timeout): back off, seek the partition
+  back to this record (the rest of its records in the batch are left for the next fetch): retried forever;
+- any other exception: retried `max_attempts` times the same way, then dead-lettered with the error.
+
+After the batch, one offset commit covers every partition's done prefix. The commit is never ahead of a
+committed effect; a crash or a rebalance before it only means redelivery, which the inbox absorbs. Per
+record, the ids are bound to log lines and a CONSUMER span continues the `traceparent` the record carries.
 """
 
 import asyncio
-import json
 import logging
+import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from enum import Enum
 from typing import Annotated, Any
-from uuid import UUID
 
 import asyncpg
-from aiokafka import AIOKafkaProducer, ConsumerRecord
-from fast_depends import ValidationError as ParameterError
-from faststream import BaseMiddleware, Context, Depends
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+from faststream import Context
+from faststream.kafka import KafkaBroker
 from faststream.kafka.message import KafkaMessage
 from faststream.middlewares import AckPolicy
-from pydantic import ValidationError
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind
+from pydantic import SkipValidation, ValidationError
 
-from shared.contracts import Event, event_types
+from shared.contracts import Event
 from shared.contracts.topics import dead_letter_topic
 
 from ..logs import bind_ids, unbind
-from ..metrics import DEAD_LETTERS
-from .cloudevents import CloudEvent, PoisonMessage, attributes_from_headers
+from ..metrics import CONSUMER_RETRIES, DEAD_LETTERS
+from .cloudevents import CloudEvent, PoisonMessage, from_kafka
 
 log = logging.getLogger(__name__)
-_INFRASTRUCTURE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresConnectionError,
-                          asyncpg.InterfaceError, asyncpg.CannotConnectNowError)
+_tracer = trace.get_tracer("shared.delivery")
+INFRASTRUCTURE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                         asyncpg.CannotConnectNowError, asyncpg.IdleInTransactionSessionTimeoutError,
+                         asyncpg.LockNotAvailableError, asyncpg.QueryCanceledError,
+                         asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+"""Errors that say "not now" rather than "never": the record is retried until they go away."""
 
-
-@dataclass(frozen=True, slots=True)
-class CloudEventAttributes:
-    """The `ce_*` attributes of a received record; `wrap` joins them with the decoded data."""
-
-    id: UUID
-    source: str
-    time: datetime
-    subject: str | None
-    causation_id: UUID | None
-    correlation_id: UUID | None
-
-    def wrap(self, data: Event) -> CloudEvent:
-        return CloudEvent(data=data, id=self.id, source=self.source, time=self.time, subject=self.subject,
-                          causation_id=self.causation_id, correlation_id=self.correlation_id)
-
-
-def _read_attributes(message: KafkaMessage = Context("message")) -> CloudEventAttributes:
-    headers = message.headers
-    model = event_types().get(headers.get("ce_type", ""))
-    if model is None or model.topic != message.raw_message.topic:
-        raise PoisonMessage(f"event type {headers.get('ce_type')!r} does not belong on topic "
-                            f"{message.raw_message.topic!r}")
-    return CloudEventAttributes(**attributes_from_headers(headers))  # type: ignore[arg-type]
-
-
-Received = Annotated[CloudEventAttributes, Depends(_read_attributes)]
-"""Handler parameter type: the CloudEvents attributes of the record being handled."""
-
-
-def _lenient_json(message: KafkaMessage) -> Any:
-    """Decode JSON without raising, so a bad body fails validation inside the middleware's reach."""
-    try:
-        return json.loads(message.body)
-    except ValueError:
-        return message.body
-
-
-def consumer_options(group_id: str) -> dict[str, Any]:
-    """Subscriber keyword arguments shared by every consumer of the platform."""
-    return {"group_id": group_id, "auto_offset_reset": "earliest", "ack_policy": AckPolicy.MANUAL,
-            "decoder": _lenient_json}
+Handle = Callable[[CloudEvent], Awaitable[object]]
 
 
 class DeadLetters:
@@ -106,78 +78,128 @@ class DeadLetters:
         log.warning("dead-lettered %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason)
 
 
-class DeliveryMiddleware(BaseMiddleware):
-    """Ack after success, dead-letter poison, back off and redeliver on failure (see module doc)."""
+class _Outcome(Enum):
+    DONE = "done"
+    RETRY = "retry"
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOptions:
+    """How much one fetch may hand over, and how long an empty fetch waits (also the idle poll period)."""
+
+    max_records: int = 500
+    fetch_timeout_ms: int = 100
+
+
+class EventConsumer:
+    """One consumer group's subscribers and the per-record rules of the module doc."""
 
     max_attempts = 5
 
-    def __init__(self, msg: Any, /, *, context: Any, dead_letters: DeadLetters,
-                 attempts: dict[tuple[str, int, int], int]) -> None:
-        super().__init__(msg, context=context)
+    def __init__(self, group_id: str, dead_letters: DeadLetters, options: BatchOptions = BatchOptions()) -> None:
+        self.group_id = group_id
         self._dead_letters = dead_letters
-        self._attempts = attempts
+        self._options = options
+        self._attempts: dict[tuple[str, int, int], int] = {}
 
-    async def consume_scope(self, call_next: Any, msg: KafkaMessage) -> Any:
-        record: ConsumerRecord = msg.raw_message
-        position = (record.topic, record.partition, record.offset)
-        token = bind_ids(event_id=msg.headers.get("ce_id"), subject=msg.headers.get("ce_subject"),
+    def subscribe(self, broker: KafkaBroker, event: type[Event], handle: Handle, description: str) -> None:
+        """Register a batch subscriber for `event`'s topic. FastStream leaves the body undecoded (each record
+        is decoded here, so one bad record cannot fail its neighbours); the parameter's annotation only
+        gives the AsyncAPI document one message's schema."""
+
+        async def consume(payload: Annotated[event, SkipValidation],  # type: ignore[valid-type]
+                          message: KafkaMessage = Context("message")) -> None:
+            await self.deliver(message, handle)
+
+        consume.__name__ = "on" + re.sub(r"([A-Z])", r"_\1", event.__name__).lower()  # on_key_validated
+        broker.subscriber(event.topic, batch=True, group_id=self.group_id, auto_offset_reset="earliest",
+                          ack_policy=AckPolicy.MANUAL, max_records=self._options.max_records,
+                          batch_timeout_ms=self._options.fetch_timeout_ms, decoder=_undecoded,
+                          description=description)(consume)
+
+    async def deliver(self, message: KafkaMessage, handle: Handle) -> None:
+        """Run a fetched batch through the rules, partition by partition, then commit once."""
+        partitions: dict[TopicPartition, list[tuple[ConsumerRecord, dict[str, str]]]] = {}
+        for record, headers in zip(message.raw_message, message.batch_headers, strict=True):
+            partitions.setdefault(TopicPartition(record.topic, record.partition), []).append((record, headers))
+        consumer: AIOKafkaConsumer = message.consumer
+        done: dict[TopicPartition, int] = {}
+        for partition, records in partitions.items():
+            for record, headers in records:
+                if await self._one(record, headers, handle) is _Outcome.RETRY:
+                    _seek(consumer, partition, record.offset)
+                    break
+                done[partition] = record.offset + 1
+        await _commit(consumer, done)
+
+    async def _one(self, record: ConsumerRecord, headers: dict[str, str], handle: Handle) -> _Outcome:
+        token = bind_ids(event_id=headers.get("ce_id"), subject=headers.get("ce_subject"),
                          merchant_id=record.key.decode(errors="replace") if record.key else None)
         try:
-            return await self._consume(call_next, msg, record, position)
+            with _tracer.start_as_current_span(f"{record.topic} process", context=propagate.extract(headers),
+                                               kind=SpanKind.CONSUMER, attributes=_span_attributes(record, self)):
+                return await self._handle(record, headers, handle)
         finally:
             unbind(token)
 
-    async def _consume(self, call_next: Any, msg: KafkaMessage, record: ConsumerRecord,
-                       position: tuple[str, int, int]) -> Any:
+    async def _handle(self, record: ConsumerRecord, headers: dict[str, str], handle: Handle) -> _Outcome:
+        position = (record.topic, record.partition, record.offset)
         try:
-            result = await call_next(msg)
-        except (PoisonMessage, ParameterError, ValidationError) as error:
-            await self._dead_letters.send(record, _poison_reason(error, msg))
-        except _INFRASTRUCTURE_ERRORS as error:
-            await self._retry_later(msg, position, error, give_up=False)
-            return None
-        except Exception as error:  # a bug or a broken invariant: a few tries, then park it
-            if await self._retry_later(msg, position, error, give_up=True):
-                return None
-            await self._dead_letters.send(record, f"handler failed {self.max_attempts} times: {error!r}")
-        else:
-            self._attempts.pop(position, None)
-            await msg.ack()
-            return result
+            try:
+                await handle(_decode(record, headers))
+            except (PoisonMessage, ValidationError) as error:
+                await self._dead_letters.send(record, str(error))
+            except INFRASTRUCTURE_ERRORS as error:
+                return await self._back_off(position, error)
+            except Exception as error:  # a bug or a broken invariant: a few tries, then park it
+                if self._attempts.get(position, 0) + 1 < self.max_attempts:
+                    return await self._back_off(position, error)
+                await self._dead_letters.send(record, f"handler failed {self.max_attempts} times: {error!r}")
+        except Exception as error:  # the dead-letter topic itself is away: nothing is done, try again
+            return await self._back_off(position, error)
         self._attempts.pop(position, None)
-        await msg.ack()
-        return None
+        return _Outcome.DONE
 
-    async def _retry_later(self, msg: KafkaMessage, position: tuple[str, int, int],
-                           error: Exception, *, give_up: bool) -> bool:
-        """Seek back after a backoff; False when the attempts are spent and the caller must park it."""
-        attempt = self._attempts.get(position, 0) + 1
-        if give_up and attempt >= self.max_attempts:
-            return False
-        self._attempts[position] = attempt
+    async def _back_off(self, position: tuple[str, int, int], error: Exception) -> _Outcome:
+        attempt = self._attempts[position] = self._attempts.get(position, 0) + 1
+        CONSUMER_RETRIES.labels(self.group_id, position[0]).inc()
         delay = min(0.1 * 2 ** attempt, 10.0)
-        log.warning("handling %s[%s]@%s failed (attempt %d), retrying in %.1fs: %r",
-                    *position, attempt, delay, error)
+        log.warning("handling %s[%s]@%s failed (attempt %d), retrying in %.1fs: %r", *position, attempt, delay,
+                    error)
         await asyncio.sleep(delay)
-        await msg.nack()
-        return True
+        return _Outcome.RETRY
 
 
-def delivery_middleware(dead_letters: DeadLetters):  # noqa: ANN201 - FastStream middleware factory
-    """The middleware factory to pass to `KafkaBroker(middlewares=...)` or a `KafkaRouter`."""
-    attempts: dict[tuple[str, int, int], int] = {}
-
-    def factory(msg: Any, /, *, context: Any) -> DeliveryMiddleware:
-        return DeliveryMiddleware(msg, context=context, dead_letters=dead_letters, attempts=attempts)
-
-    return factory
+def _decode(record: ConsumerRecord, headers: dict[str, str]) -> CloudEvent:
+    decoded = from_kafka(headers, record.value or b"")
+    if decoded.topic != record.topic:
+        raise PoisonMessage(f"event type {decoded.type!r} does not belong on topic {record.topic!r}")
+    return decoded
 
 
-def _poison_reason(error: Exception, msg: KafkaMessage) -> str:
-    if isinstance(error, PoisonMessage):
-        return str(error)
+def _undecoded(message: KafkaMessage) -> list[Any]:
+    return []
+
+
+def _seek(consumer: AIOKafkaConsumer, partition: TopicPartition, offset: int) -> None:
     try:
-        json.loads(msg.body)
-    except ValueError as decode_error:
-        return f"undecodable JSON: {decode_error}"
-    return f"{msg.headers.get('ce_type', 'event')} data invalid: {error}"
+        consumer.seek(partition, offset)
+    except Exception as error:  # noqa: BLE001 - revoked meanwhile: its new owner starts from the commit
+        log.info("not seeking %s back to %s: %r", partition, offset, error)
+
+
+async def _commit(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+    """Commit the done prefixes; a failure (rebalance, coordinator moving) only means redelivery."""
+    if not offsets:
+        return
+    try:
+        await consumer.commit(offsets)
+    except (KafkaError, OSError, AssertionError) as error:
+        log.warning("offset commit of %s failed, those records will be redelivered: %r", offsets, error)
+
+
+def _span_attributes(record: ConsumerRecord, consumer: EventConsumer) -> dict[str, Any]:
+    return {"messaging.system": "kafka", "messaging.operation.type": "process",
+            "messaging.destination.name": record.topic, "messaging.consumer.group.name": consumer.group_id,
+            "messaging.destination.partition.id": str(record.partition),
+            "messaging.kafka.offset": record.offset}

@@ -1,24 +1,14 @@
-"""Kafka entrypoints: decode the contract, call the use case. Nothing else belongs here."""
+"""Kafka entrypoints: which event goes to which use case. Decoding, retries, dead letters and offset
+commits are the delivery kit's (`ServiceRuntime.consumes`)."""
 
-from faststream.kafka import KafkaRouter
-
-from shared.contracts import ConnectionsChanged, SetupCompleted, topics
-from shared.delivery import Received, consumer_options
+from shared.contracts import ConnectionsChanged, SetupCompleted
+from shared.runtime import ServiceRuntime
 
 from ..handlers import NotifierHandlers
 
 
-def build_router(handlers: NotifierHandlers, group_id: str) -> KafkaRouter:
-    router = KafkaRouter()
-
-    @router.subscriber(topics.SETUP_COMPLETED, **consumer_options(group_id),
-                       description="Tell the helpdesk the merchant is ready to finalise (email and webhook).")
-    async def on_setup_completed(event: SetupCompleted, attributes: Received) -> None:
-        await handlers.notify(attributes.wrap(event))
-
-    @router.subscriber(topics.CONNECTIONS_CHANGED, **consumer_options(group_id),
-                       description="Tell the helpdesk the store → organisation map changed or broke.")
-    async def on_connections_changed(event: ConnectionsChanged, attributes: Received) -> None:
-        await handlers.notify(attributes.wrap(event))
-
-    return router
+def subscribe(runtime: ServiceRuntime, handlers: NotifierHandlers) -> None:
+    runtime.consumes(SetupCompleted, handlers.notify,
+                     "Tell the helpdesk the merchant is ready to finalise (email and webhook).")
+    runtime.consumes(ConnectionsChanged, handlers.notify,
+                     "Tell the helpdesk the store → organisation map changed or broke.")

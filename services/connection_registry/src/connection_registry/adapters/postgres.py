@@ -21,10 +21,15 @@ _INSERT_LINE = f"INSERT INTO timeline ({rows.TIMELINE_COLUMNS}) VALUES ({', '.jo
 
 
 class PgRegistryTransaction:
+    """Under the merchant's lock, what the last graph read saw stays true until this transaction changes it,
+    so it remembers whether anything is parked and the last timeline position (two round trips saved)."""
+
     def __init__(self, tx: Transaction, *, publish: bool = True) -> None:
         self._conn = tx.connection
         self.claim = tx.claim
         self._publish = tx.publish if publish else None
+        self._has_parked: bool | None = None
+        self._last_position: int | None = None
 
     async def lock(self, merchant_id: str) -> None:
         """Serialise one merchant's changes (the four topics' consumers run concurrently)."""
@@ -32,20 +37,27 @@ class PgRegistryTransaction:
                                  f"connection_registry:{merchant_id}")
 
     async def graph(self, merchant_id: str) -> Graph:
-        return await rows.load_graph(self._conn, merchant_id)
+        graph, facts = await rows.load_graph(self._conn, merchant_id)
+        self._has_parked, self._last_position = facts["has_parked"], facts["last_position"]
+        return graph
 
     async def apply(self, change: Change) -> None:
         if change.merchant:
             await self._conn.execute(_UPSERT_MERCHANT, *rows.merchant_values(change.merchant))
-        await self._conn.executemany(_UPSERT_STORE, [rows.store_values(s) for s in change.stores])
-        await self._conn.executemany(_UPSERT_ORG, [rows.organisation_values(o) for o in change.organisations])
-        await self._conn.executemany(_UPSERT_GRANT, [rows.grant_values(g) for g in change.grants])
+        for statement, values in ((_UPSERT_STORE, map(rows.store_values, change.stores)),
+                                  (_UPSERT_ORG, map(rows.organisation_values, change.organisations)),
+                                  (_UPSERT_GRANT, map(rows.grant_values, change.grants))):
+            if batch := list(values):
+                await self._conn.executemany(statement, batch)
         if change.timeline:
-            last = await self._conn.fetchval("SELECT coalesce(max(position), 0) FROM timeline WHERE merchant_id = $1",
-                                             change.timeline[0].merchant_id)
+            last = self._last_position
+            if last is None:
+                last = await self._conn.fetchval("SELECT coalesce(max(position), 0) FROM timeline"
+                                                 " WHERE merchant_id = $1", change.timeline[0].merchant_id)
             await self._conn.executemany(_INSERT_LINE, [rows.timeline_values(last + i, t)
                                                         for i, t in enumerate(change.timeline, start=1)])
-        if self._publish:
+            self._last_position = last + len(change.timeline)
+        if self._publish and change.publish:
             await self._publish(*change.publish)
 
     async def park(self, event: CloudEvent, waiting_for: str) -> None:
@@ -56,8 +68,11 @@ class PgRegistryTransaction:
             " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)"
             " ON CONFLICT (event_id) DO UPDATE SET waiting_for = excluded.waiting_for",
             event.id, event.data.merchant_id, event.type, event.time, waiting_for, headers, record.value)
+        self._has_parked = True
 
     async def parked(self, merchant_id: str) -> list[ParkedEvent]:
+        if self._has_parked is False:
+            return []
         found = await self._conn.fetch(
             "SELECT headers, value, waiting_for FROM parked_events WHERE merchant_id = $1"
             " ORDER BY occurred_at, event_id", merchant_id)
@@ -87,7 +102,7 @@ class PgRegistryReads:
 
     async def graph(self, merchant_id: str) -> Graph:
         async with self._pool().acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-            return await rows.load_graph(conn, merchant_id)
+            return (await rows.load_graph(conn, merchant_id))[0]
 
     async def timeline(self, merchant_id: str, after: int, limit: int) -> list[TimelineLine]:
         found = await self._pool().fetch(
@@ -101,7 +116,7 @@ class PgRegistryReads:
             ids = await conn.fetch("SELECT merchant_id FROM merchants WHERE completion_event_id IS NOT NULL"
                                    " AND finalisation_event_id IS NULL ORDER BY completed_at, merchant_id LIMIT $1",
                                    limit)
-            return [await rows.load_graph(conn, r["merchant_id"]) for r in ids]
+            return [(await rows.load_graph(conn, r["merchant_id"]))[0] for r in ids]
 
     async def parked_count(self) -> int:
         return await self._pool().fetchval("SELECT count(*) FROM parked_events")

@@ -20,15 +20,25 @@ TIMELINE_COLUMNS = ("merchant_id, position, occurred_at, what, actor, reason, ev
                     " correlation_id, store_id, tenant_id")
 
 
-async def load_graph(conn: asyncpg.Connection, merchant_id: str) -> Graph:
-    row = await conn.fetchrow(f"SELECT {MERCHANT_COLUMNS} FROM merchants WHERE merchant_id = $1", merchant_id)
-    stores = await conn.fetch(f"SELECT {STORE_COLUMNS} FROM stores WHERE merchant_id = $1", merchant_id)
-    orgs = await conn.fetch(f"SELECT {ORG_COLUMNS} FROM organisations WHERE merchant_id = $1", merchant_id)
-    grants = await conn.fetch(f"SELECT {GRANT_COLUMNS} FROM grants WHERE merchant_id = $1", merchant_id)
-    return Graph(merchant_id, merchant(row) if row else None,
-                 {r["store_id"]: store(r) for r in stores},
-                 {r["tenant_id"]: organisation(r) for r in orgs},
-                 {r["grant_id"]: Grant(**dict(r)) for r in grants})
+GRAPH_QUERY = """
+SELECT (SELECT m FROM merchants m WHERE m.merchant_id = $1) AS merchant,
+       (SELECT array_agg(s) FROM stores s WHERE s.merchant_id = $1) AS stores,
+       (SELECT array_agg(o) FROM organisations o WHERE o.merchant_id = $1) AS organisations,
+       (SELECT array_agg(g) FROM grants g WHERE g.merchant_id = $1) AS grants,
+       EXISTS (SELECT FROM parked_events p WHERE p.merchant_id = $1) AS has_parked,
+       (SELECT coalesce(max(position), 0) FROM timeline t WHERE t.merchant_id = $1) AS last_position
+"""
+"""One round trip for the whole graph (rows as the tables' composite types, read by column name), plus
+what a writer holding the merchant's lock needs next: whether anything is parked, the last timeline position."""
+
+
+async def load_graph(conn: asyncpg.Connection, merchant_id: str) -> tuple[Graph, asyncpg.Record]:
+    """The graph and the query's row (for `has_parked` and `last_position`)."""
+    row = await conn.fetchrow(GRAPH_QUERY, merchant_id)
+    return Graph(merchant_id, merchant(row["merchant"]) if row["merchant"] else None,
+                 {r["store_id"]: store(r) for r in row["stores"] or ()},
+                 {r["tenant_id"]: organisation(r) for r in row["organisations"] or ()},
+                 {r["grant_id"]: grant(r) for r in row["grants"] or ()}), row
 
 
 def merchant(r: asyncpg.Record) -> Merchant:
@@ -45,6 +55,11 @@ def merchant(r: asyncpg.Record) -> Merchant:
 def store(r: asyncpg.Record) -> StoreRecord:
     return StoreRecord(r["merchant_id"], r["store_id"], r["name"], StoreState(r["state"]), r["tenant_id"],
                        r["reason"], r["grant_id"], r["connected_at"], r["changed_at"])
+
+
+def grant(r: asyncpg.Record) -> Grant:
+    return Grant(r["merchant_id"], r["grant_id"], r["auth_event_id"], r["store_id"], r["authorised_by"],
+                 r["authorised_at"])
 
 
 def organisation(r: asyncpg.Record) -> Organisation:

@@ -1,7 +1,14 @@
-"""`python -m bench [--smoke] [--events N] [--reps R]`: start Kafka + PostgreSQL, run, print the table.
+"""`python -m bench [--smoke] [--only PHASES] [--events N] [--reps R] ...`: run the phases, print the tables.
 
-Kafka and PostgreSQL come from local_infra.resolve: $KAFKA_BOOTSTRAP_SERVERS / $DATABASE_URL when set,
-else containers or local processes.
+Phases (default: all; --smoke: drain,idle with one service and a short window):
+  drain    B0, B1, S drain the pre-filled topic, then drain it again as 100 % duplicates
+  latency  open-loop latency at half of B1's drain throughput, then idle CPU of B0, B1, S (needs drain)
+  idle     idle CPU % and RSS of the four services (make run's settings) next to B0
+  scaling  drain throughput of 2 consumer processes in one group vs 1 (S and B1)
+  journey  Confirm Selection -> helpdesk email on the `make run` stack (its own Kafka and PostgreSQL)
+
+Kafka and PostgreSQL for all but the journey come from local_infra.resolve: $KAFKA_BOOTSTRAP_SERVERS /
+$DATABASE_URL when set, else containers or local processes.
 """
 
 import argparse
@@ -12,20 +19,48 @@ from pathlib import Path
 
 from local_infra.resolve import kafka_bootstrap_servers, postgres_dsn
 
-from .harness import Config, run, table
+from .harness import PHASES, SERVICES, Config, Results, _write, run, summarise, table
+
+
+def _names(allowed: tuple[str, ...]):  # noqa: ANN202 - an argparse type
+    def parse(value: str) -> tuple[str, ...]:
+        names = tuple(n.strip() for n in value.split(",") if n.strip())
+        if not names or set(names) - set(allowed):
+            raise argparse.ArgumentTypeError(f"choose from {','.join(allowed)}")
+        return names
+    return parse
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--smoke", action="store_true", help="small and quick: drain and duplicates only")
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="small and quick: drain, duplicates, one idle service")
+    parser.add_argument("--only", type=_names(PHASES), help=f"comma-separated phases ({','.join(PHASES)})")
     parser.add_argument("--events", type=int, help="events pre-filled in the topic (default 5000; smoke 300)")
-    parser.add_argument("--reps", type=int, help="repetitions of B0, B1, S (default 3; smoke 1)")
+    parser.add_argument("--reps", type=int, help="repetitions of drain, latency, idle, scaling (default 3; smoke 1)")
     parser.add_argument("--latency-events", type=int, default=1000)
-    parser.add_argument("--idle-seconds", type=float, default=10.0)
+    parser.add_argument("--idle-seconds", type=float, default=10.0, help="B0/B1/S idle window after latency")
+    parser.add_argument("--idle-services", type=_names(SERVICES),
+                        help="services of the idle phase (default all four; smoke notifier)")
+    parser.add_argument("--service-idle-seconds", type=float, help="idle phase window (default 30; smoke 3)")
+    parser.add_argument("--settle-seconds", type=float, help="idle phase wait after ready (default 5; smoke 2)")
+    parser.add_argument("--scaling-events", type=int, help="events per scaling run (default: --events or 5000)")
+    parser.add_argument("--journey-reps", type=int, default=5, help="merchants walked through (plus a warm-up)")
+    parser.add_argument("--journey-port-offset", type=int, default=3500)
     parser.add_argument("--out", type=Path, help="JSON figures (default artifacts/bench/latest.json)")
     args = parser.parse_args(argv)
-    cfg = Config(events=args.events or (300 if args.smoke else 5000), reps=args.reps or (1 if args.smoke else 3),
-                 latency_events=args.latency_events, idle_seconds=args.idle_seconds, smoke=args.smoke)
+    phases = args.only or (("drain", "idle") if args.smoke else PHASES)
+    if "latency" in phases and "drain" not in phases:
+        parser.error("latency runs at half of B1's drain throughput: add drain")
+    events = args.events or (300 if args.smoke else 5000)
+    cfg = Config(events=events, reps=args.reps or (1 if args.smoke else 3), latency_events=args.latency_events,
+                 idle_seconds=args.idle_seconds, smoke=args.smoke, phases=tuple(p for p in PHASES if p in phases),
+                 idle_services=args.idle_services or (("notifier",) if args.smoke else SERVICES),
+                 service_idle_seconds=args.service_idle_seconds or (3.0 if args.smoke else 30.0),
+                 settle_seconds=args.settle_seconds if args.settle_seconds is not None else
+                 (2.0 if args.smoke else 5.0),
+                 scaling_events=args.scaling_events or events, journey_reps=args.journey_reps,
+                 journey_port_offset=args.journey_port_offset)
     if args.out:
         cfg.out = args.out
     logging.basicConfig(level=logging.WARNING)
@@ -33,12 +68,25 @@ def main(argv: list[str] | None = None) -> int:
     def say(line: str) -> None:
         print(line, flush=True)
 
-    with kafka_bootstrap_servers() as bootstrap, postgres_dsn() as admin_dsn:
-        report = asyncio.run(run(bootstrap, admin_dsn, cfg, say))
+    if set(cfg.phases) - {"journey"}:
+        with kafka_bootstrap_servers() as bootstrap, postgres_dsn() as admin_dsn:
+            report = asyncio.run(run(bootstrap, admin_dsn, cfg, say))
+    else:
+        report = summarise(Results(), cfg, 0)
+    status = 0
+    if "journey" in cfg.phases:  # after the other phases' Kafka and PostgreSQL have stopped
+        from . import journey
+
+        try:
+            report["journey"] = asyncio.run(journey.run(cfg, say))
+        except Exception as error:  # noqa: BLE001 - the other figures are still worth printing
+            say(f"journey failed: {type(error).__name__}: {error}")
+            status = 1
+        _write(cfg, report)
     print()
     print(table(report))
     print(f"\nfigures written to {cfg.out}")
-    return 0
+    return status
 
 
 if __name__ == "__main__":

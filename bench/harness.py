@@ -8,6 +8,10 @@ Per repetition and variant, on a fresh database and a fresh consumer group:
   ce_time (set at send) -> delivery_inbox.processed_at (PostgreSQL now() of the effect's transaction);
 - idle: CPU % of the consumer process over a quiet window after the latency phase.
 CPU is utime+stime of the consumer process from /proc/<pid>/stat.
+
+Further phases live in their own modules: bench.idle (idle CPU and RSS of all four services next to B0),
+bench.scaling (two consumer processes vs one) and bench.journey (Confirm Selection -> helpdesk email on the
+`make run` stack). `Config.phases` picks which run.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from local_infra.postgres import temporary_database
 from shared.contracts import examples, topics
@@ -40,6 +45,8 @@ from . import baseline
 TOPIC = topics.KEY_VALIDATED
 PARTITIONS = 4
 VARIANTS = ("B0", "B1", "S")
+PHASES = ("drain", "latency", "idle", "scaling", "journey")
+SERVICES = ("key_validator", "oauth_gateway", "connection_registry", "notifier")
 _TICK = os.sysconf("SC_CLK_TCK")
 ROOT = Path(__file__).resolve().parent.parent
 LOGS = ROOT / "artifacts" / "bench" / "logs"
@@ -53,6 +60,17 @@ class Config:
     idle_seconds: float = 10.0
     smoke: bool = False
     out: Path = ROOT / "artifacts" / "bench" / "latest.json"
+    phases: tuple[str, ...] = PHASES
+    # bench.idle: which services, how long the quiet window is, how long to let them settle after ready
+    idle_services: tuple[str, ...] = SERVICES
+    service_idle_seconds: float = 30.0
+    settle_seconds: float = 5.0
+    # bench.scaling: events published per run (after the group is stable), variants compared
+    scaling_events: int = 5000
+    scaling_variants: tuple[str, ...] = ("B1", "S")
+    # bench.journey: merchants walked through, the `make run` stack's port offset
+    journey_reps: int = 5
+    journey_port_offset: int = 3500
 
 
 @dataclass
@@ -115,16 +133,37 @@ class Infra:
             return 0
         return sum(meta.offset for tp, meta in offsets.items() if tp.topic == TOPIC and meta.offset > 0)
 
-    async def set_group_to_end(self, group: str) -> None:
+    async def set_group_to_end(self, group: str, topics: tuple[str, ...] | list[str] = (TOPIC,)) -> None:
+        """Commit the end offsets of `topics` for a new group: its members start with no backlog."""
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=group, enable_auto_commit=False)
         await consumer.start()
         try:
-            parts = [TopicPartition(TOPIC, p) for p in await _partitions(consumer)]
+            parts = [TopicPartition(t, p) for t in topics for p in await _partitions(consumer, t)]
             consumer.assign(parts)
             ends = await consumer.end_offsets(parts)
             await consumer.commit({tp: off for tp, off in ends.items()})
         finally:
             await consumer.stop()
+
+    async def all_topics(self) -> list[str]:
+        return sorted(t for t in await self.admin.list_topics() if not t.startswith("__"))
+
+    async def assignment(self, group: str) -> tuple[str, list[list[int]]]:
+        """The group's state and, per member holding some of TOPIC, its partitions of TOPIC."""
+        try:
+            described = await self.admin.describe_consumer_groups([group])
+        except KafkaError:
+            return "Unknown", []
+        found = described[0].to_object()["groups"][0]
+        held = []
+        for member in found["members"]:
+            if not member["member_assignment"]:
+                continue
+            assigned = ConsumerProtocolMemberAssignment.decode(member["member_assignment"])
+            mine = sorted(p for topic, parts in assigned.assignment if topic == TOPIC for p in parts)
+            if mine:
+                held.append(mine)
+        return found["state"], held
 
     async def publish(self, events: list[CloudEvent]) -> None:
         futures = []
@@ -134,14 +173,14 @@ class Infra:
         await asyncio.gather(*futures)
 
 
-async def _partitions(consumer: AIOKafkaConsumer) -> set[int]:
+async def _partitions(consumer: AIOKafkaConsumer, topic: str = TOPIC) -> set[int]:
     for _ in range(50):
-        parts = consumer.partitions_for_topic(TOPIC)
+        parts = consumer.partitions_for_topic(topic)
         if parts:
             return parts
         await consumer._client.force_metadata_update()  # noqa: SLF001 - metadata for a topic we did not subscribe
         await asyncio.sleep(0.1)
-    raise RuntimeError(f"topic {TOPIC} has no partitions")
+    raise RuntimeError(f"topic {topic} has no partitions")
 
 
 def new_events(n: int, tag: str) -> list[CloudEvent]:
@@ -152,11 +191,12 @@ def new_events(n: int, tag: str) -> list[CloudEvent]:
 class Consumer:
     """One consumer process: a baseline worker or the real service."""
 
-    def __init__(self, infra: Infra, variant: str, dsn: str, group: str) -> None:
+    def __init__(self, infra: Infra, variant: str, dsn: str, group: str, name: str | None = None) -> None:
         self.variant = variant
         self.group = group
+        self.name = name or group  # several members of one group need their own log file
         LOGS.mkdir(parents=True, exist_ok=True)
-        log = open(LOGS / f"{group}.log", "wb")  # noqa: SIM115 - closed with the process
+        log = open(LOGS / f"{self.name}.log", "wb")  # noqa: SIM115 - closed with the process
         if variant == "S":
             env = os.environ | {
                 "CONNECTION_REGISTRY_DATABASE__URL": dsn,
@@ -190,29 +230,40 @@ class Consumer:
                 self.proc.wait()
 
 
-async def measure_drain(infra: Infra, consumer: Consumer, total: int, timeout: float) -> dict[str, float]:
-    """Poll the group's committed offsets; time and CPU between 10 % and 100 % of `total`."""
+async def measure_drain(infra: Infra, consumer: Consumer | list[Consumer], total: int, timeout: float,
+                        base: int = 0) -> dict[str, float]:
+    """Poll the group's committed offsets; time and CPU between 10 % and 100 % of `total`.
+
+    `consumer` may be several members of one group (CPU and RSS are then their sums); `base` is the sum of
+    the group's committed offsets before the `total` events to drain were published."""
+    members = consumer if isinstance(consumer, list) else [consumer]
+    group = members[0].group
+
+    def cpu() -> float:
+        return sum(cpu_seconds(m.pid) for m in members)
+
     start_mark = max(1, total // 10)
     t0 = c0 = None
     done0 = 0
-    t_start, c_start = time.monotonic(), cpu_seconds(consumer.pid)
+    t_start, c_start = time.monotonic(), cpu()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not consumer.alive():
-            raise RuntimeError(f"{consumer.variant} exited early; see {LOGS / consumer.group}.log")
-        done = await infra.committed(consumer.group)
-        now, cpu = time.monotonic(), cpu_seconds(consumer.pid)
+        for m in members:
+            if not m.alive():
+                raise RuntimeError(f"{m.variant} exited early; see {LOGS / m.name}.log")
+        done = await infra.committed(group) - base
+        now, used = time.monotonic(), cpu()
         if t0 is None and done >= start_mark:
-            t0, c0, done0 = now, cpu, done
+            t0, c0, done0 = now, used, done
         if done >= total and t0 is not None:
             counted = done - done0
             if counted <= 0:  # drained within one poll: fall back to the whole run
                 t0, c0, counted = t_start, c_start, done
-            return {"throughput": counted / (now - t0), "cpu_per_1k": (cpu - c0) / counted * 1000,
-                    "rss_mb": rss_mb(consumer.pid)}
+            return {"throughput": counted / (now - t0), "cpu_per_1k": (used - c0) / counted * 1000,
+                    "rss_mb": sum(rss_mb(m.pid) for m in members)}
         await asyncio.sleep(0.02)
-    raise TimeoutError(f"{consumer.variant} did not drain {total} events in {timeout:.0f}s "
-                       f"(committed {await infra.committed(consumer.group)})")
+    raise TimeoutError(f"{members[0].variant} did not drain {total} events in {timeout:.0f}s "
+                       f"(committed {await infra.committed(group) - base})")
 
 
 async def measure_latency(infra: Infra, consumer: Consumer, dsn: str, rate: float, n: int,
@@ -290,24 +341,35 @@ async def one_variant(infra: Infra, cfg: Config, variant: str, rep: int, total: 
 
 
 async def run(bootstrap: str, admin_dsn: str, cfg: Config, say: Callable[[str], None] = print) -> dict:
+    """The phases of `cfg.phases` that need the bench's Kafka + PostgreSQL (all but the journey)."""
+    from . import idle, scaling  # they build on this module
+
     results = Results()
+    total = 0
     async with Infra(bootstrap, admin_dsn) as infra:
-        say(f"pre-filling {TOPIC} with {cfg.events} KeyValidated events")
-        await infra.publish(new_events(cfg.events, uuid.uuid4().hex[:8]))
-        sizes = await infra.end_offsets()
-        total = sum(sizes.values())
-        say(f"topic holds {total} events in {len(sizes)} partitions: {sorted(sizes.values())}")
-        for rep in range(1, cfg.reps + 1):
-            for variant in VARIANTS:
-                await one_variant(infra, cfg, variant, rep, total, results, say)
-        _write(cfg, summarise(results, cfg, total))  # the drain figures survive a failure further on
-        if not cfg.smoke:
+        if "drain" in cfg.phases:
+            say(f"pre-filling {TOPIC} with {cfg.events} KeyValidated events")
+            await infra.publish(new_events(cfg.events, uuid.uuid4().hex[:8]))
+            sizes = await infra.end_offsets()
+            total = sum(sizes.values())
+            say(f"topic holds {total} events in {len(sizes)} partitions: {sorted(sizes.values())}")
+            for rep in range(1, cfg.reps + 1):
+                for variant in VARIANTS:
+                    await one_variant(infra, cfg, variant, rep, total, results, say)
+            _write(cfg, summarise(results, cfg, total))  # the drain figures survive a failure further on
+        if "latency" in cfg.phases:
             b1 = statistics.median(results.figures["throughput"]["B1"])
             rate = b1 / 2
             say(f"latency at {rate:.0f} events/s (half of B1's median drain throughput)")
             for rep in range(1, cfg.reps + 1):
                 for variant in VARIANTS:
                     await _latency_only(infra, cfg, variant, rep, results, rate, say)
+            _write(cfg, summarise(results, cfg, total))
+        if "idle" in cfg.phases:
+            await idle.run(infra, cfg, results, say)
+            _write(cfg, summarise(results, cfg, total))
+        if "scaling" in cfg.phases:
+            await scaling.run(infra, cfg, results, say)
     report = summarise(results, cfg, total)
     _write(cfg, report)
     return report
@@ -371,6 +433,10 @@ def _goal(name: str, med: dict[str, float]) -> tuple[str, bool] | None:
     return None
 
 
+def stats(xs: list[float]) -> dict:
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "runs": xs}
+
+
 def summarise(results: Results, cfg: Config, total: int) -> dict:
     rows = []
     drain_s = statistics.median(results.figures["throughput"]["S"]) if "throughput" in results.figures else None
@@ -385,36 +451,64 @@ def summarise(results: Results, cfg: Config, total: int) -> dict:
             med_for_goal = med
         goal = _goal(name, med_for_goal)
         rows.append({"metric": name, "label": label, "unit": unit,
-                     "values": {v: {"median": med[v], "min": min(xs), "max": max(xs), "runs": xs}
-                                for v, xs in per.items()},
+                     "values": {v: stats(xs) for v, xs in per.items()},
                      "S_over_B1": med["S"] / med["B1"] if med.get("B1") else None,
                      "S_over_B0": med["S"] / med["B0"] if med.get("B0") else None,
                      "goal": goal[0] if goal else None, "met": goal[1] if goal else None})
-    return {"when": datetime.now(UTC).isoformat(), "events": total, "repetitions": cfg.reps,
-            "partitions": PARTITIONS, "cpus": os.cpu_count(), "smoke": cfg.smoke, "rows": rows}
+    from . import idle, scaling
+
+    report = {"when": datetime.now(UTC).isoformat(), "events": total, "repetitions": cfg.reps,
+              "partitions": PARTITIONS, "cpus": os.cpu_count(), "smoke": cfg.smoke, "phases": list(cfg.phases),
+              "rows": rows}
+    if section := idle.summarise(results, cfg):
+        report["idle_services"] = section
+    if section := scaling.summarise(results, cfg):
+        report["scaling"] = section
+    return report
 
 
-def table(report: dict) -> str:
-    def cell(v: dict | None) -> str:
-        if v is None:
-            return "-"
-        return f"{_fmt(v['median'])} [{_fmt(v['min'])}-{_fmt(v['max'])}]"
+def cell(v: dict | None) -> str:
+    if v is None:
+        return "-"
+    return f"{_fmt(v['median'])} [{_fmt(v['min'])}-{_fmt(v['max'])}]"
 
-    head = ["metric", "unit", "B0 median [range]", "B1 median [range]", "S median [range]", "S/B1", "S/B0",
-            "goal", "met"]
-    lines = [head]
-    for r in report["rows"]:
-        vals = r["values"]
-        lines.append([r["label"], r["unit"], cell(vals.get("B0")), cell(vals.get("B1")), cell(vals.get("S")),
-                      f"{r['S_over_B1']:.2f}" if r["S_over_B1"] is not None else "-",
-                      f"{r['S_over_B0']:.2f}" if r["S_over_B0"] is not None else "-",
-                      r["goal"] or "", {True: "yes", False: "NO", None: ""}[r["met"]]])
+
+def grid(head: list[str], body: list[list[str]]) -> list[str]:
+    lines = [head, *body]
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     out = [" | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines]
     out.insert(1, "-+-".join("-" * w for w in widths))
+    return out
+
+
+def table(report: dict) -> str:
+    """Every section of the report that has figures, one small table each."""
+    from . import idle, scaling
+
+    parts = []
+    if report.get("rows"):
+        parts.append(_main_table(report))
+    sections = [idle.table(report), scaling.table(report)]
+    if report.get("journey"):
+        from . import journey  # it imports the gateway tests' helpers: only when there is a journey
+
+        sections.append(journey.table(report))
+    return "\n\n".join(parts + [s for s in sections if s])
+
+
+def _main_table(report: dict) -> str:
+    head = ["metric", "unit", "B0 median [range]", "B1 median [range]", "S median [range]", "S/B1", "S/B0",
+            "goal", "met"]
+    body = []
+    for r in report["rows"]:
+        vals = r["values"]
+        body.append([r["label"], r["unit"], cell(vals.get("B0")), cell(vals.get("B1")), cell(vals.get("S")),
+                     f"{r['S_over_B1']:.2f}" if r["S_over_B1"] is not None else "-",
+                     f"{r['S_over_B0']:.2f}" if r["S_over_B0"] is not None else "-",
+                     r["goal"] or "", {True: "yes", False: "NO", None: ""}[r["met"]]])
     note = (f"{report['events']} events, {report['partitions']} partitions, {report['repetitions']} repetition(s), "
             f"{report['cpus']} CPUs; B0/B1/S interleaved; throughput and CPU from 10 % to 100 % of the drain")
-    return "\n".join([note, *out])
+    return "\n".join([note, *grid(head, body)])
 
 
 def _fmt(x: float) -> str:

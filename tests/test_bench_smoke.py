@@ -1,6 +1,8 @@
-"""The benchmark harness keeps working: its smoke mode runs B0, B1 and S once on a few hundred events.
+"""The benchmark harness keeps working: its smoke mode runs B0, B1 and S once on a few hundred events, and
+one service's idle cost next to B0 over a short window.
 
-No timing assertions: only that the table and the JSON figures are well formed and positive.
+No timing assertions: only that the tables and the JSON figures are well formed and positive. The scaling
+and journey phases are too slow for `make test`; their summaries and tables are checked on canned figures.
 """
 
 import json
@@ -42,3 +44,33 @@ def test_bench_smoke_prints_a_table_of_positive_figures(private_kafka: str, pg_d
         for figures in row["values"].values():
             assert figures["median"] > 0 and figures["min"] <= figures["median"] <= figures["max"]
         assert row["S_over_B1"] > 0
+
+    assert "idle process" in done.stdout
+    idle = {row["process"]: row for row in report["idle_services"]["rows"]}
+    assert set(idle) == {"notifier", "B0"}
+    for row in idle.values():
+        assert row["idle_cpu_pct"]["median"] >= 0 and row["rss_mb"]["median"] > 0
+    assert idle["notifier"]["met"] in (True, False) and idle["B0"]["met"] is None
+
+
+def test_scaling_and_journey_sections_summarise_and_print() -> None:
+    from bench import journey  # imports the gateway tests' helpers it walks the pages with
+    from bench.harness import Config, Results, summarise, table
+
+    results = Results()
+    for variant, one, two in (("B1", [800.0, 900.0], [1500.0, 1600.0]), ("S", [600.0, 610.0], [650.0, 700.0])):
+        for a, b in zip(one, two, strict=True):
+            results.add("scale_throughput", f"{variant} x1", a)
+            results.add("scale_throughput", f"{variant} x2", b)
+            results.add("scale_cpu_per_1k", f"{variant} x1", 0.8)
+            results.add("scale_cpu_per_1k", f"{variant} x2", 0.9)
+    report = summarise(results, Config(phases=("scaling", "journey")), 0)
+    rows = {row["variant"]: row for row in report["scaling"]["rows"]}
+    assert rows["B1"]["ratio_2_over_1"] == pytest.approx(1550 / 850) and rows["B1"]["met"]
+    assert rows["S"]["ratio_2_over_1"] == pytest.approx(675 / 605) and not rows["S"]["met"]
+    report["journey"] = {"repetitions": 2, "rows": [
+        {"step": key, "label": label, "values": {"median": 2.0, "min": 1.0, "max": 3.0, "runs": [1.0, 3.0]}}
+        for key, label in journey.STEPS]}
+    printed = table(report)
+    assert "CPUs, shared by the consumers, Kafka, PostgreSQL" in printed
+    assert "finish click -> email at the SMTP sink" in printed

@@ -14,6 +14,7 @@ $DATABASE_URL when set, else containers or local processes.
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                  (2.0 if args.smoke else 5.0),
                  scaling_events=args.scaling_events or events, journey_reps=args.journey_reps,
                  journey_port_offset=args.journey_port_offset)
+    cfg.load_at_start = os.getloadavg()
     if args.out:
         cfg.out = args.out
     logging.basicConfig(level=logging.WARNING)

@@ -71,6 +71,7 @@ class Config:
     # bench.journey: merchants walked through, the `make run` stack's port offset
     journey_reps: int = 5
     journey_port_offset: int = 3500
+    load_at_start: tuple[float, ...] = ()  # os.getloadavg() before anything started: other work on the machine
 
 
 @dataclass
@@ -458,8 +459,9 @@ def summarise(results: Results, cfg: Config, total: int) -> dict:
     from . import idle, scaling
 
     report = {"when": datetime.now(UTC).isoformat(), "events": total, "repetitions": cfg.reps,
-              "partitions": PARTITIONS, "cpus": os.cpu_count(), "smoke": cfg.smoke, "phases": list(cfg.phases),
-              "rows": rows}
+              "partitions": PARTITIONS, "cpus": os.cpu_count(), "load_average_at_start": cfg.load_at_start,
+              "load_average_at_end": os.getloadavg(),
+              "smoke": cfg.smoke, "phases": list(cfg.phases), "rows": rows}
     if section := idle.summarise(results, cfg):
         report["idle_services"] = section
     if section := scaling.summarise(results, cfg):
@@ -493,7 +495,11 @@ def table(report: dict) -> str:
         from . import journey  # it imports the gateway tests' helpers: only when there is a journey
 
         sections.append(journey.table(report))
-    return "\n\n".join(parts + [s for s in sections if s])
+    def load(key: str) -> str:
+        return " ".join(f"{x:.2f}" for x in report.get(key) or ()) or "-"
+    loads = (f"load average (1, 5, 15 min): {load('load_average_at_start')} before the run, "
+             f"{load('load_average_at_end')} at its end ({report['cpus']} CPUs)")
+    return "\n\n".join([*parts, *(s for s in sections if s), loads])
 
 
 def _main_table(report: dict) -> str:

@@ -129,7 +129,7 @@ def table(report: dict) -> str | None:
              cell(r["rss_mb"]),
              _fmt(r["idle_cpu_pct"]["median"] - bare) if r["process"] != BARE else "-",
              r["goal"] or "", {True: "yes", False: "NO", None: ""}[r["met"]]] for r in section["rows"]]
-    note = (f"idle: each service as its own process with `make run`'s settings, no traffic; CPU over a "
-            f"{section['window_seconds']:.0f}s window after ready + {section['settle_seconds']:.0f}s, "
-            f"{section['repetitions']} repetition(s), all started together with B0")
+    note = (f"idle: each service as its own process with `make run`'s settings and B0, started one after "
+            f"another, then {section['settle_seconds']:.0f}s settling and one common {section['window_seconds']:.0f}s "
+            f"window with no traffic; {section['repetitions']} repetition(s)")
     return "\n".join([note, *grid(head, body)])

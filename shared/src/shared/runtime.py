@@ -102,7 +102,8 @@ class ServiceRuntime:
             applied = await apply_migrations(once, *self._migrations)
         self._pool = await asyncpg.create_pool(self._database.url, min_size=self._database.pool_min_size,
                                                max_size=self._database.pool_max_size,
-                                               server_settings=self._database.server_settings())
+                                               server_settings=self._database.server_settings(),
+                                               reset=_nothing_to_reset)
         if applied:
             log.info("%s applied migrations %s", self.name, applied)
         self._producer = idempotent_producer(self._kafka.bootstrap_servers, f"{self.name}-outbox")
@@ -152,6 +153,12 @@ class ServiceRuntime:
         else:
             checks["outbox_relay"] = "ok"
         return checks
+
+
+async def _nothing_to_reset(_connection: asyncpg.Connection) -> None:
+    """Replaces asyncpg's per-release reset query (unlock all, CLOSE ALL, UNLISTEN *, RESET ALL): one round
+    trip per transaction saved. asyncpg still rolls back an open transaction and drops listeners; the
+    platform keeps no other session state (transaction-scoped locks only; the relay releases its own)."""
 
 
 def health_router(runtime: ServiceRuntime) -> APIRouter:

@@ -56,6 +56,10 @@ class FakeTransaction:
     async def lock(self, merchant_id: str) -> None:
         """One transaction at a time in these tests: nothing to serialise."""
 
+    async def lock_and_claim(self, merchant_id: str, consumer: str, event_id: UUID) -> bool:
+        await self.lock(merchant_id)
+        return await self.claim(consumer, event_id)
+
     async def graph(self, merchant_id: str) -> Graph:
         return self.state.graph(merchant_id)
 

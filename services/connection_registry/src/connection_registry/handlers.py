@@ -54,9 +54,8 @@ class RegistryHandlers:
         rule = RULES[type(event.data)]
         merchant_id = event.data.merchant_id
         async with self._unit_of_work() as tx:
-            if not await tx.claim(CONSUMER, event.id):
+            if not await tx.lock_and_claim(merchant_id, CONSUMER, event.id):
                 return Outcome.DUPLICATE
-            await tx.lock(merchant_id)
             decision = rule(await tx.graph(merchant_id), event)
             if isinstance(decision, Park):
                 await tx.park(event, decision.waiting_for)

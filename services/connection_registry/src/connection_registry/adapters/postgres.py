@@ -17,6 +17,10 @@ _UPSERT_MERCHANT = rows.upsert("merchants", rows.MERCHANT_COLUMNS, "merchant_id"
 _UPSERT_STORE = rows.upsert("stores", rows.STORE_COLUMNS, "merchant_id, store_id")
 _UPSERT_ORG = rows.upsert("organisations", rows.ORG_COLUMNS, "merchant_id, tenant_id")
 _UPSERT_GRANT = rows.upsert("grants", rows.GRANT_COLUMNS, "merchant_id, grant_id")
+_LOCK_AND_CLAIM = ("WITH locked AS (SELECT pg_advisory_xact_lock(hashtextextended($1, 0))),"
+                   " claimed AS (INSERT INTO delivery_inbox (consumer, event_id) SELECT $2, $3 FROM locked"
+                   " ON CONFLICT DO NOTHING RETURNING true)"
+                   " SELECT coalesce((SELECT true FROM claimed), false)")
 _INSERT_LINE = f"INSERT INTO timeline ({rows.TIMELINE_COLUMNS}) VALUES ({', '.join(f'${i}' for i in range(1, 12))})"
 
 
@@ -33,8 +37,11 @@ class PgRegistryTransaction:
 
     async def lock(self, merchant_id: str) -> None:
         """Serialise one merchant's changes (the four topics' consumers run concurrently)."""
-        await self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                                 f"connection_registry:{merchant_id}")
+        await self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", _lock_key(merchant_id))
+
+    async def lock_and_claim(self, merchant_id: str, consumer: str, event_id: UUID) -> bool:
+        """The claim's row lock makes a concurrent duplicate wait for this transaction, as with `claim`."""
+        return await self._conn.fetchval(_LOCK_AND_CLAIM, _lock_key(merchant_id), consumer, event_id) is True
 
     async def graph(self, merchant_id: str) -> Graph:
         graph, facts = await rows.load_graph(self._conn, merchant_id)
@@ -80,6 +87,10 @@ class PgRegistryTransaction:
 
     async def unpark(self, event_id: UUID) -> None:
         await self._conn.execute("DELETE FROM parked_events WHERE event_id = $1", event_id)
+
+
+def _lock_key(merchant_id: str) -> str:
+    return f"connection_registry:{merchant_id}"
 
 
 def unit_of_work(pool: Callable[[], asyncpg.Pool], *, publish: bool = True):  # noqa: ANN201 - the UnitOfWork port

@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as error:  # noqa: BLE001 - the other figures are still worth printing
             say(f"journey failed: {type(error).__name__}: {error}")
             status = 1
+        report["load_average_at_end"] = os.getloadavg()
         _write(cfg, report)
     print()
     print(table(report))

@@ -14,7 +14,8 @@ validate the API key, "Connect to Xero" for one store, log in at Xero and allow 
   the click that causes the notification (registry -> SetupCompleted -> notifier -> email and webhook);
 - the email's arrival is the helpdesk sandbox's own `received_at` (its SMTP sink stamps each message when
   the DATA is received), the webhook's likewise; Kafka times are the records' CreateTime (set by the
-  producing service's outbox relay). Every clock is this machine's wall clock.
+  producing service's outbox relay); the notifier's own record of the email delivery (its creation, the
+  dispatcher's attempt) is read from its /v1/deliveries API. Every clock is this machine's wall clock.
 
 The first merchant is a warm-up and is not counted.
 """
@@ -58,6 +59,9 @@ STEPS = [  # key, label; the figures are milliseconds
     ("finish_response", "finish POST -> page back (SetupCompleted recorded)"),
     ("finish_to_setup_completed", "finish -> SetupCompleted on Kafka"),
     ("setup_completed_to_email", "SetupCompleted on Kafka -> email at the SMTP sink"),
+    ("setup_completed_to_recorded", "  SetupCompleted on Kafka -> notifier recorded the email"),
+    ("recorded_to_attempt", "  recorded -> dispatcher starts the attempt (1 s poll)"),
+    ("attempt_to_email", "  attempt starts -> email at the SMTP sink"),
     ("finish_to_email", "finish click -> email at the SMTP sink"),
     ("finish_to_webhook", "finish click -> webhook at the helpdesk"),
     ("confirm_to_email", "Confirm Selection click -> email (whole journey)"),
@@ -132,7 +136,7 @@ def _record_time(record) -> datetime:  # noqa: ANN001 - aiokafka ConsumerRecord
     return datetime.fromtimestamp(record.timestamp / 1000, UTC)
 
 
-async def walk(stack: Stack, helpdesk: httpx.AsyncClient) -> dict[str, float]:
+async def walk(stack: Stack, helpdesk: httpx.AsyncClient, notifier: httpx.AsyncClient) -> dict[str, float]:
     """One merchant from sign-in to the helpdesk's email; the figures of STEPS in ms."""
     gateway = stack.url(stack.ports.gateway).rstrip("/")
     merchant = await _seed_merchant(stack.url(stack.ports.cloudpos).rstrip("/"))
@@ -184,10 +188,18 @@ async def walk(stack: Stack, helpdesk: httpx.AsyncClient) -> dict[str, float]:
     selected = await read_topic(stack.kafka, topics.ORG_SELECTED, key=mid.encode(), timeout=30)
     completed = await read_topic(stack.kafka, topics.SETUP_COMPLETED, key=mid.encode(), timeout=30)
     selected_at, completed_at = _record_time(selected[0]), _record_time(completed[0])
+    listed = (await notifier.get("/v1/deliveries", params={"status": "all", "limit": 1000})).json()
+    delivery = next(d for d in listed if d["merchant_id"] == mid and d["channel"] == "email")
+    delivery = (await notifier.get(f"/v1/deliveries/{delivery['delivery_id']}")).json()
+    recorded_at = datetime.fromisoformat(delivery["created_at"])
+    attempt_at = datetime.fromisoformat(delivery["history"][0]["started_at"])
     return {"confirm_response": (c1 - c0) * 1000, "confirm_to_org_selected": _ms(selected_at, confirm_at),
             "confirm_to_finishable": (c2 - c0) * 1000, "finish_response": (f1 - f0) * 1000,
             "finish_to_setup_completed": _ms(completed_at, finish_at),
-            "setup_completed_to_email": _ms(email_at, completed_at), "finish_to_email": _ms(email_at, finish_at),
+            "setup_completed_to_email": _ms(email_at, completed_at),
+            "setup_completed_to_recorded": _ms(recorded_at, completed_at),
+            "recorded_to_attempt": _ms(attempt_at, recorded_at), "attempt_to_email": _ms(email_at, attempt_at),
+            "finish_to_email": _ms(email_at, finish_at),
             "finish_to_webhook": _ms(hook_at, finish_at), "confirm_to_email": _ms(email_at, confirm_at)}
 
 
@@ -195,9 +207,11 @@ async def run(cfg: Config, say: Callable[[str], None]) -> dict:
     """The `journey` section of the report."""
     runs: dict[str, list[float]] = {}
     async with make_run(cfg.journey_port_offset, say) as stack:
-        async with httpx.AsyncClient(base_url=stack.url(stack.ports.helpdesk), timeout=10) as helpdesk:
+        token = {"Authorization": f"Bearer {stack.secrets['notifier_api']}"}
+        async with httpx.AsyncClient(base_url=stack.url(stack.ports.helpdesk), timeout=10) as helpdesk, \
+                httpx.AsyncClient(base_url=stack.url(stack.ports.notifier), headers=token, timeout=10) as notifier:
             for rep in range(0, cfg.journey_reps + 1):
-                figures = await walk(stack, helpdesk)
+                figures = await walk(stack, helpdesk, notifier)
                 say(f"  journey {'warm-up' if rep == 0 else f'rep {rep}'}: finish -> email "
                     f"{figures['finish_to_email']:.0f} ms, confirm -> email {figures['confirm_to_email']:.0f} ms")
                 if rep:

@@ -1,14 +1,17 @@
-"""One journey is one trace: a merchant's journey, started under one root span, crosses key_validator's outbox,
-Kafka, connection_registry's consumers, an HTTP call to the registry (made with the gateway's httpx hook),
-the registry's outbox, Kafka again and the notifier's consumer, and every span carries the root's trace id.
+"""One journey is one trace: the merchant's journey through the REAL oauth_gateway (sign in, validate the key,
+connect a store at the Xero sandbox, confirm the organisation, finish) with the real key_validator,
+connection_registry and notifier, on real Kafka and PostgreSQL, every server on a real port.
 
-The gateway's own events are produced the way its outbox does (headers + `traceparent` of the current span).
+"One journey" (docs/operability.md, "Traces"): the merchant's browser here is an instrumented client that sends
+one `traceparent` on every page request. The gateway's server span of each page continues it, and everything
+that page causes (its HTTP calls, its outbox rows, their consumers, their outboxes, down to the notifier's
+consumer) stays in that trace. Each hop is checked by causation (the nearest span of another service up the
+parent chain), so a hop that drops the context or starts a new trace fails the test. A browser that sends no
+`traceparent` gets one trace per page request, started by the gateway: checked last.
 """
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
-from uuid import uuid4
+import contextlib
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -17,22 +20,43 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
-from connection_registry.main import build_app as build_registry
-from connection_registry.settings import RegistrySettings
 from key_validator.main import build_app as build_key_validator
 from key_validator.settings import KeyValidatorSettings
 from local_infra.postgres import temporary_database
 from notifier.main import build_app as build_notifier
 from notifier.settings import NotifierSettings
-from services.connection_registry.tests.journey import Journey
-from shared.contracts import topics
-from shared.delivery import to_kafka, transaction
-from shared.tracing import ScrubbingSpanProcessor, inject_httpx, tracer_provider, with_trace_headers
+from sandboxes.xero import STEVE_TEST_STORE_TENANT_ID
+from shared.tracing import ScrubbingSpanProcessor, inject_httpx, tracer_provider
 
-from .support.kafka import eventually, produce
+from . import test_gateway_support as gateway_support
+from .support.kafka import eventually
+from .support.services import running
+from .support.traces import SpanGraph, port_of
+from .test_gateway_support import SERVICE_TOKEN, Stack, gateway_stack
+from .test_gateway_support_browser import Browser
+from .test_gateway_support_steps import sign_in, to_xero_consent, validate_key
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
+NOTIFIER = {"api_token": "notifier-api-token-for-tests", "dispatcher": {"enabled": False},
+            "email": {"host": "127.0.0.1", "port": 9, "from_address": "xero@cloudpos.test",
+                      "to": ["helpdesk@cloudpos.test"], "starttls": False}}
+BROWSER = "tests merchant's browser"
+COMPLETION = "connection_registry POST /v1/merchants/{merchant_id}/completion"
+JOURNEY_HOPS = {
+    (BROWSER, "oauth_gateway POST /key"),
+    ("oauth_gateway POST /key", "key_validator POST /v1/validations"),
+    ("key_validator POST /v1/validations", "connection_registry consume KeyValidated"),
+    (BROWSER, "oauth_gateway GET /xero/callback"),
+    ("oauth_gateway GET /xero/callback", "connection_registry consume StoreConnected"),
+    (BROWSER, "oauth_gateway POST /connect/{flow_id}"),
+    ("oauth_gateway POST /connect/{flow_id}", "connection_registry consume OrgSelected"),
+    (BROWSER, "oauth_gateway POST /finished"),
+    ("oauth_gateway POST /finished", COMPLETION),
+    (COMPLETION, "notifier consume SetupCompleted"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -47,73 +71,103 @@ def spans() -> InMemorySpanExporter:
     return exporter
 
 
-@asynccontextmanager
-async def started(build: Any, settings_class: type, pg_dsn: str, bootstrap: str, group: str,
-                  **settings: Any) -> AsyncIterator[FastAPI]:
-    async with temporary_database(pg_dsn, prefix=group.replace("-", "_")[:40]) as dsn:
-        app = build(settings_class(database={"url": dsn},
-                                   kafka={"bootstrap_servers": bootstrap, "consumer_group": group}, **settings))
-        async with app.router.lifespan_context(app):
-            yield app
-
-
 async def test_one_journey_is_one_trace(spans: InMemorySpanExporter, pg_dsn: str, kafka_bootstrap: str,
-                                        unique_name) -> None:
-    kv_settings = {"cloudpos": {"base_url": "http://127.0.0.1:9", "platform_token": "unused-platform-token"},
-                   "api_token": "unused-api-token-0123456789",
-                   "key_fingerprint_secret": "unused-fingerprint-secret-0123456789abcdef"}
-    notifier_settings = {"api_token": "notifier-api-token-for-tests", "dispatcher": {"enabled": False},
-                         "email": {"host": "127.0.0.1", "port": 9, "from_address": "xero@cloudpos.test",
-                                   "to": ["helpdesk@cloudpos.test"], "starttls": False}}
-    async with started(build_key_validator, KeyValidatorSettings, pg_dsn, kafka_bootstrap,
-                       unique_name("trace-kv"), **kv_settings) as key_validator, \
-            started(build_registry, RegistrySettings, pg_dsn, kafka_bootstrap, unique_name("trace-registry"),
-                    api_token="registry-api-token-for-tests", helpdesk_token="registry-helpdesk-token-x") as registry, \
-            started(build_notifier, NotifierSettings, pg_dsn, kafka_bootstrap, unique_name("trace-notifier"),
-                    **notifier_settings) as notifier:
-        journey = Journey(f"m-{uuid4().hex[:10]}")
-        events = journey.connected()
-        with trace.get_tracer("tests").start_as_current_span("merchant journey") as root:
-            trace_id = root.get_span_context().trace_id
-            async with transaction(key_validator.state.runtime.pool) as tx:  # key_validator's outbox
-                await tx.publish(events[0])
-            await _claimed(registry, events[0].id)
-            for event in events[1:]:  # the gateway's events, produced as its outbox relay does
-                record = to_kafka(event)
-                await produce(kafka_bootstrap, record.topic, record.value, key=record.key,
-                              headers=with_trace_headers(record.headers))
-                await _claimed(registry, event.id)
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=registry), base_url="http://registry",
-                                         event_hooks={"request": [inject_httpx]}) as http:
-                completed = await http.post(f"/v1/merchants/{journey.merchant_id}/completion?code=oauth-code-secret",
-                                            json={"completed_by": "u-1"},
-                                            headers={"Authorization": "Bearer registry-api-token-for-tests"})
-            assert completed.status_code == 202, completed.text
-            setup_completed = completed.json()["event_id"]
+                                        unique_name, monkeypatch: pytest.MonkeyPatch) -> None:
+    group, notifier_group = unique_name("trace-gw"), unique_name("trace-notifier")
+    async with temporary_database(pg_dsn, prefix="trace_kv") as kv_dsn:
+        built = _real_key_validator(monkeypatch, kv_dsn, kafka_bootstrap, unique_name("trace-kv"))
+        async with gateway_stack(pg_dsn, kafka_bootstrap, group, use_real_registry=True) as stack, \
+                running(build_notifier, NotifierSettings, pg_dsn=pg_dsn, kafka_bootstrap=kafka_bootstrap,
+                        group=notifier_group, **NOTIFIER) as notifier:
+            (key_validator,) = built
+            async with key_validator.router.lifespan_context(key_validator):
+                spans.clear()
+                journey, browser, code = await _journey(stack)
+                trace_id = journey.get_span_context().trace_id
 
-        async def notified() -> bool:
-            return await notifier.state.runtime.pool.fetchval(
-                "SELECT count(*) FROM delivery_inbox WHERE event_id = $1::uuid", setup_completed) == 1
-        await eventually(notified, what="the notifier to consume SetupCompleted")
-        await eventually(lambda: _span_on(spans, trace_id, topics.SETUP_COMPLETED), what="the notifier's span")
+                def graph() -> SpanGraph:
+                    return _graph(spans, stack, {f"{group}-reg": "connection_registry", notifier_group: "notifier"})
 
-    in_trace = [s for s in spans.get_finished_spans() if s.context.trace_id == trace_id]
-    names = " | ".join(sorted(s.name for s in in_trace))
-    for topic in (topics.KEY_VALIDATED, topics.STORE_CONNECTED, topics.ORG_SELECTED, topics.SETUP_COMPLETED):
-        assert any(topic in s.name and s.kind is trace.SpanKind.CONSUMER for s in in_trace), names
-    http_spans = [s for s in in_trace if s.kind is trace.SpanKind.SERVER]
-    assert [s.attributes.get("http.route") for s in http_spans] == ["/v1/merchants/{merchant_id}/completion"]
-    assert "oauth-code-secret" not in str([dict(s.attributes or {}) for s in in_trace]), "query strings are scrubbed"
-    assert all(s.parent and s.parent.span_id == root.get_span_context().span_id for s in http_spans), \
-        "the HTTP call continues the caller's span (traceparent injected by the httpx hook)"
+                async def notified() -> bool:
+                    return await notifier.pool.fetchval("SELECT count(*) FROM helpdesk_deliveries WHERE "
+                                                        "merchant_id = $1", stack.merchant.merchant_id) > 0
+
+                async def in_trace() -> bool:
+                    return (COMPLETION, "notifier consume SetupCompleted") in graph().hops(trace_id)
+                await eventually(notified, what="the notifier to record the helpdesk notification")
+                with contextlib.suppress(AssertionError):  # its span ends just after; a broken hop never comes
+                    await eventually(in_trace, timeout=5)
+                await browser.get(stack.gateway_url + "/")  # outside the browser's span: no traceparent sent
+
+    final = graph()
+    hops = final.hops(trace_id)
+    assert JOURNEY_HOPS <= hops, f"missing:\n{_lines(JOURNEY_HOPS - hops)}\nin the trace:\n{_lines(hops)}"
+    assert {"oauth_gateway", "key_validator", "connection_registry", "notifier"} <= final.services(trace_id)
+    gateway = [s for s in final.in_trace(trace_id)
+               if s.kind is SpanKind.SERVER and final.service(s) == "oauth_gateway"]
+    assert gateway and {final.describe(final.cause(s)) for s in gateway} == {BROWSER}, \
+        "every page request of the journey continues the browser's context"
+    callback = [s for s in gateway if final.describe(s) == "oauth_gateway GET /xero/callback"]
+    assert [s.attributes.get("url.query") for s in callback] == ["[REDACTED]"], "the callback's query is scrubbed"
+    assert code not in str([dict(s.attributes or {}) for s in final.spans]), "the OAuth code is in no span"
+
+    roots = [s for s in final.spans if s.parent is None and s.kind is SpanKind.SERVER
+             and final.service(s) == "oauth_gateway"]
+    assert [final.describe(s) for s in roots] == ["oauth_gateway GET /"], \
+        "a page request without a traceparent starts a new trace at the gateway"
+    assert ("oauth_gateway GET /", "connection_registry GET /v1/merchants/{merchant_id}/summary") \
+        in final.hops(roots[0].context.trace_id), "and the gateway's own trace reaches the registry it calls"
 
 
-async def _claimed(app: FastAPI, event_id: Any) -> None:
-    async def check() -> bool:
-        return await app.state.runtime.pool.fetchval(
-            "SELECT count(*) FROM delivery_inbox WHERE event_id = $1", event_id) == 1
-    await eventually(check, what=f"event {event_id} to be handled")
+async def _journey(stack: Stack) -> tuple[trace.Span, Browser, str]:
+    """The merchant's pages, every request carrying the browser's one context; returns it, the browser and
+    the OAuth code Xero sent back (to check that no span holds it)."""
+    browser = stack.browser()
+    browser.http.event_hooks = {"request": [inject_httpx], "response": []}  # injects only inside a span
+    store = next(iter(stack.merchant.stores))
+    with trace.get_tracer("tests").start_as_current_span("merchant's browser", kind=SpanKind.CLIENT) as journey:
+        await sign_in(stack, browser)
+        await validate_key(stack, browser)
+        await eventually(lambda: _registry_knows(stack), what="the registry to learn the merchant")
+        await to_xero_consent(stack, browser, store)
+        back = await browser.submit("Allow access", {"tenant_id": STEVE_TEST_STORE_TENANT_ID}, follow=False)
+        code = parse_qs(urlsplit(back.headers["location"]).query)["code"][0]
+        await browser.get(back.headers["location"])
+        await browser.submit("Confirm Selection", {"tenant_id": STEVE_TEST_STORE_TENANT_ID})
+        assert "is now connected" in browser.text(), browser.text()
+        await browser.submit("I have finished connecting stores")
+        assert "Helpdesk Team will now arrange" in browser.text(), browser.text()
+    return journey, browser, code
 
 
-async def _span_on(exporter: InMemorySpanExporter, trace_id: int, topic: str) -> bool:
-    return any(s.context.trace_id == trace_id and topic in s.name for s in exporter.get_finished_spans())
+def _graph(spans: InMemorySpanExporter, stack: Stack, groups: dict[str, str]) -> SpanGraph:
+    names = {"gateway": "oauth_gateway", "key_validator": "key_validator", "registry": "connection_registry",
+             "xero": "xero_sandbox", "cloudpos": "cloudpos_sandbox"}
+    return SpanGraph(spans.get_finished_spans(), groups=groups,
+                     ports={port_of(stack.urls[name]): service for name, service in names.items()})
+
+
+def _lines(hops: set[tuple[str, str]]) -> str:
+    return "\n".join(f"  {cause} -> {effect}" for cause, effect in sorted(hops))
+
+
+async def _registry_knows(stack: Stack) -> bool:
+    async with httpx.AsyncClient(base_url=stack.urls["registry"],
+                                 headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}) as client:
+        return (await client.get(f"/v1/merchants/{stack.merchant.merchant_id}/summary")).status_code == 200
+
+
+def _real_key_validator(monkeypatch: pytest.MonkeyPatch, dsn: str, kafka: str, group: str) -> list[FastAPI]:
+    """Make `gateway_stack` serve the REAL key_validator (on its port, with its outbox) instead of its fake;
+    the returned list receives the app, whose lifespan the test runs."""
+    built: list[FastAPI] = []
+
+    def build(token: str, cloudpos_url: str, platform_token: str, _on_valid: object) -> FastAPI:
+        built.append(build_key_validator(KeyValidatorSettings(
+            database={"url": dsn}, kafka={"bootstrap_servers": kafka, "consumer_group": group},
+            cloudpos={"base_url": cloudpos_url, "platform_token": platform_token}, api_token=token,
+            key_fingerprint_secret="trace-test-fingerprint-secret-0123456789")))
+        return built[-1]
+
+    monkeypatch.setattr(gateway_support, "build_key_validator", build)
+    return built

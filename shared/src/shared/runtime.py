@@ -180,9 +180,17 @@ def health_router(runtime: ServiceRuntime) -> APIRouter:
 
 
 def serve(app: FastAPI, host: str, port: int) -> None:
-    """Run one service process under uvicorn (each service's `__main__` calls this)."""
+    """Run one service process under uvicorn (each service's `__main__` calls this): JSON logs, and spans
+    exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (`shared.tracing.configure_tracing`)."""
     import uvicorn
+
+    from .tracing import configure_tracing
 
     runtime = getattr(app.state, "runtime", None)
     configure_logging(runtime.name if runtime else None)
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    tracing = configure_tracing(runtime.name if runtime else "unknown_service")  # only with an OTLP endpoint
+    try:
+        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    finally:
+        if tracing is not None:
+            tracing.shutdown()  # exports the last batch before the process ends

@@ -96,3 +96,23 @@ async def test_too_many_or_malformed_stores_are_unavailable():
 async def test_calls_before_start_are_unavailable_not_crashes():
     with pytest.raises(CloudPosUnavailable, match="not started"):
         await client("http://cloudpos.invalid", "t").merchant("m-1")
+
+
+async def test_calls_carry_the_current_trace_context():
+    """Cloud POS is the platform's own: its spans join the validation's trace (W3C traceparent)."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    seen: list[str | None] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("traceparent"))
+        return httpx.Response(200, content=b'{"active": false}')
+
+    cloudpos = client("http://cloudpos.invalid", "t", httpx.MockTransport(handle))
+    async with cloudpos.connected():
+        await cloudpos.introspect(ApiKey(demo.DEMO_XERO_KEY))  # no span: nothing to carry
+        with TracerProvider().get_tracer("test").start_as_current_span("validate") as span:
+            await cloudpos.introspect(ApiKey(demo.DEMO_XERO_KEY))
+    trace_id = format(span.get_span_context().trace_id, "032x")
+    assert seen[0] is None
+    assert seen[1] is not None and seen[1].split("-")[1] == trace_id

@@ -12,6 +12,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from shared.contracts import Store
+from shared.tracing import inject_httpx
 
 from ..domain import ApiKey, KeyFacts, MerchantFacts
 from ..ports import CloudPosUnavailable
@@ -68,7 +69,8 @@ class HttpCloudPos:
         self._client = httpx.AsyncClient(
             base_url=self._settings.base_url, transport=self._transport, follow_redirects=False,
             timeout=httpx.Timeout(self._settings.timeout_seconds), headers={"Authorization": f"Bearer {token}"},
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=10))
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
+            event_hooks={"request": [inject_httpx]})  # Cloud POS is the platform's own: one trace with it
         try:
             yield
         finally:

@@ -10,7 +10,7 @@ import asyncio
 import base64
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from uuid import uuid4
@@ -18,6 +18,7 @@ from uuid import uuid4
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
 from local_infra.postgres import temporary_database
 from oauth_gateway.main import build_app
@@ -153,7 +154,10 @@ async def real_registry(pg_dsn: str, kafka_bootstrap: str, group: str) -> AsyncI
 
 @asynccontextmanager
 async def gateway_stack(pg_dsn: str, kafka_bootstrap: str, group: str, xero_options: dict | None = None,
-                        use_real_registry: bool = False, **gateway_extra) -> AsyncIterator[Stack]:
+                        use_real_registry: bool = False, key_validator: Callable[..., FastAPI] = build_key_validator,
+                        **gateway_extra) -> AsyncIterator[Stack]:
+    """`key_validator(token, cloudpos_url, platform_token, on_valid)` builds what answers on the key
+    validator's port (a fake by default; tests/test_tracing.py passes the real one)."""
     sockets = {name: _socket() for name in ("gateway", "xero", "cloudpos", "key_validator", "registry")}
     urls = {name: "http://{}:{}".format(*s.getsockname()) for name, s in sockets.items()}
     clock = Clock()
@@ -167,8 +171,8 @@ async def gateway_stack(pg_dsn: str, kafka_bootstrap: str, group: str, xero_opti
                         if use_real_registry else registry.app)
         on_valid = publish_key_validated(kafka_bootstrap) if use_real_registry else registry.on_valid
         for name, app in (("xero", xero_app), ("cloudpos", cloudpos_app), ("registry", registry_app),
-                          ("key_validator", build_key_validator(SERVICE_TOKEN, urls["cloudpos"],
-                                                                CLOUDPOS_TOKENS["platform"], on_valid))):
+                          ("key_validator", key_validator(SERVICE_TOKEN, urls["cloudpos"],
+                                                          CLOUDPOS_TOKENS["platform"], on_valid))):
             await stack.enter_async_context(serving(app, sockets[name]))
         if not use_real_registry:
             await stack.enter_async_context(registry.consuming(kafka_bootstrap, f"{group}-registry"))

@@ -11,6 +11,7 @@ parent chain), so a hop that drops the context or starts a new trace fails the t
 """
 
 import contextlib
+from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -30,7 +31,6 @@ from notifier.settings import NotifierSettings
 from sandboxes.xero import STEVE_TEST_STORE_TENANT_ID
 from shared.tracing import ScrubbingSpanProcessor, inject_httpx, tracer_provider
 
-from . import test_gateway_support as gateway_support
 from .support.kafka import eventually
 from .support.services import running
 from .support.traces import SpanGraph, port_of
@@ -72,11 +72,12 @@ def spans() -> InMemorySpanExporter:
 
 
 async def test_one_journey_is_one_trace(spans: InMemorySpanExporter, pg_dsn: str, kafka_bootstrap: str,
-                                        unique_name, monkeypatch: pytest.MonkeyPatch) -> None:
+                                        unique_name) -> None:
     group, notifier_group = unique_name("trace-gw"), unique_name("trace-notifier")
     async with temporary_database(pg_dsn, prefix="trace_kv") as kv_dsn:
-        built = _real_key_validator(monkeypatch, kv_dsn, kafka_bootstrap, unique_name("trace-kv"))
-        async with gateway_stack(pg_dsn, kafka_bootstrap, group, use_real_registry=True) as stack, \
+        built: list[FastAPI] = []
+        real = _real_key_validator(built, kv_dsn, kafka_bootstrap, unique_name("trace-kv"))
+        async with gateway_stack(pg_dsn, kafka_bootstrap, group, use_real_registry=True, key_validator=real) as stack, \
                 running(build_notifier, NotifierSettings, pg_dsn=pg_dsn, kafka_bootstrap=kafka_bootstrap,
                         group=notifier_group, **NOTIFIER) as notifier:
             (key_validator,) = built
@@ -157,10 +158,9 @@ async def _registry_knows(stack: Stack) -> bool:
         return (await client.get(f"/v1/merchants/{stack.merchant.merchant_id}/summary")).status_code == 200
 
 
-def _real_key_validator(monkeypatch: pytest.MonkeyPatch, dsn: str, kafka: str, group: str) -> list[FastAPI]:
-    """Make `gateway_stack` serve the REAL key_validator (on its port, with its outbox) instead of its fake;
-    the returned list receives the app, whose lifespan the test runs."""
-    built: list[FastAPI] = []
+def _real_key_validator(built: list[FastAPI], dsn: str, kafka: str, group: str) -> Callable[..., FastAPI]:
+    """A builder for `gateway_stack(key_validator=...)`: the REAL key_validator (on its port, with its outbox)
+    instead of the fake; `built` receives the app, whose lifespan the test runs."""
 
     def build(token: str, cloudpos_url: str, platform_token: str, _on_valid: object) -> FastAPI:
         built.append(build_key_validator(KeyValidatorSettings(
@@ -169,5 +169,4 @@ def _real_key_validator(monkeypatch: pytest.MonkeyPatch, dsn: str, kafka: str, g
             key_fingerprint_secret="trace-test-fingerprint-secret-0123456789")))
         return built[-1]
 
-    monkeypatch.setattr(gateway_support, "build_key_validator", build)
-    return built
+    return build

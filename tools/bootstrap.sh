@@ -28,6 +28,11 @@ if ! command -v chromium >/dev/null; then
   say "Installing Chromium from Debian's packages (the browser journey test drives it)"
   apt_install chromium
 fi
+if ! command -v kubectl >/dev/null && ! command -v kustomize >/dev/null && [ ! -x .tools/bin/kustomize ]; then
+  # tests/test_k8s_manifests.py renders deploy/k8s; kustomize is built from the Go module proxy (~1 min)
+  say "Building kustomize (sigs.k8s.io/kustomize) into .tools/bin"
+  GOBIN="$PWD/.tools/bin" GOFLAGS=-mod=mod go install sigs.k8s.io/kustomize/kustomize/v5@v5.7.1
+fi
 if ! command -v uv >/dev/null; then
   say "Installing uv from PyPI"
   python3 -m pip install --quiet "uv==0.13.9"

@@ -104,6 +104,24 @@ async def test_fault_on_token_endpoint_and_call_log_counts(sandbox):
     assert all(c["method"] == "POST" for c in token_calls)
 
 
+async def test_latency_on_a_path_loses_the_answer_but_not_its_effect(sandbox):
+    """A slow token endpoint: the client gives up, yet Xero goes on and rotates the token (a lost answer)."""
+    token = await sandbox.connect()
+    sandbox.control("POST", "/_sandbox/latency", {"seconds": 0.6, "paths": "/connect/token"})
+    async with httpx.AsyncClient(timeout=0.2) as http:
+        data = {"grant_type": "refresh_token", "refresh_token": token["refresh_token"]}
+        try:
+            await http.post(sandbox.token_url, data=data, auth=(sandbox.client_id, sandbox.client_secret))
+            raise AssertionError("the slow token endpoint answered within the client's timeout")
+        except httpx.ReadTimeout:
+            pass
+    await asyncio.sleep(0.8)
+    state = sandbox.state()
+    assert [c["status"] for c in state["calls"] if c["path"] == "/connect/token"] == [200, 200]
+    assert [g["rotated_at"] is not None for g in state["grants"]].count(True) == 1
+    sandbox.control("POST", "/_sandbox/latency", {"seconds": 0, "paths": "/connect/token"})
+
+
 async def test_state_shows_grants_without_raw_tokens(sandbox):
     token = await sandbox.connect()
     state = sandbox.state()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from fastapi import FastAPI, Request, Response
@@ -61,6 +62,9 @@ def build_app(settings: XeroSandboxSettings, clock: Clock | None = None) -> Fast
         path = request.url.path
         if path.startswith("/_sandbox/"):
             return await call_next(request)
+        if delay := controls.delay_for(path):
+            await request.body()  # read now: the call is handled even if the client has gone meanwhile
+            await asyncio.sleep(delay)
         status = controls.take_fault(path)
         if status is not None:
             response = injected_fault(status, path.startswith(IDENTITY_PREFIXES))

@@ -28,7 +28,15 @@ class Controls:
     def reset(self) -> None:
         self.fault_count, self.fault_status, self.fault_prefix = 0, 503, ""
         self.api_delay = 0.0
+        self.slow_prefix, self.slow_seconds = "", 0.0
         self.calls: list[dict] = []
+
+    def delay_for(self, path: str) -> float:
+        """How long a call to `path` waits before it is handled (then handled as usual: a client that gave
+        up meanwhile has lost an answer Xero did give, e.g. a code already exchanged)."""
+        if self.slow_seconds > 0 and path.lower().startswith(self.slow_prefix.lower()):
+            return self.slow_seconds
+        return 0.0
 
     def take_fault(self, path: str) -> int | None:
         if self.fault_count > 0 and path.lower().startswith(self.fault_prefix.lower()):
@@ -39,6 +47,12 @@ class Controls:
 
 class Seconds(BaseModel):
     seconds: float
+
+
+class Latency(BaseModel):
+    seconds: float
+    paths: str | None = Field(default=None, description="a path prefix (e.g. /connect/token): every call to it "
+                                                         "waits first; without it, only the Organisation API waits")
 
 
 class SetClock(BaseModel):
@@ -119,7 +133,10 @@ def build_control_router(state: XeroState, settings: XeroSandboxSettings, limite
         return {"count": body.count, "status": body.status, "paths": controls.fault_prefix}
 
     @router.post("/latency")
-    async def latency(body: Seconds) -> dict:
+    async def latency(body: Latency) -> dict:
+        if body.paths:
+            controls.slow_prefix, controls.slow_seconds = body.paths, max(0.0, body.seconds)
+            return {"seconds": controls.slow_seconds, "paths": controls.slow_prefix}
         controls.api_delay = max(0.0, body.seconds)
         return {"seconds": controls.api_delay}
 

@@ -64,6 +64,35 @@ async def test_an_organisation_outside_the_consent_is_refused(world):
     assert refused.value.status == 403 and len(uow.committed.outbox) == 1
 
 
+async def test_reaching_for_what_is_not_the_sessions_is_refused_and_audited(world):
+    """§B36: another merchant's store, sign-in or organisation, or one outside the consent: refused, changes
+    nothing, and one `access.refused` audit record each (what was sent, printable and bounded; why)."""
+    handlers, uow, *_, session = world
+    flow_id = await _authorised(handlers, session)
+    intruder = WebSession(b"intruder", "u-9", "m-9", "N", "E", session.created_at, session.created_at)
+    outbox = len(uow.committed.outbox)
+
+    for attempt in (handlers.connect.start(intruder, "s-1"),
+                    handlers.connect.start(session, "s-\x00\r\n" + "x" * 500),
+                    handlers.select.page(intruder, flow_id),
+                    handlers.select.confirm(session, flow_id, str(ELSEWHERE)),
+                    handlers.disconnect.disconnect(intruder, str(STANDARD)),
+                    handlers.disconnect.disconnect(session, "not-a-uuid")):
+        with pytest.raises(Problem):
+            await attempt
+
+    refused = [(merchant, detail["target"], detail["reference"][:12], detail["reason"])
+               for action, merchant, _, detail in uow.committed.audit if action == "access.refused"]
+    assert refused == [("m-9", "store", "s-1", "store_not_yours"),
+                       ("m-1", "store", "s-" + "x" * 10, "store_not_yours"),
+                       ("m-9", "flow", str(flow_id)[:12], "flow_not_yours"),
+                       ("m-1", "organisation", str(ELSEWHERE)[:12], "organisation_not_in_consent"),
+                       ("m-9", "organisation", str(STANDARD)[:12], "not_connected"),
+                       ("m-1", "organisation", "not-a-uuid", "not_connected")]
+    assert max(len(d["reference"]) for a, *_, d in uow.committed.audit if a == "access.refused") == 200
+    assert len(uow.committed.outbox) == outbox
+
+
 async def test_a_starter_organisation_is_refused_and_its_xero_connection_removed(world):
     handlers, uow, _, api, session = world
     flow_id = await _authorised(handlers, session)

@@ -1,5 +1,7 @@
-"""What every use case shares: its dependencies, the event envelope, and the system actor's name."""
+"""What every use case shares: its dependencies, the event envelope, the system actor's name, and the audit
+record of a refused reach for something that is not the session's."""
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
@@ -7,7 +9,11 @@ from uuid import UUID
 from shared.contracts import Event
 from shared.delivery import CloudEvent
 
+from ..domain.model import WebSession
+from ..domain.problems import Problem
 from ..ports import Clock, CloudPos, KeyValidator, Registry, Sealer, UnitOfWork, XeroApi, XeroIdentity
+
+log = logging.getLogger(__name__)
 
 SOURCE = "/cloudpos-xero/oauth_gateway"
 SYSTEM_ACTOR = "oauth_gateway"      # who acts when nobody clicked (keep-alive, removal detection)
@@ -37,3 +43,23 @@ def clip(name: str | None, fallback: str) -> str:
     """Event names are 1..200 characters; Xero's `tenantName` is optional."""
     text = (name or "").strip() or fallback
     return text[:200]
+
+
+async def refused(deps: Deps, session: WebSession, target: str, reference: str, problem: Problem, *,
+                  reason: str | None = None, **detail: object) -> Problem:
+    """A session reached for something that is not its merchant's, or not in its consent (§B36, §B23): record
+    who, what (`target` and the `reference` they sent) and why in the audit log, in a transaction of its own,
+    and hand back `problem` for the caller to raise. `reason` defaults to the problem's code; it differs when
+    the page deliberately says less than the audit log (an existing flow of someone else reads as expired)."""
+    reference, reason = printable(reference), reason or problem.code
+    async with deps.unit_of_work() as tx:
+        await tx.audit(deps.clock(), session.user_id, "access.refused", session.merchant_id, target=target,
+                       reference=reference, reason=reason, **detail)
+    log.warning("refused merchant %s user %s access to %s %r: %s", session.merchant_id, session.user_id, target,
+                reference, reason)
+    return problem
+
+
+def printable(value: str, limit: int = 200) -> str:
+    """What a client sent, made safe to keep: printable characters only (no NUL, CR, LF), at most `limit`."""
+    return "".join(c for c in value if c.isprintable())[:limit]

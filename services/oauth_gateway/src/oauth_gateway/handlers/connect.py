@@ -14,7 +14,7 @@ from ..domain.callback import BadCallback, parse_callback
 from ..domain.model import AuthorisedOrg, Flow, FlowStatus, Grant, GrantStatus, TokenSet, WebSession
 from ..domain.problems import Problem, flow_expired, unknown_store, xero_unavailable
 from ..ports import InvalidIdToken, OAuthRejected, TenantForbidden, TokenRejected, XeroUnavailable
-from .common import Deps, clip, envelope
+from .common import Deps, clip, envelope, refused
 from .tokens import token_set
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ class ConnectHandlers:
         """A fresh state, nonce and PKCE verifier per click; the flow row binds them to session + store."""
         store = session.store(store_id)
         if store is None:
-            raise unknown_store()
+            raise await refused(self._deps, session, "store", store_id, unknown_store())
         state, nonce, verifier = generate_token(43), generate_token(32), generate_token(64)
         flow = Flow(uuid4(), session.session_hash, session.merchant_id, session.user_id, store.store_id,
                     store.name, nonce, self._deps.clock())

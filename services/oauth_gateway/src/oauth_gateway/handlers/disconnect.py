@@ -13,7 +13,7 @@ from shared.contracts import DisconnectReason, OrgDisconnected
 from ..domain.model import Connection, ConnectionStatus, GrantStatus, WebSession
 from ..domain.problems import Problem
 from ..ports import OAuthRejected, XeroUnavailable
-from .common import XERO_ACTOR, Deps, envelope
+from .common import XERO_ACTOR, Deps, envelope, refused
 from .tokens import GrantBroken, TokenService
 
 log = logging.getLogger(__name__)
@@ -40,24 +40,31 @@ class DisconnectHandlers:
         try:
             tenant = UUID(tenant_id)
         except ValueError:
-            raise _not_connected() from None
+            raise await refused(self._deps, session, "organisation", tenant_id, _not_connected()) from None
         now = self._deps.clock()
         async with self._deps.unit_of_work() as tx:
             known = await tx.connection(session.merchant_id, tenant, lock=True)
-            if known is None or known.status is not ConnectionStatus.ACTIVE:
-                raise _not_connected()
-            await tx.save_connection(replace(known, status=ConnectionStatus.DISCONNECTED), now, "merchant_request")
-            await tx.publish(envelope(OrgDisconnected(
-                merchant_id=known.merchant_id, tenant_id=tenant, organisation_name=known.organisation_name,
-                reason=DisconnectReason.MERCHANT_REQUEST, actor=session.user_id), subject=str(tenant)))
-            job = None if await tx.connection_in_use(known.connection_id) else await tx.add_job(
-                "delete_connection", known.grant_id, known.merchant_id, session.user_id, now, tenant,
-                known.connection_id)
-            await tx.set_flash(session.session_hash, f"The stores linked to '{known.organisation_name}' are "
-                               "being disconnected from Xero.")
-            await tx.audit(now, session.user_id, "organisation.disconnect_requested", known.merchant_id, tenant)
+            if known is not None and known.status is not ConnectionStatus.ACTIVE:
+                raise _not_connected()        # theirs, already disconnected (a second click): nothing to audit
+            job = await self._end(tx, session, known, now) if known is not None else None
+        if known is None:                     # never this merchant's organisation
+            raise await refused(self._deps, session, "organisation", tenant_id, _not_connected())
         if job is not None:
             await self.run_job(job)
+
+    async def _end(self, tx, session: WebSession, known: Connection, now: datetime) -> int | None:  # noqa: ANN001
+        """The local effect of a merchant's disconnect; returns the Xero job still owed, if any."""
+        await tx.save_connection(replace(known, status=ConnectionStatus.DISCONNECTED), now, "merchant_request")
+        await tx.publish(envelope(OrgDisconnected(
+            merchant_id=known.merchant_id, tenant_id=known.tenant_id, organisation_name=known.organisation_name,
+            reason=DisconnectReason.MERCHANT_REQUEST, actor=session.user_id), subject=str(known.tenant_id)))
+        job = None if await tx.connection_in_use(known.connection_id) else await tx.add_job(
+            "delete_connection", known.grant_id, known.merchant_id, session.user_id, now, known.tenant_id,
+            known.connection_id)
+        await tx.set_flash(session.session_hash, f"The stores linked to '{known.organisation_name}' are "
+                           "being disconnected from Xero.")
+        await tx.audit(now, session.user_id, "organisation.disconnect_requested", known.merchant_id, known.tenant_id)
+        return job
 
     async def run_due(self) -> int:
         async with self._deps.unit_of_work() as tx:

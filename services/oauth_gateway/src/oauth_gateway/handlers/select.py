@@ -14,7 +14,7 @@ from ..domain.model import Connection, ConnectionStatus, Flow, FlowStatus, WebSe
 from ..domain.problems import Problem, flow_expired, xero_unavailable
 from ..domain.subscription import Verdict, gate
 from ..ports import OrganisationInfo, TenantForbidden, XeroUnavailable
-from .common import Deps, clip, envelope
+from .common import Deps, clip, envelope, refused
 from .disconnect import DisconnectHandlers, mark_removed
 from .summary import served_by
 from .tokens import GrantBroken, TokenService
@@ -43,9 +43,10 @@ class SelectionHandlers:
         flow = await self._own_flow(session, flow_id)
         org = flow.organisation(tenant_id)
         if org is None:
-            raise Problem(403, "organisation_not_in_consent", "Choose one of the listed organisations",
-                          "Only organisations you authorised at Xero for this store can be selected.",
-                          f"/connect/{flow.flow_id}", "Select an Organisation")
+            raise await refused(self._deps, session, "organisation", tenant_id, Problem(
+                403, "organisation_not_in_consent", "Choose one of the listed organisations",
+                "Only organisations you authorised at Xero for this store can be selected.",
+                f"/connect/{flow.flow_id}", "Select an Organisation"), flow_id=str(flow.flow_id))
         assert flow.grant_id is not None
         try:
             info = await self._tokens.with_token(
@@ -115,8 +116,11 @@ class SelectionHandlers:
     async def _own_flow(self, session: WebSession, flow_id: UUID) -> Flow:
         async with self._deps.unit_of_work() as tx:
             flow = await tx.flow(flow_id)
-        if flow is None or not flow.belongs_to(session):
+        if flow is None:
             raise flow_expired()
+        if not flow.belongs_to(session):   # someone else's sign-in: the page says no more than "expired"
+            raise await refused(self._deps, session, "flow", str(flow_id), flow_expired(), reason="flow_not_yours",
+                                owner_merchant_id=flow.merchant_id)
         if flow.status is FlowStatus.SELECTED:
             raise Problem(409, "already_selected", "This store's organisation is already chosen",
                           "To change it, click Connect to Xero against the store again.")

@@ -7,7 +7,7 @@ import secrets
 from ..domain.model import WebSession
 from ..domain.problems import Problem
 from ..ports import ServiceRefusal, ServiceUnavailable
-from .common import Deps
+from .common import Deps, refused
 
 log = logging.getLogger(__name__)
 _TOUCH_EVERY_SECONDS = 30
@@ -82,14 +82,18 @@ class SessionHandlers:
             result = await self._deps.key_validator.validate(session.merchant_id, session.user_id, api_key,
                                                              client_address)
         except ServiceRefusal as refusal:
-            raise Problem(refusal.status if 400 <= refusal.status < 500 else 400, refusal.code,
-                          "Your Cloud POS API Key was not accepted", refusal.message) from None
+            problem = Problem(refusal.status if 400 <= refusal.status < 500 else 400, refusal.code,
+                              "Your Cloud POS API Key was not accepted", refusal.message)
+            if refusal.code == "key_of_other_merchant":   # never the key itself: key_validator keeps its record
+                raise await refused(self._deps, session, "api_key", "", problem) from None
+            raise problem from None
         except ServiceUnavailable:
             raise Problem(503, "key_validator_unavailable", "We could not check your key just now",
                           "Please try again in a moment. Your key was not stored.") from None
         if result.merchant_id != session.merchant_id:
-            raise Problem(403, "key_of_other_merchant", "Your Cloud POS API Key was not accepted",
-                          "This API key belongs to a different Cloud POS account.")
+            raise await refused(self._deps, session, "api_key", "", Problem(
+                403, "key_of_other_merchant", "Your Cloud POS API Key was not accepted",
+                "This API key belongs to a different Cloud POS account."))
         async with self._deps.unit_of_work() as tx:
             await tx.set_session_stores(session.session_hash, result.stores, result.key_label)
             await tx.audit(self._deps.clock(), session.user_id, "key_validated", session.merchant_id,

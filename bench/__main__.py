@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--service-idle-seconds", type=float, help="idle phase window (default 30; smoke 3)")
     parser.add_argument("--settle-seconds", type=float, help="idle phase wait after ready (default 5; smoke 2)")
     parser.add_argument("--scaling-events", type=int, help="events per scaling run (default: --events or 5000)")
-    parser.add_argument("--journey-reps", type=int, default=5, help="merchants walked through (plus a warm-up)")
+    parser.add_argument("--journey-reps", type=int, default=8, help="merchants walked through (plus a warm-up)")
     parser.add_argument("--journey-port-offset", type=int, default=3500)
     parser.add_argument("--out", type=Path, help="JSON figures (default artifacts/bench/latest.json)")
     args = parser.parse_args(argv)

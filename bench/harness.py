@@ -69,7 +69,7 @@ class Config:
     scaling_events: int = 5000
     scaling_variants: tuple[str, ...] = ("B1", "S")
     # bench.journey: merchants walked through, the `make run` stack's port offset
-    journey_reps: int = 5
+    journey_reps: int = 8
     journey_port_offset: int = 3500
     load_at_start: tuple[float, ...] = ()  # os.getloadavg() before anything started: other work on the machine
 

@@ -1,6 +1,7 @@
 """The dispatcher on fakes: sends due deliveries, retries on a schedule, parks, and is re-driven once."""
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -132,3 +133,21 @@ async def test_a_channel_removed_from_the_configuration_parks_its_deliveries(wor
     await world.notify()
     await Dispatcher(world.store, {Channel.EMAIL: world.email}, world.clock, POLICY).run_once()
     assert world.statuses() == {"email": Status.DELIVERED, "webhook": Status.PARKED}
+
+
+async def test_a_wake_sends_a_new_delivery_without_waiting_for_the_poll(world):
+    dispatcher = world.dispatcher()
+    running = asyncio.create_task(dispatcher.run(poll_interval=60))
+    try:
+        await asyncio.sleep(0.05)  # the first pass found nothing and waits for a minute
+        await world.notify()
+        dispatcher.wake()
+        for _ in range(100):
+            if world.email.sent and world.webhook.sent:
+                break
+            await asyncio.sleep(0.01)
+        assert len(world.email.sent) == len(world.webhook.sent) == 1
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running

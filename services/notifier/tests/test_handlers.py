@@ -48,3 +48,13 @@ async def test_redrive_of_an_unknown_or_not_parked_delivery_changes_nothing():
     pending = next(iter(store.committed.rows))
     result = await admin.redrive(pending)
     assert not result.redriven and result.delivery.status is Status.PENDING and result.delivery.redrives == 0
+
+
+async def test_the_dispatcher_is_woken_after_recording_and_not_for_a_duplicate():
+    woken: list[int] = []
+    store = FakeStore()
+    handlers = NotifierHandlers(store, BOTH, FakeClock(), on_recorded=lambda: woken.append(len(store.committed.rows)))
+    event = CloudEvent(data=SETUP, source="/t")
+    await handlers.notify(event)
+    await handlers.notify(event)
+    assert woken == [2]  # once, after both deliveries were committed

@@ -6,6 +6,7 @@ only one of them tries it; a crash mid-attempt leaves the lease to expire and th
 """
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Callable, Mapping
@@ -41,6 +42,11 @@ class Dispatcher:
         self._attempt_timeout = attempt_timeout
         self._lease = timedelta(seconds=lease)
         self._jitter = jitter
+        self._woken = asyncio.Event()
+
+    def wake(self) -> None:
+        """A delivery was just recorded in this process: try it now rather than at the next poll."""
+        self._woken.set()
 
     async def run_once(self) -> int:
         """Try every delivery due now (up to a batch), concurrently; returns how many were tried."""
@@ -54,7 +60,8 @@ class Dispatcher:
         return len(claimed)
 
     async def run(self, poll_interval: float = 1.0) -> None:
-        """Until cancelled: drain due deliveries, then poll; back off while the database is away."""
+        """Until cancelled: drain due deliveries, then wait for `wake()` or the next poll (deliveries recorded
+        by other instances, retries falling due); back off while the database is away."""
         backoff = poll_interval
         while True:
             try:
@@ -68,7 +75,9 @@ class Dispatcher:
                 backoff = min(backoff * 2, 30.0)
                 continue
             if tried < self._batch_size:
-                await asyncio.sleep(poll_interval)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._woken.wait(), poll_interval)
+            self._woken.clear()
 
     async def _attempt(self, item: Claimed) -> None:
         result = await self._send(item)

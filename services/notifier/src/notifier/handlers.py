@@ -2,6 +2,7 @@
 claim, so a slow or dead helpdesk never holds up a partition; the dispatcher does the sending."""
 
 import logging
+from collections.abc import Callable
 from uuid import UUID
 
 from shared.delivery import CloudEvent
@@ -17,10 +18,13 @@ log = logging.getLogger(__name__)
 
 
 class NotifierHandlers:
-    def __init__(self, unit_of_work: UnitOfWork, channels: tuple[Channel, ...], clock: Clock) -> None:
+    def __init__(self, unit_of_work: UnitOfWork, channels: tuple[Channel, ...], clock: Clock,
+                 on_recorded: Callable[[], None] = lambda: None) -> None:
+        """`on_recorded` runs after a transaction that recorded deliveries committed (the dispatcher's wake)."""
         self._unit_of_work = unit_of_work
         self._channels = channels
         self._clock = clock
+        self._on_recorded = on_recorded
 
     async def notify(self, event: CloudEvent) -> int:
         """Record one delivery per configured channel; 0 when the event was already recorded."""
@@ -32,6 +36,8 @@ class NotifierHandlers:
             await tx.record(planned)
         if not planned:
             log.warning("no helpdesk channel configured: event %s (%s) notifies nobody", event.id, event.type)
+        else:
+            self._on_recorded()
         return len(planned)
 
 

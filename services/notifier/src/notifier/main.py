@@ -32,7 +32,6 @@ def build_app(settings: NotifierSettings, *, clock: Clock | None = None) -> Fast
     """`clock` lets tests move time by hand; `app.state.dispatcher.run_once()` steps the sender."""
     clock = clock or SystemClock()
     runtime = ServiceRuntime(CONSUMER, database=settings.database, kafka=settings.kafka, migrations=MIGRATIONS)
-    subscribe(runtime, NotifierHandlers(unit_of_work(lambda: runtime.pool), settings.channels, clock))
     deliveries = PgDeliveries(lambda: runtime.pool)
     http = guarded_client(timeout=settings.webhook.timeout_seconds,
                           allow_loopback=settings.webhook.allow_insecure_loopback) if settings.webhook else None
@@ -45,6 +44,8 @@ def build_app(settings: NotifierSettings, *, clock: Clock | None = None) -> Fast
     dispatcher = Dispatcher(deliveries, senders, clock, settings.retry.policy(),
                             batch_size=settings.dispatcher.batch_size, attempt_timeout=settings.attempt_timeout,
                             lease=settings.dispatcher.lease_seconds)
+    subscribe(runtime, NotifierHandlers(unit_of_work(lambda: runtime.pool), settings.channels, clock,
+                                        on_recorded=dispatcher.wake))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

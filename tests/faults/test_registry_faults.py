@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from uuid import uuid4
 
+import asyncpg
 import pytest
 
 from connection_registry.main import build_app
@@ -25,6 +26,10 @@ from .conftest import FaultInfra
 from .support import Workload, count_effects, produce, settle
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.faults]
+IDLE_IN_TRANSACTION = 20
+"""Seconds; the SIGSTOP case's registry processes run with this idle_in_transaction_timeout_seconds (the
+default is 60): above the 10 s Kafka session timeout, so the case shows the other instance waiting on the
+frozen transaction's locks and going on once PostgreSQL has ended that session."""
 TOKENS = {"api_token": "fault-suite-api-token-0001", "helpdesk_token": "fault-suite-helpdesk-token-01"}
 
 
@@ -42,8 +47,10 @@ async def registry_in_process(infra: FaultInfra, dsn: str, group: str) -> AsyncI
         yield
 
 
-def registry_process(infra: FaultInfra, dsn: str, group: str, log: str) -> "asyncio.subprocess.Process":
-    env = os.environ | {"CONNECTION_REGISTRY_DATABASE__URL": dsn, "CONNECTION_REGISTRY_HTTP__PORT": "0",
+def registry_process(infra: FaultInfra, dsn: str, group: str, log: str,
+                     settings: dict[str, str] | None = None) -> "asyncio.subprocess.Process":
+    env = os.environ | (settings or {}) | {
+                        "CONNECTION_REGISTRY_DATABASE__URL": dsn, "CONNECTION_REGISTRY_HTTP__PORT": "0",
                         "CONNECTION_REGISTRY_KAFKA__BOOTSTRAP_SERVERS": infra.bootstrap,
                         "CONNECTION_REGISTRY_KAFKA__CONSUMER_GROUP": group,
                         "CONNECTION_REGISTRY_API_TOKEN": TOKENS["api_token"],
@@ -52,10 +59,10 @@ def registry_process(infra: FaultInfra, dsn: str, group: str, log: str) -> "asyn
                                           stdout=open(log, "ab"), stderr=asyncio.subprocess.STDOUT)  # noqa: SIM115
 
 
-async def some_landed(dsn: str, workload: Workload, at_least: int) -> None:
+async def some_landed(dsn: str, workload: Workload, at_least: int, *, timeout: float = 60) -> None:
     async def enough() -> bool:
         return (await count_effects(dsn, workload)).inbox >= at_least
-    await eventually(enough, timeout=60, what=f"{at_least} events to be handled")
+    await eventually(enough, timeout=timeout, what=f"{at_least} events to be handled")
 
 
 async def mid_stream(dsn: str, workload: Workload) -> None:
@@ -146,35 +153,35 @@ async def test_consumer_process_sigkilled_mid_stream_and_restarted(fault_infra, 
 
 
 @pytest.mark.faults_full
-@pytest.mark.faults_unstable
 async def test_consumer_paused_past_its_session_timeout_then_resumed(fault_infra, tmp_path):
-    """Two instances in one group; SIGSTOP the one holding the KeyValidated partition mid-stream; the other
-    takes it over once the paused one's session times out (aiokafka default 10 s); SIGCONT: whatever the
-    resumed instance finishes late must not land twice."""
-    workload, name = Workload(400), group()
+    """Two instances in one group; the one holding the KeyValidated partition is SIGSTOPped mid-stream INSIDE
+    a transaction. That is the case that used to stall: the frozen transaction's uncommitted inbox claim (and
+    its merchant's advisory lock) blocked the other instance's claim of the same event for as long as the
+    process stayed frozen. Now the other instance takes the partition over once the paused one's Kafka
+    session times out (aiokafka default 10 s), waits on those locks until PostgreSQL ends the frozen session
+    (`idle_in_transaction_session_timeout`, DatabaseSettings), and goes on. SIGCONT: the resumed instance
+    finds its transaction gone and retries; its claims find the events applied: nothing lands twice."""
+    workload, name = Workload(1000), group()
     logs = [str(tmp_path / "registry-a.log"), str(tmp_path / "registry-b.log")]
+    limits = {"CONNECTION_REGISTRY_DATABASE__IDLE_IN_TRANSACTION_TIMEOUT_SECONDS": str(IDLE_IN_TRANSACTION)}
     async with database(fault_infra, "fault_pause") as dsn:
-        processes = [await registry_process(fault_infra, dsn, name, logs[0])]
+        processes = [await registry_process(fault_infra, dsn, name, logs[0], limits)]
         try:
             await eventually(lambda: _true(assigned(logs[0]) is not None), timeout=60, what="instance A to join")
-            processes.append(await registry_process(fault_infra, dsn, name, logs[1]))
+            processes.append(await registry_process(fault_infra, dsn, name, logs[1], limits))
             await eventually(lambda: _true(assigned(logs[1]) is not None and sum(map(bool, map(assigned, logs))) == 1),
                              timeout=60, what="instance B to join and one instance to hold KeyValidated")
             await produce(fault_infra.bootstrap, workload.events)
             await some_landed(dsn, workload, 30)
-            for holder in (0, 1):  # pause one; if the stream goes on without it, it was not the holder
-                processes[holder].send_signal(signal.SIGSTOP)
-                await asyncio.sleep(0.5)
-                stopped_at = (await count_effects(dsn, workload)).inbox
-                await asyncio.sleep(3)
-                if (await count_effects(dsn, workload)).inbox == stopped_at:
-                    break
-                processes[holder].send_signal(signal.SIGCONT)
-            else:
-                raise AssertionError("pausing either instance did not stop the stream")
-            started = time.monotonic() - 3.5
-            await some_landed(dsn, workload, stopped_at + 10)  # the other instance took over
-            took_over_after = time.monotonic() - started
+            holder, paused_at, frozen = await pause_inside_a_transaction(processes, logs, dsn)
+            stopped_at = (await count_effects(dsn, workload)).inbox
+            try:
+                await some_landed(dsn, workload, stopped_at + 10,  # the other instance took over
+                                  timeout=IDLE_IN_TRANSACTION + 40 - (time.monotonic() - paused_at))
+            except AssertionError as error:
+                raise AssertionError(f"{error}\n{await postgres_view(dsn)}\n{log_tails(logs)}") from None
+            took_over_after = time.monotonic() - paused_at
+            survivors = await sessions(dsn)
             processes[holder].send_signal(signal.SIGCONT)
             await settle(dsn, workload, timeout=120)
             await asyncio.sleep(3)  # give the resumed process time to push any late write
@@ -185,9 +192,70 @@ async def test_consumer_paused_past_its_session_timeout_then_resumed(fault_infra
                     process.send_signal(signal.SIGCONT)
                     process.terminate()
                     await process.wait()
+        print(f"paused with {stopped_at} of {workload.n} handled; taken over after {took_over_after:.1f} s")
         assert stopped_at < workload.n, "the pause came too late to be mid-stream"
-        assert took_over_after > 5, "the other instance went on before the paused one's session timed out"
+        assert not frozen & survivors, "PostgreSQL did not end the frozen instance's session"
+        assert took_over_after > IDLE_IN_TRANSACTION - 2, "the other instance went on while the frozen " \
+                                                          "transaction still held its claim"
         count.assert_exactly_once(workload)
+
+
+async def pause_inside_a_transaction(processes: list["asyncio.subprocess.Process"], logs: list[str],
+                                     dsn: str) -> tuple[int, float, set[int]]:
+    """SIGSTOP the instance holding KeyValidated (by its log, read again at every try) until it freezes inside
+    an open transaction that has written (its session is idle in transaction with a transaction id: it holds
+    an uncommitted inbox claim, not just a BEGIN); returns which instance, when it was paused and the frozen
+    sessions' pids."""
+    for _ in range(20):
+        holder = [bool(assigned(log)) for log in logs].index(True)
+        processes[holder].send_signal(signal.SIGSTOP)
+        paused_at = time.monotonic()
+        await asyncio.sleep(0.5)
+        if frozen := await sessions(dsn, idle_in_transaction_for=0.4):
+            return holder, paused_at, frozen
+        processes[holder].send_signal(signal.SIGCONT)  # paused between two transactions: let it run a little
+        await asyncio.sleep(0.05)
+    raise AssertionError("20 pauses never caught the instance holding KeyValidated inside a transaction")
+
+
+async def sessions(dsn: str, *, idle_in_transaction_for: float | None = None) -> set[int]:
+    """Backend pids of the database's other sessions (only those idle at least so long in a transaction that
+    has written something)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        query = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        if idle_in_transaction_for is None:
+            return {r["pid"] for r in await conn.fetch(query)}
+        return {r["pid"] for r in await conn.fetch(
+            query + " AND state = 'idle in transaction' AND backend_xid IS NOT NULL"
+                    " AND clock_timestamp() - state_change > make_interval(secs => $1)", idle_in_transaction_for)}
+    finally:
+        await conn.close()
+
+
+async def postgres_view(dsn: str) -> str:
+    """What the registry's database sessions are doing and waiting for (attached to a stalled takeover)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        activity = await conn.fetch(
+            "SELECT pid, application_name, state, wait_event_type, wait_event, now() - xact_start AS in_xact,"
+            " now() - state_change AS in_state, pg_blocking_pids(pid) AS blocked_by, left(query, 120) AS query"
+            " FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() ORDER BY pid")
+        locks = await conn.fetch(
+            "SELECT pid, locktype, mode, granted, relation::regclass::text AS relation, transactionid::text,"
+            " classid, objid FROM pg_locks WHERE pid <> pg_backend_pid()"
+            " AND (NOT granted OR locktype IN ('advisory', 'transactionid')) ORDER BY pid")
+    finally:
+        await conn.close()
+    return "\n".join(["pg_stat_activity:", *map(str, map(dict, activity)), "pg_locks:", *map(str, map(dict, locks))])
+
+
+def log_tails(logs: list[str], lines: int = 15) -> str:
+    tails = []
+    for path in logs:
+        with open(path, errors="replace") as file:  # noqa: ASYNC230 - small local file
+            tails.append(f"--- {path}\n" + "\n".join(file.read().splitlines()[-lines:]))
+    return "\n".join(tails)
 
 
 async def _true(value: bool) -> bool:

@@ -26,6 +26,11 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 class FakeKafkaConsumer:
     commits: list[dict[TopicPartition, int]] = field(default_factory=list)
     seeks: list[tuple[TopicPartition, int]] = field(default_factory=list)
+    assigned: set[TopicPartition] = field(default_factory=lambda: {TopicPartition(KeyValidated.topic, p)
+                                                                   for p in range(4)})
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.assigned)
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
         self.commits.append(dict(offsets))
@@ -194,3 +199,19 @@ async def test_a_failed_commit_is_not_fatal() -> None:
     await _consumer(FakeDeadLetters()).deliver(batch, handler)  # type: ignore[arg-type]
 
     assert [e.data.merchant_id for e in handler.handled] == ["a"]  # redelivery is absorbed by the inbox
+
+
+async def test_a_partition_revoked_mid_batch_is_left_to_its_new_owner() -> None:
+    batch = _batch(_record(0, 0, merchant="a"), _record(0, 1, merchant="b"), _record(1, 0, merchant="c"))
+
+    class Revoking(Handler):
+        async def __call__(self, event: CloudEvent) -> None:
+            await super().__call__(event)
+            if event.data.merchant_id == "a":  # a rebalance while "a" was being handled
+                batch.consumer.assigned.discard(P0)
+
+    handler = Revoking()
+    await _consumer(FakeDeadLetters()).deliver(batch, handler)  # type: ignore[arg-type]
+
+    assert [e.data.merchant_id for e in handler.handled] == ["a", "c"]
+    assert batch.consumer.commits == [{P1: 1}]  # P0's progress is its new owner's to commit

@@ -158,7 +158,7 @@ class ServiceRuntime:
 async def _nothing_to_reset(_connection: asyncpg.Connection) -> None:
     """Replaces asyncpg's per-release reset query (unlock all, CLOSE ALL, UNLISTEN *, RESET ALL): one round
     trip per transaction saved. asyncpg still rolls back an open transaction and drops listeners; the
-    platform keeps no other session state (transaction-scoped locks only; the relay releases its own)."""
+    platform keeps no other session state (transaction-scoped locks only)."""
 
 
 def health_router(runtime: ServiceRuntime) -> APIRouter:

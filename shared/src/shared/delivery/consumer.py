@@ -126,6 +126,8 @@ class EventConsumer:
         done: dict[TopicPartition, int] = {}
         for partition, records in partitions.items():
             for record, headers in records:
+                if partition not in consumer.assignment():  # revoked meanwhile: its new owner handles the rest
+                    break
                 if await self._one(record, headers, handle) is _Outcome.RETRY:
                     _seek(consumer, partition, record.offset)
                     break
@@ -189,7 +191,10 @@ def _seek(consumer: AIOKafkaConsumer, partition: TopicPartition, offset: int) ->
 
 
 async def _commit(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
-    """Commit the done prefixes; a failure (rebalance, coordinator moving) only means redelivery."""
+    """Commit the done prefixes of the partitions still assigned (aiokafka refuses the whole commit if one
+    is not); a failure (rebalance, coordinator moving) only means redelivery."""
+    assigned = consumer.assignment()
+    offsets = {partition: offset for partition, offset in offsets.items() if partition in assigned}
     if not offsets:
         return
     try:

@@ -29,30 +29,27 @@ DELIVERY_MIGRATIONS = Migrations("delivery", files("shared.delivery") / "sql")
 
 
 async def apply_migrations(pool: asyncpg.Pool, *components: Migrations) -> list[str]:
-    """Apply what is missing; return the names applied (empty when up to date)."""
+    """Apply what is missing, all in one transaction under an advisory transaction lock (instances starting
+    together apply each script once; a failed script leaves nothing half-applied; an instance frozen here
+    holds the lock only until PostgreSQL ends its idle transaction). Returns the names applied."""
     applied_now: list[str] = []
-    async with pool.acquire() as conn:
-        await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_ID)
-        try:
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " component text NOT NULL, version text NOT NULL,"
-                " applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (component, version))"
-            )
-            for component in components:
-                done = {r["version"] for r in await conn.fetch(
-                    "SELECT version FROM schema_migrations WHERE component = $1", component.component)}
-                for version, sql in component.scripts():
-                    if version in done:
-                        continue
-                    async with conn.transaction():
-                        await conn.execute(sql)
-                        await conn.execute(
-                            "INSERT INTO schema_migrations (component, version) VALUES ($1, $2)",
-                            component.component, version)
-                    applied_now.append(f"{component.component}/{version}")
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_ID)
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_ID)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " component text NOT NULL, version text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (component, version))"
+        )
+        for component in components:
+            done = {r["version"] for r in await conn.fetch(
+                "SELECT version FROM schema_migrations WHERE component = $1", component.component)}
+            for version, sql in component.scripts():
+                if version in done:
+                    continue
+                await conn.execute(sql)
+                await conn.execute("INSERT INTO schema_migrations (component, version) VALUES ($1, $2)",
+                                   component.component, version)
+                applied_now.append(f"{component.component}/{version}")
     return applied_now
 
 

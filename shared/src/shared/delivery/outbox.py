@@ -1,8 +1,10 @@
 """Transactional outbox: events are rows written in the same transaction as the state change, and a
 relay publishes them to Kafka afterwards with an idempotent producer (acks=all).
 
-One relay per service database is active at a time (a session advisory lock), so rows are published
-in commit order and one merchant's events keep their order. A crash between the broker's ack and the
+One relay per service database publishes at a time: each batch runs in a transaction holding an advisory
+transaction lock, so rows are published in commit order and one merchant's events keep their order. The lock
+is never held between batches, so an instance that freezes mid-batch holds it only until PostgreSQL ends its
+idle transaction (`DatabaseSettings.idle_in_transaction_timeout_seconds`); the others then carry on. A crash between the broker's ack and the
 `published_at` update republishes a row: consumers deduplicate on the CloudEvents id.
 """
 
@@ -71,19 +73,23 @@ class OutboxRelay:
 
     async def _lead_and_drain(self) -> None:
         async with self._pool.acquire() as conn:
-            while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _RELAY_LOCK_ID):
-                await asyncio.sleep(self._poll_interval)
             await conn.add_listener(_CHANNEL, self._on_notify)
             try:
                 while True:
-                    while await self.publish_pending(conn):
+                    while await self._publish_batch_if_leading(conn):
                         pass
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self._poll_interval)
                     self._wake.clear()
             finally:
                 await conn.remove_listener(_CHANNEL, self._on_notify)
-                await conn.execute("SELECT pg_advisory_unlock($1)", _RELAY_LOCK_ID)
+
+    async def _publish_batch_if_leading(self, conn: asyncpg.Connection) -> int:
+        """One batch under the relay lock (0 when another instance's relay holds it: it is publishing)."""
+        async with conn.transaction():
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RELAY_LOCK_ID):
+                return 0
+            return await self.publish_pending(conn)
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()

@@ -15,12 +15,13 @@ import argparse
 import asyncio
 import logging
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 from local_infra.resolve import kafka_bootstrap_servers, postgres_dsn
 
-from .harness import PHASES, SERVICES, Config, Results, _write, run, summarise, table
+from .harness import PHASES, ROOT, SERVICES, Config, Results, _write, run, summarise, table
 
 
 def _names(allowed: tuple[str, ...]):  # noqa: ANN202 - an argparse type
@@ -30,6 +31,15 @@ def _names(allowed: tuple[str, ...]):  # noqa: ANN202 - an argparse type
             raise argparse.ArgumentTypeError(f"choose from {','.join(allowed)}")
         return names
     return parse
+
+
+def _code() -> str:
+    """The commit being measured, and whether the working tree differs from it (services start from it)."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        return done.stdout.strip() if done.returncode == 0 else ""
+    commit = git("rev-parse", "--short", "HEAD")
+    return f"{commit} + changes" if commit and git("status", "--porcelain", "--untracked-files=no") else commit
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                  scaling_events=args.scaling_events or events, journey_reps=args.journey_reps,
                  journey_port_offset=args.journey_port_offset)
     cfg.load_at_start = os.getloadavg()
+    cfg.code = _code()
     if args.out:
         cfg.out = args.out
     logging.basicConfig(level=logging.WARNING)

@@ -72,6 +72,7 @@ class Config:
     journey_reps: int = 8
     journey_port_offset: int = 3500
     load_at_start: tuple[float, ...] = ()  # os.getloadavg() before anything started: other work on the machine
+    code: str = ""  # the commit measured, "+ changes" when the working tree differed from it at the start
 
 
 @dataclass
@@ -461,6 +462,7 @@ def summarise(results: Results, cfg: Config, total: int) -> dict:
     report = {"when": datetime.now(UTC).isoformat(), "events": total, "repetitions": cfg.reps,
               "partitions": PARTITIONS, "cpus": os.cpu_count(), "load_average_at_start": cfg.load_at_start,
               "load_average_at_end": os.getloadavg(),
+              "code": cfg.code,
               "smoke": cfg.smoke, "phases": list(cfg.phases), "rows": rows}
     if section := idle.summarise(results, cfg):
         report["idle_services"] = section
@@ -498,7 +500,7 @@ def table(report: dict) -> str:
     def load(key: str) -> str:
         return " ".join(f"{x:.2f}" for x in report.get(key) or ()) or "-"
     loads = (f"load average (1, 5, 15 min): {load('load_average_at_start')} before the run, "
-             f"{load('load_average_at_end')} at its end ({report['cpus']} CPUs)")
+             f"{load('load_average_at_end')} at its end ({report['cpus']} CPUs); code {report.get('code') or '?'}")
     return "\n\n".join([*parts, *(s for s in sections if s), loads])
 
 

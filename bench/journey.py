@@ -18,8 +18,9 @@ validate the API key, "Connect to Xero" for one store, log in at Xero and allow 
   dispatcher's attempt) is read from its /v1/deliveries API. Every clock is this machine's wall clock.
 
 The first merchant is a warm-up and is not counted. Before each merchant the harness pauses a random 0-1 s:
-the notifier's dispatcher polls every second, and merchants walked back to back at a steady pace fall into
-step with that poll and would show the same share of it every time.
+the notifier's dispatcher also polls every second, and merchants walked back to back at a steady pace would
+fall into step with that poll (they did, before the consumer woke the dispatcher) and show the same share of
+it every time.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ STEPS = [  # key, label; the figures are milliseconds
     ("finish_to_setup_completed", "finish -> SetupCompleted on Kafka"),
     ("setup_completed_to_email", "SetupCompleted on Kafka -> email at the SMTP sink"),
     ("setup_completed_to_recorded", "  SetupCompleted on Kafka -> notifier recorded the email"),
-    ("recorded_to_attempt", "  recorded -> dispatcher starts the attempt (1 s poll)"),
+    ("recorded_to_attempt", "  recorded -> dispatcher starts the attempt"),
     ("attempt_to_email", "  attempt starts -> email at the SMTP sink"),
     ("finish_to_email", "finish click -> email at the SMTP sink"),
     ("finish_to_webhook", "finish click -> webhook at the helpdesk"),

@@ -93,3 +93,12 @@ def test_failed_start_raises_with_details_and_cleans_up() -> None:
         broker.start()
     assert broker.pid is None and broker.workdir is None
     assert set(Path(tempfile.gettempdir()).glob("local-kafka-*")) <= before
+
+
+def test_cluster_ids_never_start_with_a_dash():
+    """One in 64 random ids did, and the storage tool then read the id as an option (a flaky start)."""
+    from local_infra.kafka import _cluster_id
+
+    ids = [_cluster_id() for _ in range(5000)]
+    assert not any(i.startswith("-") for i in ids)
+    assert len(set(ids)) == len(ids) and all(len(i) == 22 for i in ids)

@@ -242,7 +242,7 @@ class KafkaBroker:
             "--standalone",
             "--ignore-formatted",
             "--cluster-id",
-            base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode(),
+            _cluster_id(),
             "--config",
             str(self.workdir / "server.properties"),
         )
@@ -304,6 +304,14 @@ class KafkaBroker:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def _cluster_id() -> str:
+    """A random cluster id as Kafka makes them (base64url of a UUID), never starting with '-': the storage
+    tool's argument parser would read such an id as an option (as Kafka's own Uuid.randomUuid avoids)."""
+    while (cluster_id := base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()).startswith("-"):
+        pass
+    return cluster_id
 
 
 async def _cluster_has_broker(bootstrap: str) -> bool:

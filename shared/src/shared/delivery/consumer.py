@@ -3,7 +3,7 @@
 A service declares what it consumes with `ServiceRuntime.consumes(EventType, handle)`; `handle` takes one
 `CloudEvent` and does its work in one database transaction that also claims the event id in the inbox.
 `EventConsumer` subscribes a FastStream *batch* subscriber per topic (aiokafka `getmany`) and runs each
-record through the same rules, one record at a time, in partition order:
+record through the same rules, one record at a time in partition order (a batch's partitions concurrently):
 
 - handled: the record counts as done;
 - poison (undecodable, schema-invalid, foreign type) or `PoisonMessage`/`ValidationError` raised by the
@@ -118,21 +118,29 @@ class EventConsumer:
                           description=description)(consume)
 
     async def deliver(self, message: KafkaMessage, handle: Handle) -> None:
-        """Run a fetched batch through the rules, partition by partition, then commit once."""
+        """Run a fetched batch through the rules, its partitions concurrently (each in order, so one merchant's
+        events stay in order), then commit once."""
         partitions: dict[TopicPartition, list[tuple[ConsumerRecord, dict[str, str]]]] = {}
         for record, headers in zip(message.raw_message, message.batch_headers, strict=True):
             partitions.setdefault(TopicPartition(record.topic, record.partition), []).append((record, headers))
         consumer: AIOKafkaConsumer = message.consumer
-        done: dict[TopicPartition, int] = {}
-        for partition, records in partitions.items():
-            for record, headers in records:
-                if partition not in consumer.assignment():  # revoked meanwhile: its new owner handles the rest
-                    break
-                if await self._one(record, headers, handle) is _Outcome.RETRY:
-                    _seek(consumer, partition, record.offset)
-                    break
-                done[partition] = record.offset + 1
-        await _commit(consumer, done)
+        reached = await asyncio.gather(*(self._partition(consumer, partition, records, handle)
+                                         for partition, records in partitions.items()))
+        await _commit(consumer, {partition: offset for partition, offset in zip(partitions, reached, strict=True)
+                                 if offset is not None})
+
+    async def _partition(self, consumer: AIOKafkaConsumer, partition: TopicPartition,
+                         records: list[tuple[ConsumerRecord, dict[str, str]]], handle: Handle) -> int | None:
+        """Handle one partition's records in order; the offset to commit (None when none was done)."""
+        done = None
+        for record, headers in records:
+            if partition not in consumer.assignment():  # revoked meanwhile: its new owner handles the rest
+                break
+            if await self._one(record, headers, handle) is _Outcome.RETRY:
+                _seek(consumer, partition, record.offset)
+                break
+            done = record.offset + 1
+        return done
 
     async def _one(self, record: ConsumerRecord, headers: dict[str, str], handle: Handle) -> _Outcome:
         token = bind_ids(event_id=headers.get("ce_id"), subject=headers.get("ce_subject"),

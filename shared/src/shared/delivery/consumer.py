@@ -89,6 +89,7 @@ class BatchOptions:
 
     max_records: int = 500
     fetch_timeout_ms: int = 100
+    broker_wait_ms: int = 1000  # how long the broker holds an empty fetch (it answers at once when data comes)
 
 
 class EventConsumer:
@@ -114,7 +115,8 @@ class EventConsumer:
         consume.__name__ = "on" + re.sub(r"([A-Z])", r"_\1", event.__name__).lower()  # on_key_validated
         broker.subscriber(event.topic, batch=True, group_id=self.group_id, auto_offset_reset="earliest",
                           ack_policy=AckPolicy.MANUAL, max_records=self._options.max_records,
-                          batch_timeout_ms=self._options.fetch_timeout_ms, decoder=_undecoded,
+                          batch_timeout_ms=self._options.fetch_timeout_ms,
+                          fetch_max_wait_ms=self._options.broker_wait_ms, decoder=_undecoded,
                           description=description)(consume)
 
     async def deliver(self, message: KafkaMessage, handle: Handle) -> None:

@@ -26,32 +26,27 @@ it every time.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import random
-import signal
 import statistics
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import httpx
 
-from local_infra.stack import Ports, generate_secrets
+from local_infra.launch import RunningStack, running_stack
+from local_infra.stack import generate_secrets
 from sandboxes.xero import STEVE_TEST_STORE_TENANT_ID
 from shared.contracts import topics
-from tests.e2e.conftest import Stack
 from tests.support.kafka import read_topic
 from tests.test_gateway_support import CLOUDPOS_TOKENS, Merchant, _seed_merchant
 from tests.test_gateway_support_browser import Browser
 from tests.test_gateway_support_steps import consent, ready, to_xero_consent
 
-from .harness import ROOT, cell, grid, stats
+from .harness import cell, grid, stats
 
 if TYPE_CHECKING:
     from .harness import Config
@@ -74,40 +69,13 @@ HEADLINE = ("finish_to_email", "confirm_to_email")
 POLL = 0.05
 
 
-@asynccontextmanager
-async def make_run(offset: int, say: Callable[[str], None], timeout: float = 300) -> AsyncIterator[Stack]:
-    """`make run` on shifted ports until the banner says it is up; Ctrl-C (SIGINT) stops it afterwards.
-
-    Like tests/e2e's `stack` fixture, but with the bench's own offset (an e2e run may hold 3000) and Cloud
-    POS sandbox tokens the gateway tests' merchant seeding knows."""
+def make_run(offset: int, say: Callable[[str], None]) -> AbstractContextManager[RunningStack]:
+    """`make run` on shifted ports (an e2e run may hold 3000), with Cloud POS sandbox tokens the gateway
+    tests' merchant seeding knows. It blocks while the stack starts: nothing else runs in this phase."""
     secrets = generate_secrets() | {"cloudpos_control": CLOUDPOS_TOKENS["control"],
                                     "cloudpos_support": CLOUDPOS_TOKENS["support"]}
-    env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")}
-    env["LOCAL_STACK_SECRETS"] = json.dumps(secrets)
     say(f"journey: starting `make run` (python -m local_infra.stack --port-offset {offset})")
-    process = subprocess.Popen([sys.executable, "-m", "local_infra.stack", "--port-offset", str(offset)],
-                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = await asyncio.to_thread(process.stdout.readline)
-            if not line and process.poll() is not None:
-                break
-            lines.append(line)
-            if "Press Ctrl-C to stop everything" in line:
-                break
-        if process.poll() is not None or not lines or "Press Ctrl-C" not in lines[-1]:
-            raise RuntimeError("make run did not come up:\n" + "".join(lines[-60:]))
-        yield Stack(process, "".join(lines), Ports(offset=offset), secrets)
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                await asyncio.to_thread(process.communicate, timeout=90)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    return running_stack(offset, secrets)
 
 
 @dataclass
@@ -140,7 +108,7 @@ def _record_time(record) -> datetime:  # noqa: ANN001 - aiokafka ConsumerRecord
     return datetime.fromtimestamp(record.timestamp / 1000, UTC)
 
 
-async def walk(stack: Stack, helpdesk: httpx.AsyncClient, notifier: httpx.AsyncClient) -> dict[str, float]:
+async def walk(stack: RunningStack, helpdesk: httpx.AsyncClient, notifier: httpx.AsyncClient) -> dict[str, float]:
     """One merchant from sign-in to the helpdesk's email; the figures of STEPS in ms."""
     gateway = stack.url(stack.ports.gateway).rstrip("/")
     merchant = await _seed_merchant(stack.url(stack.ports.cloudpos).rstrip("/"))
@@ -210,7 +178,7 @@ async def walk(stack: Stack, helpdesk: httpx.AsyncClient, notifier: httpx.AsyncC
 async def run(cfg: Config, say: Callable[[str], None]) -> dict:
     """The `journey` section of the report."""
     runs: dict[str, list[float]] = {}
-    async with make_run(cfg.journey_port_offset, say) as stack:
+    with make_run(cfg.journey_port_offset, say) as stack:
         token = {"Authorization": f"Bearer {stack.secrets['notifier_api']}"}
         async with httpx.AsyncClient(base_url=stack.url(stack.ports.helpdesk), timeout=10) as helpdesk, \
                 httpx.AsyncClient(base_url=stack.url(stack.ports.notifier), headers=token, timeout=10) as notifier:

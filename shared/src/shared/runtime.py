@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -64,6 +64,8 @@ class ServiceRuntime:
         self._pool: asyncpg.Pool | None = None
         self._producer: AIOKafkaProducer | None = None
         self._relay: asyncio.Task[None] | None = None
+        self._work: dict[str, Callable[[], Awaitable[None]]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -81,6 +83,11 @@ class ServiceRuntime:
         for event in events:
             self.broker.publisher(event.topic, schema=event, title=f"{self.name}:{event.topic}",
                                   description=(event.__doc__ or "").strip())
+
+    def background(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        """Run `run()` as a task of this process from start (once the pool, relay and broker are up) until
+        stop, when it is cancelled and awaited: the one way a service starts background work."""
+        self._work[f"{self.name}-{name}"] = run
 
     def asyncapi(self, version: str) -> dict[str, Any]:
         """The service's AsyncAPI 3 document, generated from its subscribers and publishers."""
@@ -112,13 +119,15 @@ class ServiceRuntime:
         self._relay = asyncio.create_task(OutboxRelay(self._pool, self._producer).run(),
                                           name=f"{self.name}-outbox-relay")
         await self.broker.start()
+        self._tasks = [asyncio.create_task(run(), name=name) for name, run in self._work.items()]
 
     async def stop(self) -> None:
+        for task in self._tasks:
+            await _cancel(task)
+        self._tasks = []
         await self.broker.stop()
         if self._relay:
-            self._relay.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._relay
+            await _cancel(self._relay)
         if self._producer:
             await self._producer.stop()
         if self._pool:
@@ -153,6 +162,27 @@ class ServiceRuntime:
         else:
             checks["outbox_relay"] = "ok"
         return checks
+
+
+async def _cancel(task: "asyncio.Task[None]") -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def every(seconds: float, step: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
+    """A background loop for `ServiceRuntime.background`: wait `seconds`, run `step`, for ever. A failing
+    step is logged and the loop goes on."""
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await step()
+            except Exception:  # noqa: BLE001 - one failed round must not end the loop
+                log.exception("background step %s failed", getattr(step, "__qualname__", step))
+
+    return loop
 
 
 async def _nothing_to_reset(_connection: asyncpg.Connection) -> None:

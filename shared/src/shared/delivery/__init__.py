@@ -5,7 +5,7 @@ from .cloudevents import CloudEvent, KafkaRecord, PoisonMessage, from_kafka, to_
 from .consumer import INFRASTRUCTURE_ERRORS, BatchOptions, DeadLetters, EventConsumer
 from .migrations import DELIVERY_MIGRATIONS, Migrations, apply_migrations, pending_migrations
 from .outbox import OutboxRelay, add_to_outbox, idempotent_producer, outbox_backlog
-from .transaction import Transaction, transaction
+from .transaction import Transaction, transaction, unit_of_work
 
 __all__ = [
     "DELIVERY_MIGRATIONS",
@@ -27,4 +27,5 @@ __all__ = [
     "pending_migrations",
     "to_kafka",
     "transaction",
+    "unit_of_work",
 ]

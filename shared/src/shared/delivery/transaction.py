@@ -1,8 +1,9 @@
 """One asyncpg transaction carrying a use case's state change, its outgoing events and its inbox claim."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -10,6 +11,8 @@ import asyncpg
 from .cloudevents import CloudEvent
 from .inbox import claim_event
 from .outbox import add_to_outbox
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,3 +36,17 @@ async def transaction(pool: asyncpg.Pool) -> AsyncIterator[Transaction]:
     """Commit on normal exit, roll back on any exception."""
     async with pool.acquire() as conn, conn.transaction():
         yield Transaction(conn)
+
+
+def unit_of_work(pool: Callable[[], asyncpg.Pool], wrap: Callable[[Transaction], T]
+                 ) -> Callable[[], AbstractAsyncContextManager[T]]:
+    """A service's unit of work (`shared.ports.UnitOfWork`): each call opens one `transaction` and hands the
+    use case `wrap(tx)`, the service's own adapter over it. The pool is looked up per transaction: it
+    exists only once the service has started."""
+
+    @asynccontextmanager
+    async def begin() -> AsyncIterator[T]:
+        async with transaction(pool()) as tx:
+            yield wrap(tx)
+
+    return begin

@@ -21,7 +21,9 @@ from pathlib import Path
 
 from local_infra.resolve import kafka_bootstrap_servers, postgres_dsn
 
-from .harness import PHASES, ROOT, SERVICES, Config, Results, _write, run, summarise, table
+from . import journey
+from .harness import PHASES, ROOT, SERVICES, Config, Results, write_report
+from .phases import run, summarise, table
 
 
 def _names(allowed: tuple[str, ...]):  # noqa: ANN202 - an argparse type
@@ -88,15 +90,13 @@ def main(argv: list[str] | None = None) -> int:
         report = summarise(Results(), cfg, 0)
     status = 0
     if "journey" in cfg.phases:  # after the other phases' Kafka and PostgreSQL have stopped
-        from . import journey
-
         try:
             report["journey"] = asyncio.run(journey.run(cfg, say))
         except Exception as error:  # noqa: BLE001 - the other figures are still worth printing
             say(f"journey failed: {type(error).__name__}: {error}")
             status = 1
         report["load_average_at_end"] = os.getloadavg()
-        _write(cfg, report)
+        write_report(cfg, report)
     print()
     print(table(report))
     print(f"\nfigures written to {cfg.out}")

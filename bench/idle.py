@@ -1,7 +1,7 @@
 """Idle cost per service: CPU % and RSS of each real service process over a quiet window after start-up,
 next to the bare baseline B0 started alongside it in the same repetition.
 
-Each service runs as `python -m <service>` (tests.support.processes.service_process) with the environment
+Each service runs as `python -m <service>` (local_infra.processes.service_process) with the environment
 `make run` gives it (local_infra.stack.plan), on a fresh database and its own consumer group whose offsets
 are first set to the end of every topic, so there is no backlog to work through. What they call only on
 demand (Cloud POS, Xero, the helpdesk's SMTP sink and webhook) is pointed at ports where nothing listens:
@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING
 
 from local_infra._proc import port_open
 from local_infra.postgres import temporary_database
+from local_infra.processes import service_process
 from local_infra.stack import Ports, generate_secrets, plan
-from tests.support.processes import service_process
 
 from . import baseline
-from .harness import LOGS, SERVICES, Consumer, Infra, Results, _fmt, cell, cpu_seconds, grid, rss_mb, stats
+from .harness import LOGS, SERVICES, Consumer, Infra, Results, cell, cpu_seconds, fmt, grid, rss_mb, stats
 
 if TYPE_CHECKING:
     from .harness import Config
@@ -127,7 +127,7 @@ def table(report: dict) -> str | None:
     head = ["idle process", "CPU % median [range]", "RSS MB median [range]", "CPU - B0 (points)", "goal", "met"]
     body = [[r["process"] if r["process"] != BARE else "B0 (bare aiokafka+asyncpg)", cell(r["idle_cpu_pct"]),
              cell(r["rss_mb"]),
-             _fmt(r["idle_cpu_pct"]["median"] - bare) if r["process"] != BARE else "-",
+             fmt(r["idle_cpu_pct"]["median"] - bare) if r["process"] != BARE else "-",
              r["goal"] or "", {True: "yes", False: "NO", None: ""}[r["met"]]] for r in section["rows"]]
     note = (f"idle: each service as its own process with `make run`'s settings and B0, started one after "
             f"another, then {section['settle_seconds']:.0f}s settling and one common {section['window_seconds']:.0f}s "

@@ -4,8 +4,8 @@ The stack is `python -m local_infra.stack --port-offset N` (what `make run` runs
 same way), with its own Kafka and PostgreSQL and the secrets handed in through LOCAL_STACK_SECRETS; it is
 started after the other phases have stopped their Kafka and PostgreSQL. Per repetition a new Cloud POS
 merchant with two stores is seeded in the Cloud POS sandbox, and the merchant's pages are walked over HTTP
-with the scripted browser and steps of the gateway tests (tests/test_gateway_support*.py): sign in,
-validate the API key, "Connect to Xero" for one store, log in at Xero and allow access, then:
+with the scripted browser and merchant steps the gateway tests use too (local_infra.browser and .merchant):
+sign in, validate the API key, "Connect to Xero" for one store, log in at Xero and allow access, then:
 
 - "Confirm Selection" (t_confirm): the gateway records the selection, publishes OrgSelected and answers once
   the registry shows the store connected (it waits up to 5 s for that); if the page does not show the store
@@ -37,14 +37,13 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from local_infra.browser import Browser
 from local_infra.launch import RunningStack, running_stack
+from local_infra.merchant import CLOUDPOS_TOKENS, Merchant, consent, ready, seed_merchant, to_xero_consent
+from local_infra.probes import read_topic
 from local_infra.stack import generate_secrets
 from sandboxes.xero import STEVE_TEST_STORE_TENANT_ID
 from shared.contracts import topics
-from tests.support.kafka import read_topic
-from tests.test_gateway_support import CLOUDPOS_TOKENS, Merchant, _seed_merchant
-from tests.test_gateway_support_browser import Browser
-from tests.test_gateway_support_steps import consent, ready, to_xero_consent
 
 from .harness import cell, grid, stats
 
@@ -70,8 +69,8 @@ POLL = 0.05
 
 
 def make_run(offset: int, say: Callable[[str], None]) -> AbstractContextManager[RunningStack]:
-    """`make run` on shifted ports (an e2e run may hold 3000), with Cloud POS sandbox tokens the gateway
-    tests' merchant seeding knows. It blocks while the stack starts: nothing else runs in this phase."""
+    """`make run` on shifted ports (an e2e run may hold 3000), with the Cloud POS sandbox tokens
+    local_infra.merchant's seeding knows. It blocks while the stack starts: nothing else runs in this phase."""
     secrets = generate_secrets() | {"cloudpos_control": CLOUDPOS_TOKENS["control"],
                                     "cloudpos_support": CLOUDPOS_TOKENS["support"]}
     say(f"journey: starting `make run` (python -m local_infra.stack --port-offset {offset})")
@@ -80,7 +79,7 @@ def make_run(offset: int, say: Callable[[str], None]) -> AbstractContextManager[
 
 @dataclass
 class _Walk:
-    """What the gateway tests' steps need of their stack: the gateway's address, the merchant, browsers."""
+    """A local_infra.merchant.Site on the `make run` stack: the gateway's address, the merchant, browsers."""
 
     gateway_url: str
     merchant: Merchant
@@ -111,7 +110,7 @@ def _record_time(record) -> datetime:  # noqa: ANN001 - aiokafka ConsumerRecord
 async def walk(stack: RunningStack, helpdesk: httpx.AsyncClient, notifier: httpx.AsyncClient) -> dict[str, float]:
     """One merchant from sign-in to the helpdesk's email; the figures of STEPS in ms."""
     gateway = stack.url(stack.ports.gateway).rstrip("/")
-    merchant = await _seed_merchant(stack.url(stack.ports.cloudpos).rstrip("/"))
+    merchant = await seed_merchant(stack.url(stack.ports.cloudpos).rstrip("/"))
     view = _Walk(gateway, merchant)
     try:
         browser = await ready(view)

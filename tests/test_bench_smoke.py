@@ -54,8 +54,9 @@ def test_bench_smoke_prints_a_table_of_positive_figures(private_kafka: str, pg_d
 
 
 def test_scaling_and_journey_sections_summarise_and_print() -> None:
-    from bench import journey  # imports the gateway tests' helpers it walks the pages with
-    from bench.harness import Config, Results, summarise, table
+    from bench import journey
+    from bench.harness import Config, Results
+    from bench.phases import summarise, table
 
     results = Results()
     for variant, one, two in (("B1", [800.0, 900.0], [1500.0, 1600.0]), ("S", [600.0, 610.0], [650.0, 700.0])):

@@ -4,11 +4,11 @@ summary and completion API); key_validator is still the fake, but it publishes a
 import httpx
 import pytest
 
+from local_infra.merchant import connect, ready
 from sandboxes.xero import STEVE_PREMIUM_TENANT_ID, STEVE_TEST_STORE_TENANT_ID
+from services.oauth_gateway.tests.stack import SERVICE_TOKEN, gateway_stack
 
 from .support.kafka import eventually
-from .test_gateway_support import SERVICE_TOKEN, gateway_stack
-from .test_gateway_support_steps import connect, ready
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 

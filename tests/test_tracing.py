@@ -25,18 +25,18 @@ from opentelemetry.trace import SpanKind
 
 from key_validator.main import build_app as build_key_validator
 from key_validator.settings import KeyValidatorSettings
+from local_infra.browser import Browser
+from local_infra.merchant import sign_in, to_xero_consent, validate_key
 from local_infra.postgres import temporary_database
 from notifier.main import build_app as build_notifier
 from notifier.settings import NotifierSettings
 from sandboxes.xero import STEVE_TEST_STORE_TENANT_ID
+from services.oauth_gateway.tests.stack import SERVICE_TOKEN, Stack, gateway_stack
 from shared.tracing import ScrubbingSpanProcessor, inject_httpx, tracer_provider
 
 from .support.kafka import eventually
 from .support.services import running
 from .support.traces import SpanGraph, port_of
-from .test_gateway_support import SERVICE_TOKEN, Stack, gateway_stack
-from .test_gateway_support_browser import Browser
-from .test_gateway_support_steps import sign_in, to_xero_consent, validate_key
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 

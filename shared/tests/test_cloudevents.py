@@ -4,9 +4,7 @@ from uuid import uuid4
 
 import pytest
 
-from shared.contracts import TYPE_PREFIX, event_types
-from shared.delivery import CloudEvent, PoisonMessage, from_kafka, to_kafka
-
+from shared.contracts import TYPE_PREFIX, CloudEvent, PoisonMessage, event_types, from_kafka, to_kafka
 from shared.contracts.examples import ALL, key_validated
 
 SOURCE = "/cloudpos-xero/test"

@@ -8,10 +8,10 @@ from dataclasses import replace
 
 import pytest
 
+from local_infra.browser import forms_of
+from local_infra.merchant import connect, consent, ready, seed_merchant, to_xero_consent
 from sandboxes.xero import STEVE_PREMIUM_TENANT_ID, STEVE_TEST_STORE_TENANT_ID
-from tests.test_gateway_support import _seed_merchant, stack  # noqa: F401 - fixture
-from tests.test_gateway_support_browser import forms_of
-from tests.test_gateway_support_steps import connect, consent, ready, to_xero_consent
+from services.oauth_gateway.tests.stack import stack  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.security]
 
@@ -23,7 +23,7 @@ async def _refusals(stack, merchant_id: str) -> list[dict]:
 
 
 async def test_reaching_for_another_merchants_key_store_flow_or_organisation_is_refused_and_audited(stack):
-    victim = replace(stack, merchant=await _seed_merchant(stack.cloudpos_url))
+    victim = replace(stack, merchant=await seed_merchant(stack.cloudpos_url))
     attacker_browser, victim_browser = await ready(stack), await ready(victim)
     attacker, attacker_user = stack.merchant.merchant_id, f"u-{stack.merchant.merchant_id}"
     victim_store = next(iter(victim.merchant.stores))

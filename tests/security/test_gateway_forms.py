@@ -4,9 +4,9 @@ never reflected unescaped, never a stray cookie, and the session still works aft
 
 import pytest
 
-from tests.test_gateway_support import PASSWORD, stack  # noqa: F401 - fixture
-from tests.test_gateway_support_browser import forms_of
-from tests.test_gateway_support_steps import ready
+from local_infra.browser import forms_of
+from local_infra.merchant import PASSWORD, ready
+from services.oauth_gateway.tests.stack import stack  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.security]
 HOSTILE = ["", "\x00", "' OR '1'='1' --", "<script>alert(1)</script>", "\"><img src=x onerror=alert(1)>",

@@ -6,9 +6,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from local_infra.merchant import ready, to_xero_consent
 from sandboxes.xero import STEVE_TEST_STORE_TENANT_ID
-from tests.test_gateway_support import stack  # noqa: F401 - fixture
-from tests.test_gateway_support_steps import ready, to_xero_consent
+from services.oauth_gateway.tests.stack import stack  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.security]
 TAMPER = ["redirect_uri=https%3A%2F%2Fevil.example%2Fxero%2Fcallback", "redirect_uri=%2F%2Fevil.example",

@@ -13,10 +13,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from local_infra.browser import text_of
+from local_infra.merchant import connect, ready, to_xero_consent
 from sandboxes.xero import STEVE_TEST_STORE_TENANT_ID
-from tests.test_gateway_support import CLIENT_SECRET, stack  # noqa: F401 - fixture
-from tests.test_gateway_support_browser import text_of
-from tests.test_gateway_support_steps import connect, ready, to_xero_consent
+from services.oauth_gateway.tests.stack import CLIENT_SECRET, stack  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.security]
 XERO_TIMEOUT = 10  # the gateway's xero.timeout_seconds (default) in the test stack

@@ -9,7 +9,7 @@ from uuid import UUID
 from connection_registry.domain import Change, Grant, Graph, Merchant, Organisation, StoreRecord, TimelineEntry
 from connection_registry.ports import ParkedEvent, TimelineLine
 from connection_registry.settings import RegistrySettings
-from shared.delivery import CloudEvent
+from shared.contracts import CloudEvent
 
 API_TOKEN, HELPDESK_TOKEN = "registry-api-token-for-tests", "helpdesk-token-for-tests"
 SETTINGS = RegistrySettings(database={"url": "postgresql://unused/db"}, kafka={"bootstrap_servers": "unused:9092"},

@@ -4,9 +4,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
-from shared.contracts import (AuthorisedOrganisation, DisconnectReason, KeyValidated, Licence, OrgDisconnected,
-                              OrgSelected, Store, StoreConnected)
-from shared.delivery import CloudEvent
+from shared.contracts import (AuthorisedOrganisation, CloudEvent, DisconnectReason, KeyValidated, Licence,
+                              OrgDisconnected, OrgSelected, Store, StoreConnected)
 
 ORG_A = UUID("aaaaaaaa-0000-4000-8000-000000000001")
 ORG_B = UUID("bbbbbbbb-0000-4000-8000-000000000002")

@@ -7,9 +7,8 @@ import pytest
 
 from connection_registry.domain import StoreState
 from connection_registry.handlers import RegistryHandlers
-from shared.contracts import Store
+from shared.contracts import CloudEvent, Store
 from shared.contracts.examples import key_validated
-from shared.delivery import CloudEvent
 
 from .fakes import FakeUnitOfWork
 

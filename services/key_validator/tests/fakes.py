@@ -7,8 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from key_validator.domain import ApiKey, Attempt, KeyFacts, MerchantFacts
 from key_validator.ports import CloudPosUnavailable
-from shared.contracts import Store
-from shared.delivery import CloudEvent
+from shared.contracts import CloudEvent, Store
 from shared.ratelimit import Claim, Reservation, wait_before_next
 
 

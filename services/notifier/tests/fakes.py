@@ -19,7 +19,7 @@ class FakeClock:
     def __init__(self, at: datetime = START) -> None:
         self.at = at
 
-    def now(self) -> datetime:
+    def __call__(self) -> datetime:
         return self.at
 
     def advance(self, **delta: float) -> None:

@@ -11,7 +11,7 @@ from notifier.dispatcher import Dispatcher
 from notifier.domain.delivery import AttemptResult, Channel, Outcome, RetryPolicy, Status
 from notifier.handlers import DeliveryAdmin, NotifierHandlers
 from shared.contracts.examples import ALL
-from shared.delivery import CloudEvent
+from shared.contracts import CloudEvent
 
 from .fakes import FakeClock, FakeStore, ScriptedSender, permanent, transient
 
@@ -112,7 +112,7 @@ async def test_a_hanging_target_is_cut_off_without_holding_up_the_other_channel(
 async def test_an_attempt_whose_result_was_never_recorded_is_retried_after_its_lease(world):
     await world.notify()
     dispatcher = world.dispatcher(lease=60)
-    now = world.clock.now()
+    now = world.clock()
     await world.store.claim_due(now, 10, now + timedelta(seconds=60))  # a dispatcher that then died
     assert await dispatcher.run_once() == 0
     world.clock.advance(seconds=60)

@@ -5,7 +5,7 @@ from uuid import uuid4
 from notifier.domain.delivery import Channel, Status
 from notifier.handlers import DeliveryAdmin, NotifierHandlers
 from shared.contracts.examples import ALL
-from shared.delivery import CloudEvent
+from shared.contracts import CloudEvent
 
 from .fakes import START, FakeClock, FakeStore
 

@@ -13,7 +13,7 @@ from notifier.entrypoints.routes import build_routes
 from shared.internal_api import install_error_handlers
 from notifier.handlers import DeliveryAdmin, NotifierHandlers
 from shared.contracts.examples import ALL
-from shared.delivery import CloudEvent
+from shared.contracts import CloudEvent
 
 from .fakes import FakeClock, FakeStore, ScriptedSender, permanent
 

@@ -6,13 +6,36 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from oauth_gateway.domain.model import Connection, ConnectionStatus, Flow, Grant, GrantStatus
-from oauth_gateway.ports import OAuthRejected, OrganisationInfo, TokenResponse, XeroConnection
+from oauth_gateway.domain.model import (
+    Connection,
+    ConnectionStatus,
+    Flow,
+    FlowStatus,
+    Grant,
+    GrantStatus,
+    JobKind,
+    StoreRef,
+    TokenSet,
+    WebSession,
+    XeroJob,
+)
+from oauth_gateway.ports import (
+    KeyValidation,
+    OAuthRejected,
+    OrganisationInfo,
+    ServiceRefusal,
+    SignedIn,
+    TokenResponse,
+    XeroConnection,
+)
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 
 @dataclass
 class State:
     sessions: dict = field(default_factory=dict)
+    flashes: dict = field(default_factory=dict)
     flows: dict = field(default_factory=dict)            # flow_id -> [flow, state_hash, verifier]
     grants: dict = field(default_factory=dict)
     connections: dict = field(default_factory=dict)
@@ -21,73 +44,139 @@ class State:
     outbox: list = field(default_factory=list)
 
 
-class FakeTransaction:
+class _Rows:
     def __init__(self, state: State) -> None:
         self.s = state
 
-    async def publish(self, *events) -> None:
-        self.s.outbox.extend(events)
 
-    async def audit(self, now, actor, action, merchant_id=None, tenant_id=None, **detail) -> None:
-        self.s.audit.append((action, merchant_id, tenant_id, detail))
+class FakeSessions(_Rows):
+    async def add(self, session: WebSession) -> None:
+        self.s.sessions[session.session_hash] = session
 
-    async def set_flash(self, session_hash, text) -> None:
-        pass
+    async def get(self, session_hash: bytes) -> WebSession | None:
+        return self.s.sessions.get(session_hash)
 
-    async def add_flow(self, flow: Flow, state_hash: bytes, sealed_verifier: str) -> None:
+    async def touch(self, session_hash: bytes, now: datetime) -> None:
+        self.s.sessions[session_hash] = replace(self.s.sessions[session_hash], last_seen_at=now)
+
+    async def set_stores(self, session_hash: bytes, stores: tuple[StoreRef, ...], key_label: str) -> None:
+        self.s.sessions[session_hash] = replace(self.s.sessions[session_hash], stores=stores, key_label=key_label)
+
+    async def set_flash(self, session_hash: bytes, text: str | None) -> None:
+        self.s.flashes[session_hash] = text
+
+    async def take_flash(self, session_hash: bytes) -> str | None:
+        return self.s.flashes.pop(session_hash, None)
+
+    async def drop(self, session_hash: bytes) -> None:
+        self.s.sessions.pop(session_hash, None)
+
+    async def purge(self, idle_before: datetime) -> None:
+        self.s.sessions = {h: s for h, s in self.s.sessions.items() if s.last_seen_at >= idle_before}
+
+
+class FakeFlows(_Rows):
+    async def add(self, flow: Flow, state_hash: bytes, sealed_verifier: str) -> None:
         self.s.flows[flow.flow_id] = [flow, state_hash, sealed_verifier]
 
-    async def claim_flow(self, state_hash: bytes):
+    async def claim(self, state_hash: bytes) -> tuple[Flow, str] | None:
         for entry in self.s.flows.values():
-            if entry[1] == state_hash and entry[0].status == "pending":
-                entry[0] = replace(entry[0], status="exchanging")
+            if entry[1] == state_hash and entry[0].status is FlowStatus.PENDING:
+                entry[0] = replace(entry[0], status=FlowStatus.EXCHANGING)
                 return entry[0], entry[2]
         return None
 
-    async def flow(self, flow_id: UUID, *, lock: bool = False):
+    async def get(self, flow_id: UUID, *, lock: bool = False) -> Flow | None:
         entry = self.s.flows.get(flow_id)
         return entry[0] if entry else None
 
-    async def save_flow(self, flow: Flow, outcome=None) -> None:
+    async def save(self, flow: Flow, outcome: str | None = None) -> None:
         self.s.flows[flow.flow_id][0] = flow
 
-    async def grant(self, grant_id: str, *, lock: bool = False):
+    async def purge(self, created_before: datetime) -> None:
+        self.s.flows = {i: e for i, e in self.s.flows.items() if e[0].created_at >= created_before}
+
+
+class FakeGrants(_Rows):
+    async def get(self, grant_id: str, *, lock: bool = False) -> Grant | None:
         return self.s.grants.get(grant_id)
 
-    async def grant_of_user(self, sub: str):
-        return next((g for g in self.s.grants.values() if g.xero_sub == sub), None)
+    async def of_user(self, xero_sub: str) -> Grant | None:
+        return next((g for g in self.s.grants.values() if g.xero_sub == xero_sub), None)
 
-    async def save_grant(self, grant: Grant, now, reason=None) -> Grant:
+    async def save(self, grant: Grant, now: datetime, reason: str | None = None) -> Grant:
         saved = replace(grant, version=grant.version + 1)
         self.s.grants[grant.grant_id] = saved
         return saved
 
-    async def save_connection(self, c: Connection, now, reason=None) -> None:
-        self.s.connections[(c.merchant_id, c.tenant_id)] = c
+    async def due_for_keepalive(self, refreshed_before: datetime) -> list[str]:
+        return [g.grant_id for g in self.s.grants.values()
+                if g.status is GrantStatus.ACTIVE and g.refreshed_at < refreshed_before]
 
-    async def connection(self, merchant_id, tenant_id, *, lock=False):
+    async def in_use(self) -> list[str]:
+        return sorted({c.grant_id for c in self.s.connections.values() if c.status is ConnectionStatus.ACTIVE})
+
+    async def sealed_under_old_keys(self) -> list[str]:
+        return []
+
+
+class FakeConnections(_Rows):
+    async def save(self, connection: Connection, now: datetime, reason: str | None = None) -> None:
+        self.s.connections[(connection.merchant_id, connection.tenant_id)] = connection
+
+    async def get(self, merchant_id: str, tenant_id: UUID, *, lock: bool = False) -> Connection | None:
         return self.s.connections.get((merchant_id, tenant_id))
 
-    async def connections_of_grant(self, grant_id):
-        return [c for c in self.s.connections.values() if c.grant_id == grant_id and c.status == "active"]
+    async def active_of_grant(self, grant_id: str) -> list[Connection]:
+        return [c for c in self.s.connections.values()
+                if c.grant_id == grant_id and c.status is ConnectionStatus.ACTIVE]
 
-    async def connection_in_use(self, connection_id) -> bool:
+    async def of_merchant(self, merchant_id: str) -> list[Connection]:
+        return [c for c in self.s.connections.values() if c.merchant_id == merchant_id]
+
+    async def in_use(self, connection_id: UUID) -> bool:
         return any(c.connection_id == connection_id and c.status is ConnectionStatus.ACTIVE
                    for c in self.s.connections.values())
 
-    async def add_job(self, kind, grant_id, merchant_id, actor, now, tenant_id=None, connection_id=None) -> int:
+
+class FakeJobs(_Rows):
+    async def add(self, kind: JobKind, grant_id: str, merchant_id: str, actor: str, now: datetime,
+                  tenant_id: UUID | None = None, connection_id: UUID | None = None) -> int:
         job_id = len(self.s.jobs) + 1
-        self.s.jobs[job_id] = {"job_id": job_id, "kind": kind, "grant_id": grant_id, "merchant_id": merchant_id,
-                               "actor": actor, "tenant_id": tenant_id, "connection_id": connection_id,
-                               "attempts": 0, "done": False}
+        self.s.jobs[job_id] = {"job": XeroJob(job_id, kind, grant_id, merchant_id, actor, 0, tenant_id,
+                                              connection_id), "done": False, "retry_at": None}
         return job_id
 
-    async def take_job(self, job_id, now):
-        job = self.s.jobs.get(job_id)
-        return job if job and not job["done"] else None
+    async def take(self, job_id: int, now: datetime) -> XeroJob | None:
+        entry = self.s.jobs.get(job_id)
+        due = entry and not entry["done"] and (entry["retry_at"] is None or entry["retry_at"] <= now)
+        return entry["job"] if due else None
 
-    async def finish_job(self, job_id, now, error, retry_at) -> None:
-        self.s.jobs[job_id].update(attempts=self.s.jobs[job_id]["attempts"] + 1, done=error is None)
+    async def due(self, now: datetime) -> list[int]:
+        return [i for i, e in self.s.jobs.items() if not e["done"] and (e["retry_at"] is None or e["retry_at"] <= now)]
+
+    async def finish(self, job_id: int, now: datetime, error: str | None, retry_at: datetime | None) -> None:
+        entry = self.s.jobs[job_id]
+        entry.update(job=replace(entry["job"], attempts=entry["job"].attempts + 1), done=error is None,
+                     retry_at=retry_at)
+
+
+class FakeAuditLog(_Rows):
+    async def record(self, now, actor, action, merchant_id=None, tenant_id=None, **detail) -> None:  # noqa: ANN001
+        self.s.audit.append((action, merchant_id, tenant_id, detail))
+
+
+class FakeOutbox(_Rows):
+    async def publish(self, *events) -> None:  # noqa: ANN002
+        self.s.outbox.extend(events)
+
+
+class FakeTransaction:
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self.sessions, self.flows, self.grants = FakeSessions(state), FakeFlows(state), FakeGrants(state)
+        self.connections, self.jobs = FakeConnections(state), FakeJobs(state)
+        self.audit, self.outbox = FakeAuditLog(state), FakeOutbox(state)
 
 
 class FakeUnitOfWork:
@@ -98,12 +187,12 @@ class FakeUnitOfWork:
     async def __call__(self):
         tx = FakeTransaction(copy.deepcopy(self.committed))
         yield tx
-        self.committed = tx.s
+        self.committed = tx.state
 
 
 class FakeClock:
     def __init__(self) -> None:
-        self.now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+        self.now = NOW
 
     def __call__(self) -> datetime:
         return self.now
@@ -113,46 +202,55 @@ class FakeClock:
 
 
 class FakeIdentity:
-    """Token endpoint behaviour without HTTP; counts refreshes."""
+    """Token endpoint behaviour without HTTP; counts refreshes and revocations."""
 
     def __init__(self, event_id: UUID, sub: str = "sub-1") -> None:
-        self.event_id, self.sub, self.refreshes, self.refuse = event_id, sub, 0, None
+        self.event_id, self.sub, self.refreshes, self.refuse, self.revoked = event_id, sub, 0, None, []
 
-    async def authorize_url(self, state, nonce, code_challenge) -> str:
+    async def authorize_url(self, state, nonce, code_challenge) -> str:  # noqa: ANN001
         return f"https://login.example/authorize?state={state}"
 
-    async def exchange_code(self, code, verifier) -> TokenResponse:
+    async def exchange_code(self, code, verifier) -> TokenResponse:  # noqa: ANN001
         return TokenResponse("access-1", "refresh-1", 1800, ("openid",), "id-token")
 
-    async def refresh(self, refresh_token) -> TokenResponse:
+    async def refresh(self, refresh_token) -> TokenResponse:  # noqa: ANN001
         self.refreshes += 1
         if self.refuse:
             raise OAuthRejected(self.refuse)
         return TokenResponse(f"access-{self.refreshes + 1}", f"refresh-{self.refreshes + 1}", 1800, ("openid",))
 
-    async def revoke(self, refresh_token) -> None:
-        pass
+    async def revoke(self, refresh_token) -> None:  # noqa: ANN001
+        self.revoked.append(refresh_token)
 
-    async def verify_id_token(self, id_token, nonce, access_token, now) -> dict:
+    async def verify_id_token(self, id_token, nonce, access_token, now) -> dict:  # noqa: ANN001
         return {"sub": self.sub}
 
-    async def access_claims(self, access_token) -> dict:
+    async def access_claims(self, access_token) -> dict:  # noqa: ANN001
         return {"sub": self.sub, "authentication_event_id": str(self.event_id)}
 
 
 class FakeApi:
-    def __init__(self, connections: list[XeroConnection], plans: dict[UUID, str]) -> None:
-        self.listed, self.plans, self.deleted = connections, plans, []
+    """Xero's API host: `failure` (an exception) is raised by the next calls until cleared."""
 
-    async def connections(self, access_token, auth_event_id=None):
+    def __init__(self, connections: list[XeroConnection], plans: dict[UUID, str]) -> None:
+        self.listed, self.plans, self.deleted, self.failure = connections, plans, [], None
+
+    async def connections(self, access_token, auth_event_id=None):  # noqa: ANN001
+        self._maybe_fail()
         return list(self.listed)        # deliberately unfiltered: the handler must match the event id itself
 
-    async def delete_connection(self, access_token, connection_id) -> int:
+    async def delete_connection(self, access_token, connection_id) -> int:  # noqa: ANN001
+        self._maybe_fail()
         self.deleted.append(connection_id)
         return 204
 
-    async def organisation(self, access_token, tenant_id) -> OrganisationInfo:
+    async def organisation(self, access_token, tenant_id) -> OrganisationInfo:  # noqa: ANN001
+        self._maybe_fail()
         return OrganisationInfo(tenant_id, f"Org {str(tenant_id)[:4]}", self.plans[tenant_id], False)
+
+    def _maybe_fail(self) -> None:
+        if self.failure is not None:
+            raise self.failure
 
 
 class PlainSealer:
@@ -164,16 +262,44 @@ class PlainSealer:
         return sealed.split("|", 1)[1]
 
 
-class NoRegistry:
-    async def summary(self, merchant_id):
+class FakeCloudPos:
+    """Cloud POS sign-in: one known user; any other password is refused the way Cloud POS refuses."""
+
+    def __init__(self, password: str = "right") -> None:
+        self.password, self.unavailable = password, False
+
+    async def sign_in(self, username: str, password: str) -> SignedIn:
+        if password != self.password:
+            raise ServiceRefusal(401, "invalid_credentials", "Those details are not right.")
+        return SignedIn("u-1", "m-1", "M", username)
+
+
+class FakeKeyValidator:
+    """key_validator: answers with `stores` for `merchant_id`, or raises `refusal` when set."""
+
+    def __init__(self, merchant_id: str = "m-1", stores: tuple[StoreRef, ...] = (StoreRef("s-1", "One"),)) -> None:
+        self.merchant_id, self.stores, self.refusal = merchant_id, stores, None
+
+    async def validate(self, merchant_id, user_id, api_key, client_address) -> KeyValidation:  # noqa: ANN001
+        if self.refusal is not None:
+            raise self.refusal
+        return KeyValidation(self.merchant_id, "Xero API Client", self.stores)
+
+
+class FakeRegistry:
+    """connection_registry: no summary yet; `complete` answers 202 the first time, then 200."""
+
+    def __init__(self) -> None:
+        self.completed: list[str] = []
+
+    async def summary(self, merchant_id):  # noqa: ANN001
         return None
 
-    async def complete(self, merchant_id, completed_by) -> int:
-        return 202
+    async def complete(self, merchant_id, completed_by) -> int:  # noqa: ANN001
+        self.completed.append(merchant_id)
+        return 202 if self.completed.count(merchant_id) == 1 else 200
 
 
 def active_grant(grant_id: str = "g-1", expires_in: timedelta = timedelta(minutes=30)) -> Grant:
-    from oauth_gateway.domain.model import TokenSet
-    now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-    return Grant(grant_id, "sub-1", 1, GrantStatus.ACTIVE, TokenSet("access-1", "refresh-1", now + expires_in,
-                                                                    ("openid",)), now)
+    return Grant(grant_id, "sub-1", 1, GrantStatus.ACTIVE, TokenSet("access-1", "refresh-1", NOW + expires_in,
+                                                                    ("openid",)), NOW)

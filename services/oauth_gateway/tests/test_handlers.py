@@ -1,154 +1,339 @@
-"""The gateway's use cases on fakes: fast, no I/O."""
+"""The gateway's use cases on hand-written fakes: fast, no I/O. Each use case is built with only its ports."""
 
 import asyncio
 import hashlib
+from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 
 from oauth_gateway.domain.model import Connection, ConnectionStatus, GrantStatus, StoreRef, WebSession
-from oauth_gateway.domain.problems import Problem
-from oauth_gateway.handlers.common import Deps
-from oauth_gateway.handlers.gateway import build_handlers
-from oauth_gateway.handlers.tokens import GrantBroken
-from oauth_gateway.ports import XeroConnection
+from oauth_gateway.domain.refusals import Code, Refusal
+from oauth_gateway.merchant import Connect, Disconnect, RefusalLog, Select, SessionLifetime, Sessions, Summaries
+from oauth_gateway.merchant.sessions import SignedIn
+from oauth_gateway.ports import ServiceRefusal, XeroConnection, XeroUnavailable
+from oauth_gateway.xero_client import GrantBroken, Tokens, Upkeep, XeroJobs
 from shared.contracts import OrgDisconnected, OrgSelected, StoreConnected
 
-from .fakes import FakeApi, FakeClock, FakeIdentity, FakeUnitOfWork, NoRegistry, PlainSealer, active_grant
+from .fakes import (
+    FakeApi,
+    FakeClock,
+    FakeCloudPos,
+    FakeIdentity,
+    FakeKeyValidator,
+    FakeRegistry,
+    FakeUnitOfWork,
+    PlainSealer,
+    active_grant,
+)
 
 EVENT = uuid4()
 STANDARD, STARTER, ELSEWHERE = uuid4(), uuid4(), uuid4()
 
 
+@dataclass
+class World:
+    uow: FakeUnitOfWork
+    clock: FakeClock
+    identity: FakeIdentity
+    api: FakeApi
+    cloudpos: FakeCloudPos
+    key_validator: FakeKeyValidator
+    registry: FakeRegistry
+    session: WebSession
+    tokens: Tokens
+    jobs: XeroJobs
+    upkeep: Upkeep
+    sessions: Sessions
+    connect: Connect
+    select: Select
+    disconnect: Disconnect
+    summaries: Summaries
+
+
 @pytest.fixture
-def world():
-    uow, clock = FakeUnitOfWork(), FakeClock()
-    identity = FakeIdentity(EVENT)
+def world() -> World:
+    uow, clock, identity = FakeUnitOfWork(), FakeClock(), FakeIdentity(EVENT)
     api = FakeApi([XeroConnection(uuid4(), ELSEWHERE, "Earlier consent", uuid4()),     # first in the list
                    XeroConnection(uuid4(), STANDARD, "Standard Org", EVENT),
                    XeroConnection(uuid4(), STARTER, "Starter Org", EVENT)],
                   {STANDARD: "STANDARD", STARTER: "STARTER", ELSEWHERE: "PREMIUM"})
-    deps = Deps(uow, clock, identity, api, None, None, NoRegistry(), PlainSealer())
-    handlers = build_handlers(deps, "https://identity.xero.com", timedelta(days=14))
+    cloudpos, key_validator, registry = FakeCloudPos(), FakeKeyValidator(), FakeRegistry()
+    refusal_log = RefusalLog(uow, clock)
+    tokens = Tokens(uow, clock, identity)
+    jobs = XeroJobs(uow, clock, tokens, identity, api)
+    summaries = Summaries(uow, clock, registry, settle_timeout=0)
     session = WebSession(hashlib.sha256(b"sid").digest(), "u-1", "m-1", "M", "D", clock(), clock(),
                          (StoreRef("s-1", "One"),))
-    return handlers, uow, identity, api, session
+    return World(
+        uow, clock, identity, api, cloudpos, key_validator, registry, session, tokens, jobs,
+        Upkeep(uow, uow, clock, tokens, jobs, api, refresh_after=timedelta(days=14),
+               session_idle=timedelta(minutes=30)),
+        Sessions(uow, clock, cloudpos, key_validator, refusal_log, SessionLifetime()),
+        Connect(uow, clock, identity, api, PlainSealer(), refusal_log, issuer="https://identity.xero.com",
+                flow_ttl=timedelta(minutes=10)),
+        Select(uow, clock, api, tokens, jobs, summaries, refusal_log),
+        Disconnect(uow, clock, jobs, refusal_log),
+        summaries)
 
 
-async def _authorised(handlers, session):
-    url = await handlers.connect.start(session, "s-1")
+async def _authorised(w: World, session: WebSession | None = None) -> UUID:
+    session = session or w.session
+    url = await w.connect.start(session, "s-1")
+    assert isinstance(url, str)
     state = parse_qs(urlsplit(url).query)["state"][0]
-    return await handlers.connect.callback(session, [("code", "c"), ("state", state)])
+    flow_id = await w.connect.callback(session, [("code", "c"), ("state", state)])
+    assert isinstance(flow_id, UUID), flow_id
+    return flow_id
 
 
-async def test_only_organisations_of_this_consent_are_offered_matched_by_event_id(world):
-    handlers, uow, *_ , session = world
-    flow_id = await _authorised(handlers, session)
+async def _selected(w: World) -> UUID:
+    flow_id = await _authorised(w)
+    assert not isinstance(await w.select.confirm(w.session, flow_id, str(STANDARD)), Refusal)
+    return flow_id
 
-    flow = uow.committed.flows[flow_id][0]
+
+async def test_only_organisations_of_this_consent_are_offered_matched_by_event_id(world: World) -> None:
+    flow_id = await _authorised(world)
+
+    flow = world.uow.committed.flows[flow_id][0]
     assert [o.tenant_id for o in flow.organisations] == [STANDARD, STARTER]
-    [event] = uow.committed.outbox
+    [event] = world.uow.committed.outbox
     assert isinstance(event.data, StoreConnected) and event.data.store_id == "s-1"
     assert [o.tenant_id for o in event.data.organisations] == [STANDARD, STARTER]
+    assert event.correlation_id == flow_id and event.subject == "s-1"
 
 
-async def test_an_organisation_outside_the_consent_is_refused(world):
-    handlers, uow, *_, session = world
-    flow_id = await _authorised(handlers, session)
+async def test_an_organisation_outside_the_consent_is_refused(world: World) -> None:
+    flow_id = await _authorised(world)
 
-    with pytest.raises(Problem) as refused:
-        await handlers.select.confirm(session, flow_id, str(ELSEWHERE))
+    refused = await world.select.confirm(world.session, flow_id, str(ELSEWHERE))
 
-    assert refused.value.status == 403 and len(uow.committed.outbox) == 1
+    assert isinstance(refused, Refusal) and refused.code is Code.ORGANISATION_NOT_IN_CONSENT
+    assert refused.flow_id == flow_id and len(world.uow.committed.outbox) == 1
 
 
-async def test_reaching_for_what_is_not_the_sessions_is_refused_and_audited(world):
+async def test_reaching_for_what_is_not_the_sessions_is_refused_and_audited(world: World) -> None:
     """§B36: another merchant's store, sign-in or organisation, or one outside the consent: refused, changes
     nothing, and one `access.refused` audit record each (what was sent, printable and bounded; why)."""
-    handlers, uow, *_, session = world
-    flow_id = await _authorised(handlers, session)
+    flow_id = await _authorised(world)
+    session = world.session
     intruder = WebSession(b"intruder", "u-9", "m-9", "N", "E", session.created_at, session.created_at)
-    outbox = len(uow.committed.outbox)
+    outbox = len(world.uow.committed.outbox)
 
-    for attempt in (handlers.connect.start(intruder, "s-1"),
-                    handlers.connect.start(session, "s-\x00\r\n" + "x" * 500),
-                    handlers.select.page(intruder, flow_id),
-                    handlers.select.confirm(session, flow_id, str(ELSEWHERE)),
-                    handlers.disconnect.disconnect(intruder, str(STANDARD)),
-                    handlers.disconnect.disconnect(session, "not-a-uuid")):
-        with pytest.raises(Problem):
-            await attempt
+    for attempt in (world.connect.start(intruder, "s-1"),
+                    world.connect.start(session, "s-\x00\r\n" + "x" * 500),
+                    world.select.page(intruder, flow_id),
+                    world.select.confirm(session, flow_id, str(ELSEWHERE)),
+                    world.disconnect.disconnect(intruder, str(STANDARD)),
+                    world.disconnect.disconnect(session, "not-a-uuid")):
+        assert isinstance(await attempt, Refusal)
 
     refused = [(merchant, detail["target"], detail["reference"][:12], detail["reason"])
-               for action, merchant, _, detail in uow.committed.audit if action == "access.refused"]
+               for action, merchant, _, detail in world.uow.committed.audit if action == "access.refused"]
     assert refused == [("m-9", "store", "s-1", "store_not_yours"),
                        ("m-1", "store", "s-" + "x" * 10, "store_not_yours"),
                        ("m-9", "flow", str(flow_id)[:12], "flow_not_yours"),
                        ("m-1", "organisation", str(ELSEWHERE)[:12], "organisation_not_in_consent"),
                        ("m-9", "organisation", str(STANDARD)[:12], "not_connected"),
                        ("m-1", "organisation", "not-a-uuid", "not_connected")]
-    assert max(len(d["reference"]) for a, *_, d in uow.committed.audit if a == "access.refused") == 200
-    assert len(uow.committed.outbox) == outbox
+    assert max(len(d["reference"]) for a, *_, d in world.uow.committed.audit if a == "access.refused") == 200
+    assert len(world.uow.committed.outbox) == outbox
 
 
-async def test_a_starter_organisation_is_refused_and_its_xero_connection_removed(world):
-    handlers, uow, _, api, session = world
-    flow_id = await _authorised(handlers, session)
+async def test_a_starter_organisation_is_refused_and_its_xero_connection_removed(world: World) -> None:
+    flow_id = await _authorised(world)
 
-    with pytest.raises(Problem) as refused:
-        await handlers.select.confirm(session, flow_id, str(STARTER))
+    refused = await world.select.confirm(world.session, flow_id, str(STARTER))
 
-    assert refused.value.code == "subscription_refused" and "Starter" in refused.value.message
-    assert not any(isinstance(e.data, OrgSelected) for e in uow.committed.outbox)
-    assert len(api.deleted) == 1
-
-
-async def test_a_standard_organisation_is_selected_for_the_flows_store(world):
-    handlers, uow, *_, session = world
-    flow_id = await _authorised(handlers, session)
-
-    await handlers.select.confirm(session, flow_id, str(STANDARD))
-
-    selected = uow.committed.outbox[-1].data
-    assert isinstance(selected, OrgSelected) and (selected.store_id, selected.tenant_id) == ("s-1", STANDARD)
-    assert uow.committed.connections[("m-1", STANDARD)].status is ConnectionStatus.ACTIVE
-    with pytest.raises(Problem):                         # the flow is spent
-        await handlers.select.confirm(session, flow_id, str(STANDARD))
+    assert isinstance(refused, Refusal) and refused.code is Code.SUBSCRIPTION_REFUSED
+    assert "Starter" in refused.message
+    assert not any(isinstance(e.data, OrgSelected) for e in world.uow.committed.outbox)
+    assert len(world.api.deleted) == 1
 
 
-async def test_a_callback_in_another_session_is_refused_and_spends_the_flow(world):
-    handlers, uow, identity, _, session = world
-    url = await handlers.connect.start(session, "s-1")
+async def test_a_standard_organisation_is_selected_for_the_flows_store(world: World) -> None:
+    flow_id = await _authorised(world)
+
+    selected = await world.select.confirm(world.session, flow_id, str(STANDARD))
+
+    assert not isinstance(selected, Refusal) and (selected.store_id, selected.tenant_id) == ("s-1", STANDARD)
+    event = world.uow.committed.outbox[-1]
+    assert isinstance(event.data, OrgSelected) and (event.data.store_id, event.data.tenant_id) == ("s-1", STANDARD)
+    assert event.correlation_id == flow_id
+    assert world.uow.committed.connections[("m-1", STANDARD)].status is ConnectionStatus.ACTIVE
+    spent = await world.select.confirm(world.session, flow_id, str(STANDARD))
+    assert isinstance(spent, Refusal) and spent.code is Code.ALREADY_SELECTED
+
+
+async def test_xero_away_at_confirm_sends_the_merchant_back_to_the_selection(world: World) -> None:
+    flow_id = await _authorised(world)
+    world.api.failure = XeroUnavailable("down", retry_after=120)
+
+    refused = await world.select.confirm(world.session, flow_id, str(STANDARD))
+
+    assert isinstance(refused, Refusal) and refused.code is Code.XERO_UNAVAILABLE
+    assert refused.flow_id == flow_id and "2 minute" in refused.message
+    assert world.uow.committed.connections == {}
+
+
+async def test_a_callback_in_another_session_is_refused_and_spends_the_flow(world: World) -> None:
+    url = await world.connect.start(world.session, "s-1")
+    assert isinstance(url, str)
     state = parse_qs(urlsplit(url).query)["state"][0]
-    other = WebSession(b"other", "u-1", "m-1", "M", "D", session.created_at, session.created_at)
+    other = WebSession(b"other", "u-1", "m-1", "M", "D", world.session.created_at, world.session.created_at)
 
-    with pytest.raises(Problem):
-        await handlers.connect.callback(other, [("code", "c"), ("state", state)])
-    with pytest.raises(Problem):
-        await handlers.connect.callback(session, [("code", "c"), ("state", state)])
-    assert uow.committed.grants == {}
+    first = await world.connect.callback(other, [("code", "c"), ("state", state)])
+    second = await world.connect.callback(world.session, [("code", "c"), ("state", state)])
 
-
-async def test_concurrent_callers_share_one_refresh(world):
-    handlers, uow, identity, *_ = world
-    uow.committed.grants["g-1"] = active_grant(expires_in=timedelta(seconds=30))
-
-    tokens = await asyncio.gather(*(handlers.tokens.access_token("g-1") for _ in range(20)))
-
-    assert set(tokens) == {"access-2"} and identity.refreshes == 1
+    assert isinstance(first, Refusal) and first.code is Code.FLOW_EXPIRED
+    assert isinstance(second, Refusal) and second.code is Code.FLOW_EXPIRED
+    assert world.uow.committed.grants == {}
 
 
-async def test_invalid_grant_breaks_the_grant_and_disconnects_its_organisations(world):
-    handlers, uow, identity, *_ = world
-    uow.committed.grants["g-1"] = active_grant(expires_in=timedelta(seconds=30))
-    uow.committed.connections[("m-1", STANDARD)] = Connection("m-1", STANDARD, "Org", uuid4(), "g-1", "STANDARD")
-    identity.refuse = "invalid_grant"
+async def test_a_callback_after_the_flow_ttl_is_refused(world: World) -> None:
+    url = await world.connect.start(world.session, "s-1")
+    assert isinstance(url, str)
+    world.clock.advance(minutes=11)
+
+    late = await world.connect.callback(world.session, [("code", "c"), ("state", parse_qs(urlsplit(url).query)[
+        "state"][0])])
+
+    assert isinstance(late, Refusal) and late.code is Code.FLOW_EXPIRED
+    assert [a for a, *_ in world.uow.committed.audit][-1] == "connect.failed"
+
+
+async def test_cancel_at_xero_names_the_store(world: World) -> None:
+    url = await world.connect.start(world.session, "s-1")
+    assert isinstance(url, str)
+    state = parse_qs(urlsplit(url).query)["state"][0]
+
+    cancelled = await world.connect.callback(world.session, [("error", "access_denied"), ("state", state)])
+
+    assert isinstance(cancelled, Refusal) and cancelled.code is Code.CANCELLED_AT_XERO and "'One'" in cancelled.message
+
+
+async def test_sign_in_starts_a_new_session_and_ends_the_previous_one(world: World) -> None:
+    first = await world.sessions.sign_in("steve@example.test", "right", previous_id=None)
+    assert isinstance(first, SignedIn)
+
+    second = await world.sessions.sign_in("steve@example.test", "right", first.session_id)
+
+    assert isinstance(second, SignedIn) and second.session_id != first.session_id
+    assert await world.sessions.current(first.session_id) is None
+    assert (await world.sessions.current(second.session_id)) == second.session
+
+
+async def test_sign_in_refusals_are_values_with_cloud_pos_code(world: World) -> None:
+    missing = await world.sessions.sign_in(" ", "x", previous_id=None)
+    wrong = await world.sessions.sign_in("steve@example.test", "wrong", previous_id=None)
+
+    assert isinstance(missing, Refusal) and missing.code is Code.MISSING_DETAILS
+    assert isinstance(wrong, Refusal) and wrong.shown_code == "invalid_credentials"
+    assert wrong.reported_status == 401 and world.uow.committed.sessions == {}
+
+
+async def test_an_idle_session_ends(world: World) -> None:
+    signed_in = await world.sessions.sign_in("steve@example.test", "right", previous_id=None)
+    assert isinstance(signed_in, SignedIn)
+
+    world.clock.advance(minutes=31)
+
+    assert await world.sessions.current(signed_in.session_id) is None
+    assert world.uow.committed.sessions == {}
+
+
+async def test_a_validated_key_lists_the_sessions_stores(world: World) -> None:
+    signed_in = await world.sessions.sign_in("steve@example.test", "right", previous_id=None)
+    assert isinstance(signed_in, SignedIn)
+
+    assert await world.sessions.validate_key(signed_in.session, "cpk_x", "127.0.0.1") == 1
+
+    assert world.uow.committed.sessions[signed_in.session.session_hash].stores == (StoreRef("s-1", "One"),)
+
+
+async def test_a_key_of_another_merchant_is_refused_and_audited(world: World) -> None:
+    world.key_validator.refusal = ServiceRefusal(403, "key_of_other_merchant", "Not your key.")
+
+    refused = await world.sessions.validate_key(world.session, "cpk_x", "127.0.0.1")
+
+    assert isinstance(refused, Refusal) and refused.shown_code == "key_of_other_merchant"
+    assert [(a, d["target"]) for a, _, _, d in world.uow.committed.audit] == [("access.refused", "api_key")]
+
+
+async def test_concurrent_callers_share_one_refresh(world: World) -> None:
+    world.uow.committed.grants["g-1"] = active_grant(expires_in=timedelta(seconds=30))
+
+    tokens = await asyncio.gather(*(world.tokens.access_token("g-1") for _ in range(20)))
+
+    assert set(tokens) == {"access-2"} and world.identity.refreshes == 1
+
+
+async def test_invalid_grant_breaks_the_grant_and_disconnects_its_organisations(world: World) -> None:
+    world.uow.committed.grants["g-1"] = active_grant(expires_in=timedelta(seconds=30))
+    world.uow.committed.connections[("m-1", STANDARD)] = Connection("m-1", STANDARD, "Org", uuid4(), "g-1",
+                                                                    "STANDARD")
+    world.identity.refuse = "invalid_grant"
 
     with pytest.raises(GrantBroken):
-        await handlers.tokens.access_token("g-1")
+        await world.tokens.access_token("g-1")
 
-    assert uow.committed.grants["g-1"].status is GrantStatus.BROKEN
-    [event] = uow.committed.outbox
+    assert world.uow.committed.grants["g-1"].status is GrantStatus.BROKEN
+    [event] = world.uow.committed.outbox
     assert isinstance(event.data, OrgDisconnected) and event.data.reason.value == "grant_invalid"
+
+
+async def test_disconnect_ends_the_connection_deletes_it_at_xero_and_revokes_the_unused_grant(world: World) -> None:
+    await _selected(world)
+
+    assert await world.disconnect.disconnect(world.session, str(STANDARD)) is None
+
+    assert world.uow.committed.connections[("m-1", STANDARD)].status is ConnectionStatus.DISCONNECTED
+    event = world.uow.committed.outbox[-1]
+    assert isinstance(event.data, OrgDisconnected) and event.data.reason.value == "merchant_request"
+    assert len(world.api.deleted) == 1 and world.identity.revoked
+    assert next(iter(world.uow.committed.grants.values())).status is GrantStatus.REVOKED
+    again = await world.disconnect.disconnect(world.session, str(STANDARD))
+    assert isinstance(again, Refusal) and again.code is Code.NOT_CONNECTED
+
+
+async def test_a_delete_owed_while_xero_is_away_is_retried_with_backoff(world: World) -> None:
+    await _selected(world)
+    world.api.failure = XeroUnavailable("down")
+
+    assert await world.disconnect.disconnect(world.session, str(STANDARD)) is None
+    assert world.api.deleted == [] and await world.jobs.run_due() == 0      # not due yet: backoff
+
+    world.api.failure = None
+    world.clock.advance(seconds=10)
+    assert await world.jobs.run_due() == 1 and len(world.api.deleted) == 1
+
+
+async def test_upkeep_marks_an_organisation_removed_inside_xero(world: World) -> None:
+    await _selected(world)
+    world.api.listed = [c for c in world.api.listed if c.tenant_id != STANDARD]
+
+    assert await world.upkeep.check_connections() == 1
+    assert await world.upkeep.check_connections() == 0          # published once, not every sweep
+
+    event = world.uow.committed.outbox[-1]
+    assert isinstance(event.data, OrgDisconnected) and event.data.reason.value == "removed_in_xero"
+
+
+async def test_keep_alive_refreshes_only_grants_idle_for_long(world: World) -> None:
+    world.uow.committed.grants["g-1"] = active_grant()
+
+    assert await world.upkeep.keep_alive() == 0
+    world.clock.advance(days=15)
+    assert await world.upkeep.keep_alive() == 1 and world.identity.refreshes == 1
+
+
+async def test_finishing_tells_the_registry_once_and_says_so(world: World) -> None:
+    first = await world.summaries.finish(world.session)
+    second = await world.summaries.finish(world.session)
+
+    assert not isinstance(first, Refusal) and first.first_time
+    assert not isinstance(second, Refusal) and not second.first_time
+    assert [a for a, *_ in world.uow.committed.audit] == ["setup.completed", "setup.completed"]

@@ -1,7 +1,8 @@
-"""Prometheus metrics: HTTP requests, the delivery kit's counters, and the services' business counters.
+"""Prometheus metrics: HTTP requests and the delivery kit's counters.
 
-The counters live in one process-wide registry (`REGISTRY`), labelled by what varies; FastStream's
-consumer metrics live in each runtime's own registry (tests run several runtimes in one process).
+The counters live in one process-wide registry (`REGISTRY`), labelled by what varies; each service adds its
+business counters to it from its own `metrics` module. FastStream's consumer metrics live in each runtime's
+own registry (tests run several runtimes in one process).
 `instrument(app, runtime)` adds the HTTP middleware and `/metrics`, which refreshes the outbox gauges
 from the database at scrape time, so an idle service still reports its backlog.
 """
@@ -31,19 +32,6 @@ OUTBOX_PUBLISHED = Counter("outbox_published_total", "Outbox rows the relay publ
 OUTBOX_BACKLOG = Gauge("outbox_backlog", "Outbox rows not yet published", ["service"], registry=REGISTRY)
 OUTBOX_AGE = Gauge("outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row", ["service"],
                    registry=REGISTRY)
-
-# business counters, incremented by the services' handlers
-VALIDATIONS = Counter("key_validations_total", "Cloud POS key validations by outcome", ["outcome"],
-                      registry=REGISTRY)
-REGISTRY_EVENTS = Counter("registry_events_total", "Connection events the registry handled",
-                          ["type", "outcome"], registry=REGISTRY)
-CONNECTIONS = Counter("connections_total", "Stores connected and organisations selected", ["kind"],
-                      registry=REGISTRY)
-DISCONNECTS = Counter("disconnects_total", "Stores and organisations disconnected, by reason", ["kind", "reason"],
-                      registry=REGISTRY)
-NOTIFICATIONS = Counter("notifications_total", "Helpdesk notification attempts by channel and outcome",
-                        ["channel", "outcome"], registry=REGISTRY)
-
 
 class HttpMetrics:
     """Pure ASGI middleware: counts and times requests by route template (never the raw path: ids, codes)."""
@@ -91,16 +79,3 @@ def sample(name: str, labels: dict[str, str] | None = None, registry: CollectorR
     """A metric's current value (0 when never set): for tests and the ops command."""
     value: Any = registry.get_sample_value(name, labels or {})
     return float(value or 0.0)
-
-
-def count_registry_event(data: Any, outcome: str) -> None:
-    """The registry's counters: every event by outcome; applied connections and disconnects by kind/reason."""
-    REGISTRY_EVENTS.labels(type(data).__name__, outcome).inc()
-    if outcome != "applied":
-        return
-    kind = {"StoreConnected": "store", "OrgSelected": "organisation"}.get(type(data).__name__)
-    if kind:
-        CONNECTIONS.labels(kind).inc()
-    elif type(data).__name__ in {"OrgDisconnected", "StoreDisconnected"}:
-        DISCONNECTS.labels(type(data).__name__.removesuffix("Disconnected").lower(),
-                           str(getattr(getattr(data, "reason", None), "value", getattr(data, "reason", "")))).inc()

@@ -7,15 +7,15 @@ from Kafka leaves the same delivery inbox behind.
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
 from enum import Enum
 from uuid import UUID, uuid4
 
-from shared.delivery import CloudEvent
-from shared.metrics import count_registry_event
+from shared.contracts import CloudEvent
+from shared.ports import utc_now
 
 from . import domain
 from .domain import RULES, Change, Done, Graph, Park, Refusal
+from .metrics import count_registry_event
 from .ports import Clock, RegistryReads, RegistryTransaction, TimelineLine, UnitOfWork
 
 CONSUMER = "connection_registry"
@@ -30,10 +30,6 @@ class Outcome(Enum):
     def __bool__(self) -> bool:
         """Falsy when the event had already been handled: nothing was done."""
         return self is not Outcome.DUPLICATE
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class RegistryHandlers:

@@ -1,12 +1,12 @@
 """What the registry's use cases need from the outside world, as small Protocols."""
 
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from shared.delivery import CloudEvent
+from shared import ports
+from shared.contracts import CloudEvent
+from shared.ports import Clock
 
 from .domain import Change, Graph, TimelineEntry
 
@@ -40,8 +40,7 @@ class RegistryTransaction(Protocol):
     async def unpark(self, event_id: UUID) -> None: ...
 
 
-class UnitOfWork(Protocol):
-    def __call__(self) -> AbstractAsyncContextManager[RegistryTransaction]: ...
+UnitOfWork = ports.UnitOfWork[RegistryTransaction]
 
 
 class RegistryReads(Protocol):
@@ -51,7 +50,3 @@ class RegistryReads(Protocol):
     async def timeline(self, merchant_id: str, after: int, limit: int) -> list[TimelineLine]: ...
     async def awaiting_finalisation(self, limit: int) -> list[Graph]: ...
     async def parked_count(self) -> int: ...
-
-
-class Clock(Protocol):
-    def __call__(self) -> datetime: ...

@@ -33,15 +33,16 @@ import os
 import sys
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.contracts import topics
-from shared.delivery import DELIVERY_MIGRATIONS, CloudEvent, PoisonMessage, apply_migrations, from_kafka
+from shared.delivery import DELIVERY_MIGRATIONS, CloudEvent, PoisonMessage, apply_migrations, from_kafka, unit_of_work
 
-from .adapters.postgres import unit_of_work
+from .adapters.postgres import PgRegistryTransaction
 from .domain import SOURCE
 from .handlers import Outcome, RegistryHandlers
 from .main import MIGRATIONS
@@ -75,7 +76,7 @@ async def rebuild(database_url: str, bootstrap_servers: str, group: str | None =
         busy = [t for t in STATE_TABLES if await pool.fetchval(f"SELECT EXISTS (SELECT 1 FROM {t})")]
         if busy:
             raise NotEmpty(f"refusing to rebuild into a database that holds registry state ({', '.join(busy)})")
-        handlers = RegistryHandlers(unit_of_work(lambda: pool, publish=False))
+        handlers = RegistryHandlers(unit_of_work(lambda: pool, partial(PgRegistryTransaction, publish=False)))
         partitions = await _read_everything(bootstrap_servers, report.group)
         streams = [_decoded(records, report) for records in partitions]
         for _, event in heapq.merge(*streams, key=lambda item: item[0]):

@@ -5,12 +5,12 @@ import logging
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
-from shared.delivery import CloudEvent
-from shared.metrics import VALIDATIONS
+from shared.contracts import CloudEvent
 from shared.ratelimit import Claim, Limit
 
 from . import domain
 from .domain import Attempt, Code, Refusal, Validated, Validation, refusals
+from .metrics import VALIDATIONS
 from .ports import CloudPos, CloudPosUnavailable, Clock, Fingerprint, UnitOfWork
 
 SOURCE = "/cloudpos-xero/key_validator"

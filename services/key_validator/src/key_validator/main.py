@@ -2,7 +2,7 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import partial
 from importlib.resources import files
 
@@ -10,25 +10,21 @@ import httpx
 from fastapi import FastAPI
 
 from shared.contracts import KeyValidated
-from shared.delivery import Migrations
-from shared.ratelimit import RATE_LIMIT_MIGRATIONS, Limit
+from shared.delivery import Migrations, unit_of_work
 from shared.metrics import instrument
+from shared.ports import Clock, utc_now
+from shared.ratelimit import RATE_LIMIT_MIGRATIONS, Limit
 from shared.runtime import ServiceRuntime, health_router
 
 from . import domain
 from .adapters.cloudpos import HttpCloudPos
-from .adapters.postgres import unit_of_work
+from .adapters.postgres import PgValidatorTransaction
 from .entrypoints.errors import install_error_handlers
 from .entrypoints.routes import build_router
 from .handlers import AttemptLimits, KeyValidatorHandlers
-from .ports import Clock
 from .settings import KeyValidatorSettings, RateLimitSettings
 
 MIGRATIONS = Migrations("key_validator", files("key_validator") / "migrations")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def build_app(settings: KeyValidatorSettings, *, clock: Clock = utc_now,
@@ -39,7 +35,7 @@ def build_app(settings: KeyValidatorSettings, *, clock: Clock = utc_now,
     runtime.publishes(KeyValidated)
     cloudpos = HttpCloudPos(settings.cloudpos, transport=cloudpos_transport)
     handlers = KeyValidatorHandlers(
-        unit_of_work(lambda: runtime.pool), cloudpos, clock,
+        unit_of_work(lambda: runtime.pool, PgValidatorTransaction), cloudpos, clock,
         partial(domain.fingerprint, secret=settings.key_fingerprint_secret.get_secret_value().encode()),
         attempt_limits(settings.rate_limit))
 

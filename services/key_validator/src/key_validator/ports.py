@@ -1,11 +1,11 @@
 """What the validation use case needs from the outside world, as small Protocols."""
 
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 
-from shared.contracts import Store
-from shared.delivery import CloudEvent
+from shared import ports
+from shared.contracts import CloudEvent, Store
+from shared.ports import Clock
 from shared.ratelimit import Claim, Reservation
 
 from .domain import ApiKey, Attempt, KeyFacts, MerchantFacts
@@ -24,10 +24,6 @@ class CloudPos(Protocol):
     async def stores(self, merchant_id: str) -> tuple[Store, ...]: ...
 
 
-class Clock(Protocol):
-    def __call__(self) -> datetime: ...
-
-
 class ValidatorTransaction(Protocol):
     async def reserve(self, now: datetime, *claims: Claim) -> Reservation: ...
     async def release(self, reservation: Reservation) -> None: ...
@@ -35,8 +31,7 @@ class ValidatorTransaction(Protocol):
     async def publish(self, *events: CloudEvent) -> None: ...
 
 
-class UnitOfWork(Protocol):
-    def __call__(self) -> AbstractAsyncContextManager[ValidatorTransaction]: ...
+UnitOfWork = ports.UnitOfWork[ValidatorTransaction]
 
 
 class Fingerprint(Protocol):

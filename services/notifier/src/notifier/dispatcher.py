@@ -12,8 +12,6 @@ import random
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 
-from shared.metrics import NOTIFICATIONS
-
 from .domain.delivery import (
     AttemptResult,
     Channel,
@@ -24,6 +22,7 @@ from .domain.delivery import (
     Status,
     after_attempt,
 )
+from .metrics import NOTIFICATIONS
 from .ports import Clock, Deliveries, Sender
 
 log = logging.getLogger(__name__)
@@ -50,7 +49,7 @@ class Dispatcher:
 
     async def run_once(self) -> int:
         """Try every delivery due now (up to a batch), concurrently; returns how many were tried."""
-        now = self._clock.now()
+        now = self._clock()
         claimed = await self._deliveries.claim_due(now, self._batch_size, now + self._lease)
         results = await asyncio.gather(*(self._attempt(c) for c in claimed), return_exceptions=True)
         for item, result in zip(claimed, results, strict=True):
@@ -81,7 +80,7 @@ class Dispatcher:
 
     async def _attempt(self, item: Claimed) -> None:
         result = await self._send(item)
-        decision = after_attempt(result, item.cycle_attempt, self._policy, self._clock.now(), self._jitter)
+        decision = after_attempt(result, item.cycle_attempt, self._policy, self._clock(), self._jitter)
         await self._record(item, result, decision)
         NOTIFICATIONS.labels(str(item.channel), result.outcome.value).inc()
         if decision.status is Status.PARKED:
@@ -109,10 +108,10 @@ class Dispatcher:
         """A sent notification must not be sent again because the database blinked: retry the write."""
         for delay in _RECORD_RETRIES:
             try:
-                await self._deliveries.finish(item, result, decision, self._clock.now())
+                await self._deliveries.finish(item, result, decision, self._clock())
                 return
             except Exception:  # noqa: BLE001 - retried below; the last failure propagates
                 log.warning("recording attempt %d of %s failed; retrying in %.1fs", item.attempt,
                             item.delivery_id, delay, exc_info=True)
                 await asyncio.sleep(delay)
-        await self._deliveries.finish(item, result, decision, self._clock.now())
+        await self._deliveries.finish(item, result, decision, self._clock())

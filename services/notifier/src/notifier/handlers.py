@@ -5,7 +5,7 @@ import logging
 from collections.abc import Callable
 from uuid import UUID
 
-from shared.delivery import CloudEvent
+from shared.contracts import CloudEvent
 
 from .domain import delivery as rules
 from .domain.delivery import Channel, Status
@@ -32,7 +32,7 @@ class NotifierHandlers:
         async with self._unit_of_work() as tx:
             if not await tx.claim(CONSUMER, event.id):
                 return 0
-            planned = rules.plan(notification, self._channels, self._clock.now())
+            planned = rules.plan(notification, self._channels, self._clock())
             await tx.record(planned)
         if not planned:
             log.warning("no helpdesk channel configured: event %s (%s) notifies nobody", event.id, event.type)
@@ -50,7 +50,7 @@ class DeliveryAdmin:
 
     async def redrive(self, delivery_id: UUID) -> RedriveResult | None:
         """Parked → due now, with a fresh retry schedule. Anything else is left alone (no duplicate)."""
-        found = await self._deliveries.redrive(delivery_id, self._clock.now())
+        found = await self._deliveries.redrive(delivery_id, self._clock())
         if found is None:
             return None
         redriven, view = found

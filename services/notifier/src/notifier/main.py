@@ -1,20 +1,20 @@
 """The composition root: the only module that wires adapters, handlers and entrypoints."""
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from functools import partial
 from importlib.resources import files
 
 from fastapi import FastAPI
 
-from shared.delivery import Migrations
+from shared.delivery import Migrations, unit_of_work
 from shared.internal_api import install_error_handlers
 from shared.metrics import instrument
+from shared.ports import Clock, utc_now
 from shared.runtime import ServiceRuntime, health_router
 
-from .adapters.clock import SystemClock
 from .adapters.guarded_http import guarded_client
-from .adapters.postgres import PgDeliveries, unit_of_work
+from .adapters.postgres import PgDeliveries, PgNotifierTransaction
 from .adapters.smtp import SmtpSender
 from .adapters.webhook import WebhookSender
 from .dispatcher import Dispatcher
@@ -22,15 +22,14 @@ from .domain.delivery import Channel
 from .entrypoints.routes import build_routes
 from .entrypoints.subscribers import subscribe
 from .handlers import CONSUMER, DeliveryAdmin, NotifierHandlers
-from .ports import Clock, Sender
+from .ports import Sender
 from .settings import NotifierSettings
 
 MIGRATIONS = Migrations("notifier", files("notifier") / "migrations")
 
 
-def build_app(settings: NotifierSettings, *, clock: Clock | None = None) -> FastAPI:
+def build_app(settings: NotifierSettings, *, clock: Clock = utc_now) -> FastAPI:
     """`clock` lets tests move time by hand; `app.state.dispatcher.run_once()` steps the sender."""
-    clock = clock or SystemClock()
     runtime = ServiceRuntime(CONSUMER, database=settings.database, kafka=settings.kafka, migrations=MIGRATIONS)
     deliveries = PgDeliveries(lambda: runtime.pool)
     http = guarded_client(timeout=settings.webhook.timeout_seconds,
@@ -44,18 +43,18 @@ def build_app(settings: NotifierSettings, *, clock: Clock | None = None) -> Fast
     dispatcher = Dispatcher(deliveries, senders, clock, settings.retry.policy(),
                             batch_size=settings.dispatcher.batch_size, attempt_timeout=settings.attempt_timeout,
                             lease=settings.dispatcher.lease_seconds)
-    subscribe(runtime, NotifierHandlers(unit_of_work(lambda: runtime.pool), settings.channels, clock,
-                                        on_recorded=dispatcher.wake))
+    subscribe(runtime, NotifierHandlers(unit_of_work(lambda: runtime.pool, PgNotifierTransaction), settings.channels,
+                                        clock, on_recorded=dispatcher.wake))
+    if settings.dispatcher.enabled:
+        runtime.background("dispatcher", partial(dispatcher.run, settings.dispatcher.poll_interval_seconds))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with runtime.lifespan(app), contextlib.AsyncExitStack() as stack:
+        """The webhook client closes last, once the runtime has stopped the dispatcher that sends with it."""
+        async with contextlib.AsyncExitStack() as stack:
             if http:
                 stack.push_async_callback(http.aclose)
-            if settings.dispatcher.enabled:
-                task = asyncio.create_task(dispatcher.run(settings.dispatcher.poll_interval_seconds),
-                                           name="notifier-dispatcher")
-                stack.push_async_callback(_cancel, task)
+            await stack.enter_async_context(runtime.lifespan(app))
             yield
 
     app = FastAPI(title="Helpdesk notifier", lifespan=lifespan)
@@ -65,9 +64,3 @@ def build_app(settings: NotifierSettings, *, clock: Clock | None = None) -> Fast
     app.include_router(build_routes(DeliveryAdmin(deliveries, clock), settings.api_token))
     app.state.runtime, app.state.dispatcher = runtime, dispatcher
     return app
-
-
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task

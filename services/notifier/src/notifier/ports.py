@@ -1,20 +1,16 @@
 """What the notifier's use cases need from the outside world, as small Protocols."""
 
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+from shared import ports
+from shared.ports import Clock
+
 from .domain.delivery import AttemptResult, Claimed, Decision, NewDelivery, Status
 from .domain.notifications import Notification
 from .views import DeliveryView
-
-
-class Clock(Protocol):
-    """The dispatcher's notion of "now": what is due, when to retry. Tests move it by hand."""
-
-    def now(self) -> datetime: ...
 
 
 class NotifierTransaction(Protocol):
@@ -22,8 +18,7 @@ class NotifierTransaction(Protocol):
     async def record(self, deliveries: Sequence[NewDelivery]) -> None: ...
 
 
-class UnitOfWork(Protocol):
-    def __call__(self) -> AbstractAsyncContextManager[NotifierTransaction]: ...
+UnitOfWork = ports.UnitOfWork[NotifierTransaction]
 
 
 class Deliveries(Protocol):

@@ -12,7 +12,8 @@ from uuid import UUID
 
 import asyncpg
 
-from .adapters.clock import SystemClock
+from shared.ports import utc_now
+
 from .adapters.postgres import PgDeliveries
 from .handlers import DeliveryAdmin
 from .settings import NotifierSettings
@@ -21,7 +22,7 @@ from .settings import NotifierSettings
 async def redrive(database_url: str, ids: list[str], *, show_parked: bool = False) -> int:
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     try:
-        admin = DeliveryAdmin(PgDeliveries(lambda: pool), SystemClock())
+        admin = DeliveryAdmin(PgDeliveries(lambda: pool), utc_now)
         if show_parked:
             for view in await admin.listing():
                 print(f"{view.delivery_id}  {view.channel:<7}  merchant {view.merchant_id}  "

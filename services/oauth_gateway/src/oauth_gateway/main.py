@@ -1,106 +1,95 @@
-"""The composition root: the only module that wires adapters, handlers and entrypoints."""
+"""The composition root: the only module that wires adapters, use cases and entrypoints."""
 
-import asyncio
-import contextlib
-import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from functools import partial
 from importlib.resources import files
 from urllib.parse import urlsplit
 
 import httpx
-from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi import FastAPI
 
 from shared.contracts import OrgDisconnected, OrgSelected, StoreConnected
-from shared.delivery import Migrations, apply_migrations
-from shared.ratelimit import RATE_LIMIT_MIGRATIONS
+from shared.delivery import Migrations, unit_of_work
 from shared.metrics import instrument
-from shared.runtime import ServiceRuntime, health_router
+from shared.ports import Clock, UnitOfWork, utc_now
+from shared.ratelimit import RATE_LIMIT_MIGRATIONS
+from shared.runtime import ServiceRuntime, every, health_router
 from shared.tracing import inject_httpx
 
 from .adapters.budget import TenantBudget
 from .adapters.crypto import TokenCipher
-from .adapters.postgres import unit_of_work
+from .adapters.postgres import PgGatewayTransaction
 from .adapters.services import CloudPosClient, KeyValidatorClient, RegistryClient
 from .adapters.xero_api import XeroApiClient
 from .adapters.xero_identity import XeroIdentityClient
-from .domain.problems import Problem
-from .entrypoints.routes import build_routes
+from .entrypoints import pages
 from .entrypoints.web import Web
-from .handlers.common import Deps
-from .handlers.gateway import GatewayHandlers, build_handlers
-from .ports import Clock
+from .merchant import Connect, Disconnect, MerchantUseCases, RefusalLog, Select, SessionLifetime, Sessions, Summaries
+from .ports import XeroApi, XeroIdentity
 from .settings import GatewaySettings
+from .xero_client import Tokens, Upkeep, XeroClient, XeroJobs
 
 MIGRATIONS = Migrations("oauth_gateway", files("oauth_gateway") / "migrations")
-log = logging.getLogger(__name__)
 
 
-def build_app(settings: GatewaySettings, *, clock: Clock | None = None) -> FastAPI:
+def build_app(settings: GatewaySettings, *, clock: Clock = utc_now) -> FastAPI:
     """`clock` lets tests move time (session idle, flow expiry, keep-alive) together with the Xero sandbox."""
-    runtime = ServiceRuntime("oauth_gateway", database=settings.database, kafka=settings.kafka, migrations=MIGRATIONS)
+    runtime = ServiceRuntime("oauth_gateway", database=settings.database, kafka=settings.kafka,
+                             migrations=(RATE_LIMIT_MIGRATIONS, MIGRATIONS))
     runtime.publishes(StoreConnected, OrgSelected, OrgDisconnected)
     http = httpx.AsyncClient(timeout=settings.xero.timeout_seconds, follow_redirects=False,
                              event_hooks={"request": [inject_httpx]})  # one trace across services
     cipher = TokenCipher.from_base64({k: v.get_secret_value() for k, v in settings.token_keys.items()},
                                      settings.active_token_key_id)
-    deps = Deps(
-        unit_of_work=unit_of_work(lambda: runtime.pool, cipher), clock=clock or (lambda: datetime.now(UTC)),
-        identity=XeroIdentityClient(settings.xero, http),
-        api=XeroApiClient(settings.xero.api_base_url, http, TenantBudget(lambda: runtime.pool)),
-        cloudpos=CloudPosClient(http, settings.cloudpos.base_url),
-        key_validator=KeyValidatorClient(http, settings.key_validator.base_url,
-                                         settings.key_validator.api_token.get_secret_value()),
-        registry=RegistryClient(http, settings.registry.base_url, settings.registry.api_token.get_secret_value()),
-        sealer=cipher, flow_ttl=timedelta(seconds=settings.flow_ttl_seconds),
-        session_idle=timedelta(minutes=settings.session_idle_minutes),
-        session_absolute=timedelta(hours=settings.session_absolute_hours))
-    handlers = build_handlers(deps, settings.xero.issuer, timedelta(days=settings.keepalive_refresh_after_days))
-    web = Web(settings)
+    uow = unit_of_work(lambda: runtime.pool, partial(PgGatewayTransaction, cipher=cipher))
+    identity = XeroIdentityClient(settings.xero, http)
+    api = XeroApiClient(settings.xero.api_base_url, http, TenantBudget(lambda: runtime.pool))
+    xero = build_xero_client(settings, uow, clock, identity, api)
+    if settings.keepalive_interval_seconds > 0:
+        runtime.background("upkeep", every(settings.keepalive_interval_seconds, xero.upkeep.run_once))
 
-    @contextlib.asynccontextmanager
+    @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with runtime.lifespan(app):
-            await apply_migrations(runtime.pool, RATE_LIMIT_MIGRATIONS)
-            loop = _upkeep_loop(handlers, settings.keepalive_interval_seconds)
-            try:
-                yield
-            finally:
-                if loop:
-                    loop.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await loop
-                await http.aclose()
+        async with runtime.lifespan(app), http:
+            yield
 
     app = FastAPI(title="Xero setup (oauth_gateway)", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.include_router(health_router(runtime))
     instrument(app, runtime)
-    app.include_router(build_routes(handlers, web, urlsplit(settings.xero.redirect_uri).path))
-
-    @app.exception_handler(Problem)
-    async def problem_page(request: Request, problem: Problem) -> Response:
-        return web.problem(request, problem)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, error: Exception) -> Response:
-        log.error("unexpected %s on %s %s", type(error).__name__, request.method, request.url.path,
-                  exc_info=error)      # the path only: a callback's query string carries the code
-        return web.problem(request, Problem(500, "unexpected", "Something went wrong",
-                                            "Nothing was changed. Please try again; if it keeps happening, "
-                                            "contact the Citrus-Lime Support Team."))
-
-    app.state.runtime, app.state.handlers, app.state.settings = runtime, handlers, settings
+    pages.install(app, callback_path=urlsplit(settings.xero.redirect_uri).path)
+    app.state.runtime, app.state.settings, app.state.xero, app.state.sealer = runtime, settings, xero, cipher
+    app.state.web = Web(settings)
+    app.state.merchant = build_merchant_use_cases(settings, uow, clock, http, xero, identity, api, cipher)
     return app
 
 
-def _upkeep_loop(handlers: GatewayHandlers, interval: float) -> "asyncio.Task[None] | None":
-    if interval <= 0:
-        return None
+def build_xero_client(settings: GatewaySettings, uow: UnitOfWork[PgGatewayTransaction], clock: Clock,
+                      identity: XeroIdentity, api: XeroApi) -> XeroClient:
+    tokens = Tokens(uow, clock, identity)
+    jobs = XeroJobs(uow, clock, tokens, identity, api)
+    upkeep = Upkeep(uow, uow, clock, tokens, jobs, api,
+                    refresh_after=timedelta(days=settings.keepalive_refresh_after_days),
+                    session_idle=timedelta(minutes=settings.session_idle_minutes))
+    return XeroClient(tokens, jobs, upkeep)
 
-    async def run() -> None:
-        while True:
-            await asyncio.sleep(interval)
-            await handlers.upkeep.run_once()
 
-    return asyncio.create_task(run(), name="oauth_gateway-upkeep")
+def build_merchant_use_cases(settings: GatewaySettings, uow: UnitOfWork[PgGatewayTransaction], clock: Clock,
+                             http: httpx.AsyncClient, xero: XeroClient, identity: XeroIdentity, api: XeroApi,
+                             cipher: TokenCipher) -> MerchantUseCases:
+    refusal_log = RefusalLog(uow, clock)
+    summaries = Summaries(uow, clock, RegistryClient(http, settings.registry.base_url,
+                                                     settings.registry.api_token.get_secret_value()))
+    key_validator = KeyValidatorClient(http, settings.key_validator.base_url,
+                                       settings.key_validator.api_token.get_secret_value())
+    lifetime = SessionLifetime(timedelta(minutes=settings.session_idle_minutes),
+                               timedelta(hours=settings.session_absolute_hours))
+    return MerchantUseCases(
+        sessions=Sessions(uow, clock, CloudPosClient(http, settings.cloudpos.base_url), key_validator, refusal_log,
+                          lifetime),
+        connect=Connect(uow, clock, identity, api, cipher, refusal_log, issuer=settings.xero.issuer,
+                        flow_ttl=timedelta(seconds=settings.flow_ttl_seconds)),
+        select=Select(uow, clock, api, xero.tokens, xero.jobs, summaries, refusal_log),
+        disconnect=Disconnect(uow, clock, xero.jobs, refusal_log),
+        summaries=summaries)

@@ -1,7 +1,10 @@
-"""Event contracts shared by every service and by the wider platform."""
+"""Event contracts shared by every service and by the wider platform, with their CloudEvents envelope.
+
+Pure data (pydantic only, no I/O), so a service's domain can import it without the delivery kit's drivers."""
 
 from . import topics
 from .base import TYPE_PREFIX, Event, event_types
+from .cloudevents import CloudEvent, KafkaRecord, PoisonMessage, from_kafka, to_kafka
 from .events import (
     AuthorisedOrganisation,
     ConnectionsChanged,
@@ -21,13 +24,16 @@ from .events import (
 __all__ = [
     "TYPE_PREFIX",
     "AuthorisedOrganisation",
+    "CloudEvent",
     "ConnectionsChanged",
     "DisconnectReason",
     "Event",
+    "KafkaRecord",
     "KeyValidated",
     "Licence",
     "OrgDisconnected",
     "OrgSelected",
+    "PoisonMessage",
     "SetupCompleted",
     "SetupFinalised",
     "Store",
@@ -35,5 +41,7 @@ __all__ = [
     "StoreDisconnected",
     "StoreLink",
     "event_types",
+    "from_kafka",
+    "to_kafka",
     "topics",
 ]

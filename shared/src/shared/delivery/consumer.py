@@ -41,7 +41,7 @@ from shared.contracts.topics import dead_letter_topic
 
 from ..logs import bind_ids, unbind
 from ..metrics import CONSUMER_RETRIES, DEAD_LETTERS
-from .cloudevents import CloudEvent, PoisonMessage, from_kafka
+from ..contracts.cloudevents import CloudEvent, PoisonMessage, from_kafka
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("shared.delivery")

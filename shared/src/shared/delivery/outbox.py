@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer
 
 from ..metrics import OUTBOX_PUBLISHED
 from ..tracing import with_trace_headers
-from .cloudevents import CloudEvent, to_kafka
+from ..contracts.cloudevents import CloudEvent, to_kafka
 
 log = logging.getLogger(__name__)
 _RELAY_LOCK_ID = 0x6F7574626F78  # "outbox"

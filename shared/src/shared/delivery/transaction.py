@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
-from .cloudevents import CloudEvent
+from ..contracts.cloudevents import CloudEvent
 from .inbox import claim_event
 from .outbox import add_to_outbox
 

@@ -1,13 +1,12 @@
 """The registry's PostgreSQL adapter: one transaction per use case, on top of the delivery kit's."""
 
 import json
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from uuid import UUID
 
 import asyncpg
 
-from shared.delivery import CloudEvent, Transaction, from_kafka, to_kafka, transaction
+from shared.delivery import CloudEvent, Transaction, from_kafka, to_kafka
 
 from ..domain import Change, Graph
 from ..ports import ParkedEvent, TimelineLine
@@ -26,7 +25,8 @@ _INSERT_LINE = f"INSERT INTO timeline ({rows.TIMELINE_COLUMNS}) VALUES ({', '.jo
 
 class PgRegistryTransaction:
     """Under the merchant's lock, what the last graph read saw stays true until this transaction changes it,
-    so it remembers whether anything is parked and the last timeline position (two round trips saved)."""
+    so it remembers whether anything is parked and the last timeline position (two round trips saved).
+    `publish=False` (the rebuild) drops outgoing events instead of staging them in the outbox."""
 
     def __init__(self, tx: Transaction, *, publish: bool = True) -> None:
         self._conn = tx.connection
@@ -91,18 +91,6 @@ class PgRegistryTransaction:
 
 def _lock_key(merchant_id: str) -> str:
     return f"connection_registry:{merchant_id}"
-
-
-def unit_of_work(pool: Callable[[], asyncpg.Pool], *, publish: bool = True):  # noqa: ANN201 - the UnitOfWork port
-    """The pool is looked up per transaction: it exists only once the service has started.
-    `publish=False` (the rebuild) drops outgoing events instead of staging them in the outbox."""
-
-    @asynccontextmanager
-    async def begin() -> AsyncIterator[PgRegistryTransaction]:
-        async with transaction(pool()) as tx:
-            yield PgRegistryTransaction(tx, publish=publish)
-
-    return begin
 
 
 class PgRegistryReads:

@@ -20,9 +20,8 @@ Ordering and delivery rules (what happens to events that cannot be applied as th
 
 from collections.abc import Callable
 
-from shared.contracts import KeyValidated, OrgDisconnected, OrgSelected, SetupCompleted, SetupFinalised, StoreConnected
-from shared.contracts import Event
-from shared.delivery import CloudEvent
+from shared.contracts import (CloudEvent, Event, KeyValidated, OrgDisconnected, OrgSelected, SetupCompleted,
+                              SetupFinalised, StoreConnected)
 
 from .completion import Done, Refusal, complete, finalise, record_completion, record_finalisation, resend
 from .connections import key_validated, org_disconnected, org_selected, store_connected

@@ -14,8 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import UUID
 
-from shared.contracts import SetupCompleted, SetupFinalised
-from shared.delivery import CloudEvent
+from shared.contracts import CloudEvent, SetupCompleted, SetupFinalised
 
 from .connections import entry
 from .model import Change, Completion, Finalisation, Graph, Park

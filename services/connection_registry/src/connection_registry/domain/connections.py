@@ -16,9 +16,8 @@ Rules written down (module doc of `connection_registry.domain` has the full list
 from dataclasses import replace
 from datetime import datetime
 
-from shared.contracts import (AuthorisedOrganisation, DisconnectReason, KeyValidated, OrgDisconnected, OrgSelected,
-                              StoreConnected)
-from shared.delivery import CloudEvent
+from shared.contracts import (AuthorisedOrganisation, CloudEvent, DisconnectReason, KeyValidated, OrgDisconnected,
+                              OrgSelected, StoreConnected)
 
 from .model import (Change, Grant, Graph, Merchant, Organisation, OrgState, Park, StoreRecord, StoreState,
                     TimelineEntry)

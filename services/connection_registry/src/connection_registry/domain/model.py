@@ -9,8 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
-from shared.contracts import DisconnectReason, StoreLink
-from shared.delivery import CloudEvent
+from shared.contracts import CloudEvent, DisconnectReason, StoreLink
 
 
 class StoreState(StrEnum):

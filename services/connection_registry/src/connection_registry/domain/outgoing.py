@@ -8,8 +8,7 @@ They carry the cause's time, its id as `causationid`, and its `correlationid`.
 
 from uuid import UUID, uuid5
 
-from shared.contracts import ConnectionsChanged, DisconnectReason, StoreDisconnected
-from shared.delivery import CloudEvent
+from shared.contracts import CloudEvent, ConnectionsChanged, DisconnectReason, StoreDisconnected
 
 from .model import Graph, StoreRecord
 

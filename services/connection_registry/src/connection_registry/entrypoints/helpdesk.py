@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -34,77 +34,104 @@ _templates = Environment(loader=PackageLoader("connection_registry", "templates"
                          autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True)
 
 
-def build_helpdesk(handlers: RegistryHandlers, sessions: HelpdeskSessions, *, secure_cookie: bool) -> APIRouter:
-    router = APIRouter(prefix="/helpdesk", include_in_schema=False)
+router = APIRouter(prefix="/helpdesk", include_in_schema=False)
 
-    @router.get("/login")
-    async def login_page() -> Response:
-        return _page("login.html", error=None)
 
-    @router.post("/login")
-    async def login(request: Request) -> Response:
-        form = await _form(request)
-        cookie = sessions.sign_in(form.get("helpdesk_id", "").strip(), form.get("token", ""))
-        if cookie is None:
-            return _page("login.html", status=401, error="Wrong helpdesk ID or token.")
-        response = RedirectResponse("/helpdesk/", status_code=303, headers=HEADERS)
-        response.set_cookie(COOKIE, cookie, max_age=sessions.max_age, path="/helpdesk", httponly=True,
-                            secure=secure_cookie, samesite="strict")
-        return response
+def _handlers(request: Request) -> RegistryHandlers:
+    return request.app.state.handlers
 
-    @router.get("/")
-    async def awaiting(request: Request, notice: str | None = None) -> Response:
-        if (session := _session(request)) is None:
-            return _to_login()
-        merchants = await handlers.awaiting_finalisation()
-        return _page("awaiting.html", session=session, merchants=merchants, notice=NOTICES.get(notice or ""),
-                     parked=await handlers.parked_count())
 
-    @router.get("/merchants/{merchant_id}")
-    async def merchant(request: Request, merchant_id: MerchantId) -> Response:
-        if (session := _session(request)) is None:
-            return _to_login()
-        graph = await handlers.graph(merchant_id)
-        if graph.merchant is None:
-            return _page("message.html", status=404, session=session, message=NOTICES["unknown_merchant"])
-        return _page("merchant.html", session=session, graph=graph,
-                     timeline=await handlers.timeline(merchant_id, 0, 1000))
+def _sessions(request: Request) -> HelpdeskSessions:
+    return request.app.state.helpdesk_sessions
 
-    @router.post("/merchants/{merchant_id}/finalise")
-    async def finalise(request: Request, merchant_id: MerchantId) -> Response:
-        return await _act(request, lambda s: handlers.finalise(merchant_id, s.helpdesk_id), "finalised")
 
-    @router.post("/merchants/{merchant_id}/resend")
-    async def resend(request: Request, merchant_id: MerchantId) -> Response:
-        return await _act(request, lambda s: handlers.resend(merchant_id), "resent")
+Handlers = Annotated[RegistryHandlers, Depends(_handlers)]
+Sessions = Annotated[HelpdeskSessions, Depends(_sessions)]
 
-    @router.post("/logout")
-    async def logout(request: Request) -> Response:
-        session = _session(request)
-        if session and not sessions.csrf_ok(session, (await _form(request)).get("csrf")):
-            return _to_list("bad_form")
-        response = _to_login()
-        response.delete_cookie(COOKIE, path="/helpdesk")
-        return response
 
-    async def _act(request: Request, action: Callable[[HelpdeskSession], Awaitable[Done | Refusal]],
-                   done: str) -> Response:
-        session = _session(request)
-        if session is None:
-            return _to_login()
-        if not sessions.csrf_ok(session, (await _form(request)).get("csrf")):
-            return _to_list("bad_form")
-        outcome = await action(session)
-        if isinstance(outcome, Refusal):
-            return _to_list(outcome.code)
-        log.info("helpdesk %s: %s merchant %s (event %s)", session.helpdesk_id, done, outcome.merchant_id,
-                 outcome.event_id)
-        return _to_list(done if outcome.change is not None else f"already_{done}")
+def _session(request: Request, sessions: Sessions) -> HelpdeskSession | None:
+    return sessions.session(request.cookies.get(COOKIE))
 
-    def _session(request: Request) -> HelpdeskSession | None:
-        return sessions.session(request.cookies.get(COOKIE))
+MaybeSession = Annotated[HelpdeskSession | None, Depends(_session)]
 
-    return router
+
+def install_helpdesk(app: FastAPI, sessions: HelpdeskSessions, *, secure_cookie: bool) -> None:
+    """The pages read the registry's use cases from `app.state.handlers` and the staff sessions from here."""
+    app.state.helpdesk_sessions, app.state.helpdesk_secure_cookie = sessions, secure_cookie
+    app.include_router(router)
+
+
+@router.get("/login")
+async def login_page() -> Response:
+    return _page("login.html", error=None)
+
+
+@router.post("/login")
+async def login(request: Request, sessions: Sessions) -> Response:
+    form = await _form(request)
+    cookie = sessions.sign_in(form.get("helpdesk_id", "").strip(), form.get("token", ""))
+    if cookie is None:
+        return _page("login.html", status=401, error="Wrong helpdesk ID or token.")
+    response = RedirectResponse("/helpdesk/", status_code=303, headers=HEADERS)
+    response.set_cookie(COOKIE, cookie, max_age=sessions.max_age, path="/helpdesk", httponly=True,
+                        secure=request.app.state.helpdesk_secure_cookie, samesite="strict")
+    return response
+
+
+@router.get("/")
+async def awaiting(handlers: Handlers, session: MaybeSession, notice: str | None = None) -> Response:
+    if session is None:
+        return _to_login()
+    merchants = await handlers.awaiting_finalisation()
+    return _page("awaiting.html", session=session, merchants=merchants, notice=NOTICES.get(notice or ""),
+                 parked=await handlers.parked_count())
+
+
+@router.get("/merchants/{merchant_id}")
+async def merchant(merchant_id: MerchantId, handlers: Handlers, session: MaybeSession) -> Response:
+    if session is None:
+        return _to_login()
+    graph = await handlers.graph(merchant_id)
+    if graph.merchant is None:
+        return _page("message.html", status=404, session=session, message=NOTICES["unknown_merchant"])
+    return _page("merchant.html", session=session, graph=graph,
+                 timeline=await handlers.timeline(merchant_id, 0, 1000))
+
+
+@router.post("/merchants/{merchant_id}/finalise")
+async def finalise(request: Request, merchant_id: MerchantId, handlers: Handlers, sessions: Sessions,
+                   session: MaybeSession) -> Response:
+    return await _act(request, sessions, session, lambda s: handlers.finalise(merchant_id, s.helpdesk_id),
+                      "finalised")
+
+
+@router.post("/merchants/{merchant_id}/resend")
+async def resend(request: Request, merchant_id: MerchantId, handlers: Handlers, sessions: Sessions,
+                 session: MaybeSession) -> Response:
+    return await _act(request, sessions, session, lambda s: handlers.resend(merchant_id), "resent")
+
+
+@router.post("/logout")
+async def logout(request: Request, sessions: Sessions, session: MaybeSession) -> Response:
+    if session and not sessions.csrf_ok(session, (await _form(request)).get("csrf")):
+        return _to_list("bad_form")
+    response = _to_login()
+    response.delete_cookie(COOKIE, path="/helpdesk")
+    return response
+
+
+async def _act(request: Request, sessions: HelpdeskSessions, session: HelpdeskSession | None,
+               action: Callable[[HelpdeskSession], Awaitable[Done | Refusal]], done: str) -> Response:
+    if session is None:
+        return _to_login()
+    if not sessions.csrf_ok(session, (await _form(request)).get("csrf")):
+        return _to_list("bad_form")
+    outcome = await action(session)
+    if isinstance(outcome, Refusal):
+        return _to_list(outcome.code)
+    log.info("helpdesk %s: %s merchant %s (event %s)", session.helpdesk_id, done, outcome.merchant_id,
+             outcome.event_id)
+    return _to_list(done if outcome.change is not None else f"already_{done}")
 
 
 async def _form(request: Request) -> dict[str, str]:

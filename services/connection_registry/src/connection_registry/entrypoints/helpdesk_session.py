@@ -10,13 +10,12 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 from pydantic import SecretStr
 
 from shared.internal_api import same_secret
+from shared.ports import Clock
 
 COOKIE = "registry_helpdesk"
 HELPDESK_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,64}$")
@@ -29,7 +28,7 @@ class HelpdeskSession:
 
 
 class HelpdeskSessions:
-    def __init__(self, token: SecretStr, *, hours: int, clock: Callable[[], datetime]) -> None:
+    def __init__(self, token: SecretStr, *, hours: int, clock: Clock) -> None:
         self._token = token
         self._key = hmac.new(token.get_secret_value().encode(), b"connection_registry/helpdesk-session",
                              hashlib.sha256).digest()

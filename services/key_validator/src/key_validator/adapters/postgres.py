@@ -1,14 +1,10 @@
 """The key validator's PostgreSQL adapter: the audit trail and the shared rate limiter, on the delivery
 kit's transaction (so KeyValidated is staged in the outbox with its attempt row)."""
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from datetime import datetime
 
-import asyncpg
-
 from shared import ratelimit
-from shared.delivery import Transaction, transaction
+from shared.delivery import Transaction
 from shared.ratelimit import Claim, Reservation
 
 from ..domain import Attempt
@@ -32,14 +28,3 @@ class PgValidatorTransaction:
             " key_fingerprint, key_id, outcome, attempted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             attempt.validation_id, attempt.merchant_id, attempt.user_id, attempt.client_address,
             attempt.key_fingerprint, attempt.key_id, attempt.outcome.value, attempt.attempted_at)
-
-
-def unit_of_work(pool: Callable[[], asyncpg.Pool]):  # noqa: ANN201 - returns the UnitOfWork port
-    """The pool is looked up per transaction: it exists only once the service has started."""
-
-    @asynccontextmanager
-    async def begin() -> AsyncIterator[PgValidatorTransaction]:
-        async with transaction(pool()) as tx:
-            yield PgValidatorTransaction(tx)
-
-    return begin

@@ -1,7 +1,6 @@
 """The notifier's PostgreSQL adapter: delivery rows recorded with the inbox claim, leased with SKIP LOCKED."""
 
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -47,17 +46,6 @@ class PgNotifierTransaction:
             " ON CONFLICT DO NOTHING",
             [(d.delivery_id, d.notification.event_id, d.channel.value, d.notification.kind.value,
               d.notification.merchant_id, d.notification.model_dump_json(), d.due_at) for d in deliveries])
-
-
-def unit_of_work(pool: Callable[[], asyncpg.Pool]):  # noqa: ANN201 - returns the UnitOfWork port
-    """The pool is looked up per transaction: it exists only once the service has started."""
-
-    @asynccontextmanager
-    async def begin() -> AsyncIterator[PgNotifierTransaction]:
-        async with transaction(pool()) as tx:
-            yield PgNotifierTransaction(tx)
-
-    return begin
 
 
 class PgDeliveries:

@@ -1,10 +1,10 @@
 """Email to the helpdesk over SMTP (aiosmtplib): one message per attempt, same Message-ID every time."""
 
-from collections.abc import Callable
-from datetime import UTC, datetime
 from uuid import UUID
 
 import aiosmtplib
+
+from shared.ports import Clock, utc_now
 
 from .. import rendering
 from ..domain.delivery import AttemptResult, Outcome
@@ -13,7 +13,7 @@ from ..settings import EmailSettings
 
 
 class SmtpSender:
-    def __init__(self, settings: EmailSettings, wall: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, settings: EmailSettings, wall: Clock = utc_now) -> None:
         self._settings = settings
         self._wall = wall  # the Date header is real time, whatever clock schedules the attempts
 

@@ -1,13 +1,14 @@
 """The helpdesk webhook, signed the Standard Webhooks way. `webhook-id` is the delivery id: the same on
 every retry, so the receiver can drop a duplicate after a lost acknowledgement."""
 
-from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from uuid import UUID
 
 import httpx
 from standardwebhooks.webhooks import Webhook
+
+from shared.ports import Clock, utc_now
 
 from .. import rendering
 from ..domain.delivery import AttemptResult, Outcome, judge_http
@@ -18,8 +19,7 @@ USER_AGENT = "cloudpos-xero-notifier/1"
 
 
 class WebhookSender:
-    def __init__(self, url: str, secret: str, client: httpx.AsyncClient,
-                 wall: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, url: str, secret: str, client: httpx.AsyncClient, wall: Clock = utc_now) -> None:
         self._url = url
         self._signer = Webhook(secret)
         self._client = client

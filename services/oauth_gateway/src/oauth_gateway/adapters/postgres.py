@@ -1,30 +1,22 @@
-"""The gateway's unit of work: one asyncpg transaction with the outbox, on top of the delivery kit's."""
+"""The gateway's transaction: its rows, split by what they are about, on the delivery kit's transaction
+(so events staged with `outbox.publish` leave only if the transaction commits)."""
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-
-import asyncpg
-
-from shared.delivery import Transaction, transaction
+from shared.delivery import Transaction
 
 from .crypto import TokenCipher
-from .pg_web import WebRows
-from .pg_xero import XeroRows
+from .pg_web import PgFlows, PgSessions
+from .pg_xero import PgAuditLog, PgConnections, PgGrants, PgJobs
 
 
-class PgGatewayTransaction(WebRows, XeroRows):
+class PgGatewayTransaction:
+    """Satisfies every `*Work` Protocol of `ports`; each use case sees only the rows its Protocol names."""
+
     def __init__(self, tx: Transaction, cipher: TokenCipher) -> None:
-        self._conn = tx.connection
-        self._cipher = cipher
-        self.publish = tx.publish
-
-
-def unit_of_work(pool: Callable[[], asyncpg.Pool], cipher: TokenCipher):  # noqa: ANN201 - the UnitOfWork port
-    """The pool is looked up per transaction: it exists only once the service has started."""
-
-    @asynccontextmanager
-    async def begin() -> AsyncIterator[PgGatewayTransaction]:
-        async with transaction(pool()) as tx:
-            yield PgGatewayTransaction(tx, cipher)
-
-    return begin
+        conn = tx.connection
+        self.outbox = tx
+        self.sessions = PgSessions(conn)
+        self.flows = PgFlows(conn)
+        self.grants = PgGrants(conn, cipher)
+        self.connections = PgConnections(conn)
+        self.jobs = PgJobs(conn)
+        self.audit = PgAuditLog(conn)

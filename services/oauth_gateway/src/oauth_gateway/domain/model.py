@@ -132,3 +132,33 @@ class Connection:
     grant_id: str
     subscription_class: str
     status: ConnectionStatus = ConnectionStatus.ACTIVE
+
+
+class JobKind(StrEnum):
+    DELETE_CONNECTION = "delete_connection"     # DELETE /connections/{id} at Xero
+    REVOKE_GRANT = "revoke_grant"               # revoke the refresh token once no connection is left on it
+
+
+@dataclass(frozen=True, slots=True)
+class XeroJob:
+    """Work owed at Xero after a local change, tried at once and retried with backoff until it succeeds."""
+
+    job_id: int
+    kind: JobKind
+    grant_id: str
+    merchant_id: str
+    actor: str
+    attempts: int = 0
+    tenant_id: UUID | None = None
+    connection_id: UUID | None = None
+
+
+def clip(name: str | None, fallback: str) -> str:
+    """Event names are 1..200 characters; Xero's `tenantName` is optional."""
+    text = (name or "").strip() or fallback
+    return text[:200]
+
+
+def printable(value: str, limit: int = 200) -> str:
+    """What a client sent, made safe to keep: printable characters only (no NUL, CR, LF), at most `limit`."""
+    return "".join(c for c in value if c.isprintable())[:limit]

@@ -14,8 +14,9 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from ..domain.problems import Problem, forbidden_form
+from ..domain.refusals import Refusal
 from ..settings import GatewaySettings
+from .problems import Problem, forbidden_form, problem_of, unexpected_fields
 
 _HEADERS = {
     "Cache-Control": "no-store",
@@ -76,6 +77,9 @@ class Web:
     def problem(self, request: Request, problem: Problem, **context: object) -> HTMLResponse:
         return self.page(request, "problem.html", problem.status, problem=problem, **context)
 
+    def refused(self, request: Request, refusal: Refusal) -> HTMLResponse:
+        return self.problem(request, problem_of(refusal))
+
     def redirect(self, url: str) -> Response:
         return Response(status_code=303, headers={"Location": url, **_HEADERS})
 
@@ -85,6 +89,5 @@ async def read_form(request: Request, allowed: set[str]) -> dict[str, str]:
     form = await request.form()
     keys = set(form.keys())
     if not keys <= allowed | {"csrf_token"} or any(len(form.getlist(k)) > 1 for k in keys):
-        raise Problem(400, "unexpected_fields", "This form was changed",
-                      "The form carried fields it should not. Go back to your stores and try again.")
+        raise unexpected_fields()
     return {k: str(form[k]) for k in keys}

@@ -1,0 +1,139 @@
+""""Select an Organisation" and "Confirm Selection": the subscription gate, then OrgSelected.
+
+The store comes from the server-side flow, never from the form; the organisation must be one
+authorised in that flow's consent.
+"""
+
+import logging
+from dataclasses import dataclass, replace
+from uuid import UUID
+
+from ..domain import events, refusals
+from ..domain.model import AuthorisedOrg, Connection, ConnectionStatus, Flow, FlowStatus, JobKind, WebSession, clip
+from ..domain.refusals import Refusal
+from ..domain.subscription import GateDecision, Verdict, gate
+from ..ports import Clock, OrganisationInfo, SelectionWork, TenantForbidden, UnitOfWork, XeroApi, XeroUnavailable
+from ..xero_client import GrantBroken, Tokens, XeroJobs, mark_removed
+from .refusals_log import RefusalLog
+from .summary import Summaries
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SelectionPage:
+    flow: Flow
+    serving: dict[str, list[str]]      # tenant id -> names of the stores that organisation already serves
+
+
+@dataclass(frozen=True, slots=True)
+class Selected:
+    store_id: str
+    tenant_id: UUID
+
+
+class Select:
+    def __init__(self, unit_of_work: UnitOfWork[SelectionWork], clock: Clock, api: XeroApi, tokens: Tokens,
+                 jobs: XeroJobs, summaries: Summaries, refusal_log: RefusalLog) -> None:
+        self._unit_of_work = unit_of_work
+        self._clock = clock
+        self._api = api
+        self._tokens = tokens
+        self._jobs = jobs
+        self._summaries = summaries
+        self._refusal_log = refusal_log
+
+    async def page(self, session: WebSession, flow_id: UUID) -> SelectionPage | Refusal:
+        flow = await self._own_flow(session, flow_id)
+        if isinstance(flow, Refusal):
+            return flow
+        return SelectionPage(flow, await self._summaries.served_by(session.merchant_id))
+
+    async def confirm(self, session: WebSession, flow_id: UUID, tenant_id: str) -> Selected | Refusal:
+        """Connect the flow's store to the chosen organisation, if its subscription allows."""
+        flow = await self._own_flow(session, flow_id)
+        if isinstance(flow, Refusal):
+            return flow
+        org = flow.organisation(tenant_id)
+        if org is None:
+            return await self._refusal_log.refused(session, "organisation", tenant_id,
+                                                   refusals.organisation_not_in_consent(flow.flow_id),
+                                                   flow_id=str(flow.flow_id))
+        info = await self._organisation(session, flow, org)
+        if isinstance(info, Refusal):
+            return info
+        name = clip(info.name, org.name)
+        decision = gate(info.subscription_class, is_demo_company=info.is_demo_company, name=name)
+        if not decision.accepted:
+            await self._refuse(session, flow, org.connection_id, info.tenant_id, decision.subscription_class)
+            return refusals.subscription_refused(decision.reason or "")
+        connection = Connection(session.merchant_id, info.tenant_id, name, org.connection_id, flow.grant_id or "",
+                                decision.subscription_class)
+        return await self._connect(session, flow, connection, decision)
+
+    async def _organisation(self, session: WebSession, flow: Flow, org: AuthorisedOrg) -> OrganisationInfo | Refusal:
+        """Xero's own word on the organisation (its name and `Class`), read with the consent's grant."""
+        assert flow.grant_id is not None, "an authorised flow has its grant"
+        try:
+            return await self._tokens.with_token(flow.grant_id, lambda token: self._api.organisation(token,
+                                                                                                    org.tenant_id))
+        except TenantForbidden:
+            await self._removed(session, org.tenant_id)
+            return refusals.organisation_not_connected()
+        except GrantBroken:
+            return refusals.grant_broken()
+        except XeroUnavailable as error:
+            return refusals.xero_unavailable(error.retry_after, flow.flow_id)
+
+    async def _connect(self, session: WebSession, flow: Flow, connection: Connection,
+                       decision: GateDecision) -> Selected | Refusal:
+        if decision.verdict is Verdict.UNKNOWN_ACCEPTED:
+            log.warning("accepted Xero organisation %s with unknown subscription class %r: please review",
+                        connection.tenant_id, decision.subscription_class)
+        now = self._clock()
+        async with self._unit_of_work() as tx:
+            current = await tx.flows.get(flow.flow_id, lock=True)
+            if current is None or current.status is not FlowStatus.AUTHORISED:
+                return refusals.flow_expired()          # a double submit: the first one won
+            await tx.connections.save(connection, now)
+            await tx.flows.save(replace(current, status=FlowStatus.SELECTED), "selected")
+            await tx.outbox.publish(events.org_selected(flow, connection, session.user_id))
+            await tx.sessions.set_flash(session.session_hash, f"'{flow.store_name}' is now connected to the Xero "
+                                        f"organisation '{connection.organisation_name}'.")
+            await tx.audit.record(now, session.user_id, "organisation.selected", flow.merchant_id,
+                                  connection.tenant_id, store_id=flow.store_id,
+                                  subscription_class=decision.subscription_class)
+        return Selected(flow.store_id, connection.tenant_id)
+
+    async def _refuse(self, session: WebSession, flow: Flow, connection_id: UUID, tenant_id: UUID,
+                      plan: str) -> None:
+        """Refused: say so, and do not stay connected at Xero to an organisation nobody uses."""
+        now = self._clock()
+        async with self._unit_of_work() as tx:
+            await tx.audit.record(now, session.user_id, "organisation.refused", flow.merchant_id, tenant_id,
+                                  store_id=flow.store_id, subscription_class=plan)
+            job = None if await tx.connections.in_use(connection_id) else await tx.jobs.add(
+                JobKind.DELETE_CONNECTION, flow.grant_id or "", flow.merchant_id, session.user_id, now, tenant_id,
+                connection_id)
+        if job is not None:
+            await self._jobs.run(job)
+
+    async def _removed(self, session: WebSession, tenant_id: UUID) -> None:
+        async with self._unit_of_work() as tx:
+            known = await tx.connections.get(session.merchant_id, tenant_id, lock=True)
+            if known is not None and known.status is ConnectionStatus.ACTIVE:
+                await mark_removed(tx, known, self._clock())
+
+    async def _own_flow(self, session: WebSession, flow_id: UUID) -> Flow | Refusal:
+        async with self._unit_of_work() as tx:
+            flow = await tx.flows.get(flow_id)
+        if flow is None:
+            return refusals.flow_expired()
+        if not flow.belongs_to(session):   # someone else's sign-in: the page says no more than "expired"
+            return await self._refusal_log.refused(session, "flow", str(flow_id), refusals.flow_expired(),
+                                                   reason="flow_not_yours", owner_merchant_id=flow.merchant_id)
+        if flow.status is FlowStatus.SELECTED:
+            return refusals.already_selected()
+        if flow.status is not FlowStatus.AUTHORISED:
+            return refusals.flow_expired()
+        return flow

@@ -1,0 +1,107 @@
+"""Access tokens on demand, with ONE refresh per grant across all instances.
+
+In-process, a lock per grant coalesces callers. Across instances, the grant row is locked (FOR UPDATE)
+and its version compared with the one read before: if another instance refreshed meanwhile, its token
+is used and no token call is made. A refresh whose response is lost is retried with the same (old)
+refresh token, which Xero honours for 30 minutes. `invalid_grant` breaks the grant: every connection
+on it is marked broken and an OrgDisconnected is published for each, in the same transaction.
+"""
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from shared.contracts import DisconnectReason
+
+from ..domain import events
+from ..domain.model import ConnectionStatus, Grant, GrantStatus, TokenSet
+from ..ports import Clock, OAuthRejected, TokenRejected, TokenResponse, UnitOfWork, XeroIdentity, XeroUnavailable, \
+    XeroWork
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_LOST_RESPONSE_RETRIES = 3
+
+
+class GrantBroken(Exception):
+    """The grant can no longer be refreshed; the merchant has to connect again."""
+
+
+class Tokens:
+    def __init__(self, unit_of_work: UnitOfWork[XeroWork], clock: Clock, identity: XeroIdentity) -> None:
+        self._unit_of_work = unit_of_work
+        self._clock = clock
+        self._identity = identity
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def access_token(self, grant_id: str, *, force: bool = False) -> str:
+        async with self._locks[grant_id]:
+            async with self._unit_of_work() as tx:
+                seen = await tx.grants.get(grant_id)
+            if seen is None or seen.status is not GrantStatus.ACTIVE or seen.tokens is None:
+                raise GrantBroken(grant_id)
+            if not force and not seen.needs_refresh(self._clock()):
+                return seen.tokens.access_token
+            return await self._refresh(seen)
+
+    async def with_token(self, grant_id: str, call: Callable[[str], Awaitable[T]]) -> T:
+        """Run an API call; a 401 (token expired early or revoked) forces one refresh and one retry."""
+        try:
+            return await call(await self.access_token(grant_id))
+        except TokenRejected:
+            return await call(await self.access_token(grant_id, force=True))
+
+    async def _refresh(self, seen: Grant) -> str:
+        async with self._unit_of_work() as tx:
+            current = await tx.grants.get(seen.grant_id, lock=True)     # other instances wait here
+            if current is None or current.status is not GrantStatus.ACTIVE or current.tokens is None:
+                raise GrantBroken(seen.grant_id)
+            if current.version != seen.version:                         # refreshed elsewhere meanwhile
+                return current.tokens.access_token
+            try:
+                response = await self._call_token_endpoint(current.tokens.refresh_token)
+            except OAuthRejected as error:
+                if error.error != "invalid_grant":
+                    raise XeroUnavailable(f"refresh refused: {error.error}") from None
+                await self._break(tx, current, "invalid_grant")
+                broken = True
+            else:
+                broken = False
+                tokens = token_set(response, self._clock())
+                await tx.grants.save(replace(current, tokens=tokens, refreshed_at=self._clock()), self._clock())
+        if broken:       # committed: the grant is marked broken and the events are in the outbox
+            raise GrantBroken(seen.grant_id)
+        log.info("refreshed Xero grant %s", seen.grant_id)
+        return tokens.access_token
+
+    async def _call_token_endpoint(self, refresh_token: str) -> TokenResponse:
+        """A lost response (timeout after Xero rotated) is retried with the same token: the grace period."""
+        for attempt in range(1, _LOST_RESPONSE_RETRIES + 1):
+            try:
+                return await self._identity.refresh(refresh_token)
+            except XeroUnavailable:
+                if attempt == _LOST_RESPONSE_RETRIES:
+                    raise
+                log.warning("refresh attempt %d got no usable answer; retrying with the same token", attempt)
+                await asyncio.sleep(0.2 * attempt)
+        raise AssertionError("unreachable")
+
+    async def _break(self, tx: XeroWork, grant: Grant, reason: str) -> None:
+        now = self._clock()
+        await tx.grants.save(replace(grant, status=GrantStatus.BROKEN, tokens=None), now, reason)
+        for connection in await tx.connections.active_of_grant(grant.grant_id):
+            await tx.connections.save(replace(connection, status=ConnectionStatus.BROKEN), now, reason)
+            await tx.outbox.publish(events.org_disconnected(connection, DisconnectReason.GRANT_INVALID,
+                                                            events.SYSTEM_ACTOR))
+            await tx.audit.record(now, events.SYSTEM_ACTOR, "grant.broken", connection.merchant_id,
+                                  connection.tenant_id, grant_id=grant.grant_id, reason=reason)
+        log.warning("Xero grant %s is broken (%s); its connections were disconnected", grant.grant_id, reason)
+
+
+def token_set(response: TokenResponse, now: datetime) -> TokenSet:
+    return TokenSet(response.access_token, response.refresh_token,
+                    now + timedelta(seconds=response.expires_in), response.scopes)

@@ -1,0 +1,183 @@
+"""The gateway over real HTTP, with the Xero and Cloud POS sandboxes, real PostgreSQL and Kafka.
+
+No tests here; the gateway tests (this folder's and the cross-service ones in tests/) use `gateway_stack` and
+the `stack` fixture. Every server runs under uvicorn on a loopback port in the test's event loop.
+key_validator and connection_registry do not serve their HTTP APIs yet, so faithful fakes of
+docs/internal-apis.md stand in (fakes_http.py): the key validator introspects the key at the Cloud POS
+sandbox; the registry builds its summary from the real Kafka topics the gateway publishes.
+"""
+
+import asyncio
+import base64
+import os
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from local_infra.browser import Browser
+from local_infra.merchant import CLOUDPOS_TOKENS, Merchant, seed_merchant
+from local_infra.postgres import temporary_database
+from oauth_gateway.main import build_app
+from oauth_gateway.settings import GatewaySettings
+from sandboxes.cloudpos import CloudPosSandboxSettings
+from sandboxes.cloudpos import build_app as build_cloudpos
+from sandboxes.xero import Clock, XeroSandboxSettings
+from sandboxes.xero import build_app as build_xero
+
+from .fakes_http import FakeRegistry, build_key_validator, publish_key_validated
+
+CLIENT_ID = "0A1B2C3D4E5F60718293A4B5C6D7E8F9"
+CLIENT_SECRET = "sandbox-client-secret-for-tests-0001"
+CONTROL = "xero-control-token"
+SERVICE_TOKEN = "internal-service-token-1"
+KEY_1, KEY_2 = base64.b64encode(os.urandom(32)).decode(), base64.b64encode(os.urandom(32)).decode()
+
+
+def _socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@asynccontextmanager
+async def serving(app, sock: socket.socket) -> AsyncIterator[str]:
+    """Serve an ASGI app on an already bound socket in this event loop (no access log: it would hold codes)."""
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    host, port = sock.getsockname()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@dataclass
+class Stack:
+    gateway_url: str
+    xero_url: str
+    cloudpos_url: str
+    dsn: str
+    clock: Clock
+    app: object
+    xero_app: object
+    registry: FakeRegistry
+    merchant: Merchant
+    urls: dict[str, str]
+    browsers: list[Browser] = field(default_factory=list)
+
+    @property
+    def handlers(self):  # noqa: ANN201 - GatewayHandlers
+        return self.app.state.handlers
+
+    @property
+    def pool(self):  # noqa: ANN201 - asyncpg.Pool
+        return self.app.state.runtime.pool
+
+    def browser(self) -> Browser:
+        self.browsers.append(Browser())
+        return self.browsers[-1]
+
+    async def xero(self, method: str, path: str, **kwargs) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=self.xero_url, headers={"x-sandbox-control-token": CONTROL}) as c:
+            return await c.request(method, path, **kwargs)
+
+    async def xero_state(self) -> dict:
+        return (await self.xero("GET", "/_sandbox/state")).json()
+
+    async def token_calls(self) -> list[dict]:
+        return [c for c in (await self.xero_state())["calls"] if c["path"] == "/connect/token"]
+
+
+def gateway_settings(dsn: str, kafka: str, group: str, urls: dict[str, str], **extra) -> GatewaySettings:
+    return GatewaySettings(
+        database={"url": dsn}, kafka={"bootstrap_servers": kafka, "consumer_group": group},
+        public_base_url=urls["gateway"], cloudpos={"base_url": urls["cloudpos"]},
+        key_validator={"base_url": urls["key_validator"], "api_token": SERVICE_TOKEN},
+        registry={"base_url": urls["registry"], "api_token": SERVICE_TOKEN},
+        xero={"issuer": urls["xero"], "api_base_url": urls["xero"], "client_id": CLIENT_ID,
+              "client_secret": CLIENT_SECRET, "redirect_uri": urls["gateway"] + "/xero/callback"},
+        session_secret="test-session-secret-0123456789-abcdef", token_keys={"k1": KEY_1, "k2": KEY_2},
+        active_token_key_id="k1", keepalive_interval_seconds=0, **extra)
+
+
+@asynccontextmanager
+async def real_registry(pg_dsn: str, kafka_bootstrap: str, group: str) -> AsyncIterator[object]:
+    """The real connection_registry (its runtime, consumers and HTTP API) on its own fresh database."""
+    from connection_registry.main import build_app as build_registry
+    from connection_registry.settings import RegistrySettings
+    async with temporary_database(pg_dsn, prefix=group.replace("-", "_")[:40]) as dsn:
+        app = build_registry(RegistrySettings(
+            database={"url": dsn}, kafka={"bootstrap_servers": kafka_bootstrap, "consumer_group": group},
+            api_token=SERVICE_TOKEN, helpdesk_token="helpdesk-token-for-tests-1", helpdesk_secure_cookie=False))
+        async with app.router.lifespan_context(app):
+            yield app
+
+
+@asynccontextmanager
+async def gateway_stack(pg_dsn: str, kafka_bootstrap: str, group: str, xero_options: dict | None = None,
+                        use_real_registry: bool = False, key_validator: Callable[..., FastAPI] = build_key_validator,
+                        **gateway_extra) -> AsyncIterator[Stack]:
+    """`key_validator(token, cloudpos_url, platform_token, on_valid)` builds what answers on the key
+    validator's port (a fake by default; tests/test_tracing.py passes the real one)."""
+    sockets = {name: _socket() for name in ("gateway", "xero", "cloudpos", "key_validator", "registry")}
+    urls = {name: "http://{}:{}".format(*s.getsockname()) for name, s in sockets.items()}
+    clock = Clock()
+    xero_app = build_xero(XeroSandboxSettings(
+        client_id=CLIENT_ID, client_secret=CLIENT_SECRET, redirect_uris=[urls["gateway"] + "/xero/callback"],
+        control_token=CONTROL, issuer=urls["xero"], **(xero_options or {})), clock)
+    cloudpos_app = build_cloudpos(CloudPosSandboxSettings(**{f"{k}_token": v for k, v in CLOUDPOS_TOKENS.items()}))
+    registry = FakeRegistry(SERVICE_TOKEN)
+    async with AsyncExitStack() as stack:
+        registry_app = (await stack.enter_async_context(real_registry(pg_dsn, kafka_bootstrap, f"{group}-reg"))
+                        if use_real_registry else registry.app)
+        on_valid = publish_key_validated(kafka_bootstrap) if use_real_registry else registry.on_valid
+        for name, app in (("xero", xero_app), ("cloudpos", cloudpos_app), ("registry", registry_app),
+                          ("key_validator", key_validator(SERVICE_TOKEN, urls["cloudpos"],
+                                                          CLOUDPOS_TOKENS["platform"], on_valid))):
+            await stack.enter_async_context(serving(app, sockets[name]))
+        if not use_real_registry:
+            await stack.enter_async_context(registry.consuming(kafka_bootstrap, f"{group}-registry"))
+        dsn = await stack.enter_async_context(temporary_database(pg_dsn, prefix=group.replace("-", "_")[:40]))
+        app = build_app(gateway_settings(dsn, kafka_bootstrap, group, urls, **gateway_extra),
+                        clock=clock.now)
+        await stack.enter_async_context(app.router.lifespan_context(app))
+        await stack.enter_async_context(serving(app, sockets["gateway"]))
+        merchant = await seed_merchant(urls["cloudpos"])
+        result = Stack(urls["gateway"], urls["xero"], urls["cloudpos"], dsn, clock, app, xero_app, registry, merchant,
+                       urls)
+        try:
+            yield result
+        finally:
+            for browser in result.browsers:
+                await browser.close()
+
+
+@asynccontextmanager
+async def second_instance(stack: Stack, kafka_bootstrap: str) -> AsyncIterator[str]:
+    """Another gateway process on the same database (same settings), on its own port."""
+    settings = stack.app.state.settings
+    app = build_app(settings.model_copy(update={"kafka": settings.kafka.model_copy(
+        update={"consumer_group": settings.kafka.consumer_group + "-b"})}), clock=stack.clock.now)
+    async with app.router.lifespan_context(app), serving(app, _socket()) as url:
+        yield url
+
+
+@pytest.fixture
+async def stack(pg_dsn, kafka_bootstrap, unique_name) -> AsyncIterator[Stack]:
+    """The gateway and its sandboxes with one seeded merchant, fresh for each test (conftest.py offers it)."""
+    async with gateway_stack(pg_dsn, kafka_bootstrap, unique_name("gateway")) as running:
+        yield running
+
+

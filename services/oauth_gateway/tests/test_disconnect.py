@@ -1,0 +1,100 @@
+"""Disconnect from Xero, and organisations removed inside Xero, over real HTTP with real Kafka."""
+
+import pytest
+
+from local_infra.merchant import connect, ready
+from sandboxes.xero import STEVE_PREMIUM_TENANT_ID, STEVE_TEST_STORE_TENANT_ID
+from shared.contracts import topics
+from shared.delivery import from_kafka
+from tests.support.kafka import eventually, read_topic
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
+
+async def _disconnects(stack, kafka: str, expect: int) -> list:
+    records = await read_topic(kafka, topics.ORG_DISCONNECTED, key=stack.merchant.merchant_id.encode(), expect=expect)
+    return [from_kafka({k: v.decode() for k, v in r.headers}, r.value).data for r in records]
+
+
+def _store_state(stack, store_id: str) -> str:
+    return stack.registry.merchants[stack.merchant.merchant_id]["stores"][store_id]["state"]
+
+
+async def _two_connected(stack):
+    browser = await ready(stack)
+    store_1, store_2 = stack.merchant.stores
+    await connect(stack, browser, store_1, STEVE_TEST_STORE_TENANT_ID)
+    await connect(stack, browser, store_2, STEVE_PREMIUM_TENANT_ID)
+
+    async def both() -> bool:
+        await browser.get(stack.gateway_url + "/")
+        return browser.text().count("Disconnect from Xero") == 2
+    await eventually(both, timeout=20, what="both organisations in the summary")
+    return browser, store_1, store_2
+
+
+async def test_disconnect_removes_the_connection_at_xero_reaches_the_registry_and_revokes_the_last(
+        stack, kafka_bootstrap):
+    browser, store_1, store_2 = await _two_connected(stack)
+    user = f"u-{stack.merchant.merchant_id}"
+
+    await browser.submit("Disconnect from Xero", within=f"/organisations/{STEVE_TEST_STORE_TENANT_ID}/")
+
+    assert "being disconnected" in browser.text()
+    assert browser.text().count("Disconnect from Xero") == 1       # hidden at once, registry or not
+    state = await stack.xero_state()
+    assert {c["tenantId"] for c in state["connections"]} == {STEVE_PREMIUM_TENANT_ID}
+    assert not any(g["revoked"] for g in state["grants"])          # the grant still serves Premium
+    [event] = await _disconnects(stack, kafka_bootstrap, 1)
+    assert (str(event.tenant_id), event.reason.value, event.actor) == (STEVE_TEST_STORE_TENANT_ID,
+                                                                      "merchant_request", user)
+    await eventually(lambda: _is(_store_state(stack, store_1), "disconnected"), what="the registry to disconnect")
+    assert _store_state(stack, store_2) == "connected"
+
+    await browser.submit("Disconnect from Xero", within=f"/organisations/{STEVE_PREMIUM_TENANT_ID}/")
+
+    state = await stack.xero_state()
+    assert state["connections"] == [] and all(g["revoked"] for g in state["grants"])
+    assert await stack.pool.fetchval("SELECT status FROM grants") == "revoked"
+    assert await stack.pool.fetchval("SELECT refresh_token FROM grants") is None
+    audit = [r["action"] for r in await stack.pool.fetch("SELECT action FROM audit_log ORDER BY seq")]
+    assert audit.count("xero.delete_connection") == 2 and audit.count("xero.revoke_grant") == 1
+
+
+async def test_a_disconnect_while_xero_is_down_takes_effect_here_and_is_retried_at_xero(stack, kafka_bootstrap):
+    browser, store_1, _ = await _two_connected(stack)
+    await stack.xero("POST", "/_sandbox/faults", json={"count": 20, "status": 503, "paths": "/connections"})
+
+    await browser.submit("Disconnect from Xero", within=f"/organisations/{STEVE_TEST_STORE_TENANT_ID}/")
+
+    assert browser.page.status_code == 200 and "being disconnected" in browser.text()
+    assert len(await _disconnects(stack, kafka_bootstrap, 1)) == 1
+    assert STEVE_TEST_STORE_TENANT_ID in {c["tenantId"] for c in (await stack.xero_state())["connections"]}
+    job = await stack.pool.fetchrow("SELECT attempts, done_at, last_error FROM xero_jobs")
+    assert job["attempts"] == 1 and job["done_at"] is None and "503" in job["last_error"]
+
+    await stack.xero("POST", "/_sandbox/faults", json={"count": 0})
+    await stack.xero("POST", "/_sandbox/clock/advance", json={"seconds": 60})
+    await stack.handlers.disconnect.run_due()
+
+    assert STEVE_TEST_STORE_TENANT_ID not in {c["tenantId"] for c in (await stack.xero_state())["connections"]}
+    assert await stack.pool.fetchval("SELECT done_at IS NOT NULL FROM xero_jobs WHERE kind = 'delete_connection'")
+
+
+async def test_an_organisation_removed_inside_xero_is_detected_and_published(stack, kafka_bootstrap):
+    _, store_1, store_2 = await _two_connected(stack)
+
+    await stack.xero("POST", f"/_sandbox/tenants/{STEVE_TEST_STORE_TENANT_ID}/remove-app")
+    removed = await stack.handlers.upkeep.check_connections()
+
+    assert removed == 1
+    [event] = await _disconnects(stack, kafka_bootstrap, 1)
+    assert (str(event.tenant_id), event.reason.value, event.actor) == (STEVE_TEST_STORE_TENANT_ID,
+                                                                      "removed_in_xero", "xero")
+    await eventually(lambda: _is(_store_state(stack, store_1), "disconnected"), what="the registry to see it")
+    assert _store_state(stack, store_2) == "connected"
+    assert await stack.handlers.upkeep.check_connections() == 0          # published once, not every sweep
+
+
+async def _is(value, expected) -> bool:
+    return value == expected

@@ -78,8 +78,9 @@ class Stack:
     browsers: list[Browser] = field(default_factory=list)
 
     @property
-    def handlers(self):  # noqa: ANN201 - GatewayHandlers
-        return self.app.state.handlers
+    def xero_client(self):  # noqa: ANN201 - oauth_gateway.xero_client.XeroClient
+        """The gateway's Xero client part: tokens, owed Xero jobs, upkeep."""
+        return self.app.state.xero
 
     @property
     def pool(self):  # noqa: ANN201 - asyncpg.Pool
@@ -165,12 +166,19 @@ async def gateway_stack(pg_dsn: str, kafka_bootstrap: str, group: str, xero_opti
 
 
 @asynccontextmanager
-async def second_instance(stack: Stack, kafka_bootstrap: str) -> AsyncIterator[str]:
-    """Another gateway process on the same database (same settings), on its own port."""
+async def another_gateway(stack: Stack) -> AsyncIterator[FastAPI]:
+    """Another gateway instance on the same database (same settings), started but not serving HTTP."""
     settings = stack.app.state.settings
     app = build_app(settings.model_copy(update={"kafka": settings.kafka.model_copy(
         update={"consumer_group": settings.kafka.consumer_group + "-b"})}), clock=stack.clock.now)
-    async with app.router.lifespan_context(app), serving(app, _socket()) as url:
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@asynccontextmanager
+async def second_instance(stack: Stack, kafka_bootstrap: str) -> AsyncIterator[str]:
+    """Another gateway process on the same database (same settings), on its own port."""
+    async with another_gateway(stack) as app, serving(app, _socket()) as url:
         yield url
 
 

@@ -75,7 +75,7 @@ async def test_a_disconnect_while_xero_is_down_takes_effect_here_and_is_retried_
 
     await stack.xero("POST", "/_sandbox/faults", json={"count": 0})
     await stack.xero("POST", "/_sandbox/clock/advance", json={"seconds": 60})
-    await stack.handlers.disconnect.run_due()
+    await stack.xero_client.jobs.run_due()
 
     assert STEVE_TEST_STORE_TENANT_ID not in {c["tenantId"] for c in (await stack.xero_state())["connections"]}
     assert await stack.pool.fetchval("SELECT done_at IS NOT NULL FROM xero_jobs WHERE kind = 'delete_connection'")
@@ -85,7 +85,7 @@ async def test_an_organisation_removed_inside_xero_is_detected_and_published(sta
     _, store_1, store_2 = await _two_connected(stack)
 
     await stack.xero("POST", f"/_sandbox/tenants/{STEVE_TEST_STORE_TENANT_ID}/remove-app")
-    removed = await stack.handlers.upkeep.check_connections()
+    removed = await stack.xero_client.upkeep.check_connections()
 
     assert removed == 1
     [event] = await _disconnects(stack, kafka_bootstrap, 1)
@@ -93,7 +93,7 @@ async def test_an_organisation_removed_inside_xero_is_detected_and_published(sta
                                                                       "removed_in_xero", "xero")
     await eventually(lambda: _is(_store_state(stack, store_1), "disconnected"), what="the registry to see it")
     assert _store_state(stack, store_2) == "connected"
-    assert await stack.handlers.upkeep.check_connections() == 0          # published once, not every sweep
+    assert await stack.xero_client.upkeep.check_connections() == 0          # published once, not every sweep
 
 
 async def _is(value, expected) -> bool:

@@ -92,7 +92,7 @@ async def _enter(budget: TenantBudget, tenant) -> None:
 
 async def _spend_sandbox_minute(stack) -> None:
     grant = await stack.pool.fetchval("SELECT grant_id FROM grants")
-    token = await stack.handlers.tokens.access_token(grant)
+    token = await stack.xero_client.tokens.access_token(grant)
     import httpx
     async with httpx.AsyncClient() as client:
         response = await client.get(f"{stack.xero_url}/api.xro/2.0/Organisation", headers={

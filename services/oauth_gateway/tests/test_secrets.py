@@ -39,7 +39,7 @@ async def test_no_secret_in_logs_or_in_the_database_after_a_full_journey(stack, 
     assert "being disconnected" in browser.text()
     await stack.xero("POST", "/_sandbox/clock/advance", json={"seconds": 31 * 60})
     grant = await stack.pool.fetchval("SELECT grant_id FROM grants")
-    access = await stack.handlers.tokens.access_token(grant)                       # a refresh happened
+    access = await stack.xero_client.tokens.access_token(grant)                       # a refresh happened
 
     refresh_tokens = list(stack.xero_app.state.xero.refresh_tokens)
     secrets = {"access token": access, "merchant password": PASSWORD, "api key": stack.merchant.api_key,

@@ -6,10 +6,10 @@ import httpx
 import pytest
 
 from local_infra.merchant import connect, ready
-from oauth_gateway.handlers.tokens import GrantBroken, TokenService
+from oauth_gateway.xero_client import GrantBroken
 from sandboxes.xero import STEVE_TEST_STORE_TENANT_ID
 
-from .stack import CLIENT_ID, CLIENT_SECRET
+from .stack import CLIENT_ID, CLIENT_SECRET, another_gateway
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -28,9 +28,9 @@ async def test_twenty_concurrent_refreshes_on_two_instances_make_exactly_one_tok
     grant = await _connected_grant(stack)
     await _advance(stack, 31 * 60)                      # the access token has expired
     before = len(await stack.token_calls())
-    instances = [stack.handlers.tokens, TokenService(stack.handlers.deps)]   # separate in-process locks
-
-    tokens = await asyncio.gather(*(instances[i % 2].access_token(grant) for i in range(20)))
+    async with another_gateway(stack) as other:             # separate in-process locks, one database
+        instances = [stack.xero_client.tokens, other.state.xero.tokens]
+        tokens = await asyncio.gather(*(instances[i % 2].access_token(grant) for i in range(20)))
 
     assert len(set(tokens)) == 1
     calls = await stack.token_calls()
@@ -43,7 +43,7 @@ async def test_a_lost_refresh_response_is_retried_with_the_same_token_inside_the
     await _advance(stack, 31 * 60)
     await stack.xero("POST", "/_sandbox/faults", json={"count": 1, "status": 503, "paths": "/connect/token"})
 
-    token = await stack.handlers.tokens.access_token(grant)
+    token = await stack.xero_client.tokens.access_token(grant)
 
     assert token
     assert [c["status"] for c in await stack.token_calls()][-2:] == [503, 200]
@@ -53,11 +53,11 @@ async def test_the_old_refresh_token_still_works_after_a_lost_rotation(stack):
     """Xero rotated but we never saw the answer: the stored (old) token is honoured for 30 minutes."""
     grant = await _connected_grant(stack)
     row = await stack.pool.fetchrow("SELECT refresh_token FROM grants")
-    old = stack.handlers.deps.sealer.open(row["refresh_token"], f"grant:{grant}:refresh")
+    old = stack.app.state.sealer.open(row["refresh_token"], f"grant:{grant}:refresh")
     rotated = await _rotate_directly(stack, old)     # the response "lost" on the way to us
     assert rotated == 200
 
-    token = await stack.handlers.tokens.access_token(grant, force=True)
+    token = await stack.xero_client.tokens.access_token(grant, force=True)
 
     assert token and (await stack.token_calls())[-1]["status"] == 200
 
@@ -67,37 +67,37 @@ async def test_invalid_grant_marks_the_grant_broken_and_publishes_org_disconnect
     await stack.xero("POST", "/_sandbox/refresh-tokens/expire", json={})
 
     with pytest.raises(GrantBroken):
-        await stack.handlers.tokens.access_token(grant, force=True)
+        await stack.xero_client.tokens.access_token(grant, force=True)
 
     assert await stack.pool.fetchval("SELECT status FROM grants") == "broken"
     assert await stack.pool.fetchval("SELECT status || ':' || reason FROM connections") == "broken:invalid_grant"
     rows = await stack.pool.fetch("SELECT value FROM delivery_outbox WHERE topic = 'OrgDisconnected'")
     assert len(rows) == 1 and b'"reason":"grant_invalid"' in rows[0]["value"]
     with pytest.raises(GrantBroken):                  # no retry storm: broken stays broken, no token call
-        await stack.handlers.tokens.access_token(grant)
+        await stack.xero_client.tokens.access_token(grant)
     assert [c["status"] for c in await stack.token_calls()][-1] == 400
 
 
 async def test_keep_alive_refreshes_idle_grants_well_before_sixty_days(stack):
     await _connected_grant(stack)
     await _advance(stack, 13 * 86400)
-    assert await stack.handlers.upkeep.keep_alive() == 0
+    assert await stack.xero_client.upkeep.keep_alive() == 0
     await _advance(stack, 2 * 86400)                  # 15 days idle: past the 14-day keep-alive threshold
 
-    assert await stack.handlers.upkeep.keep_alive() == 1
-    assert await stack.handlers.upkeep.keep_alive() == 0
+    assert await stack.xero_client.upkeep.keep_alive() == 1
+    assert await stack.xero_client.upkeep.keep_alive() == 0
     assert (await stack.token_calls())[-1]["status"] == 200
 
 
 async def test_tokens_are_re_sealed_under_a_new_active_key(stack):
     await _connected_grant(stack)
     assert (await stack.pool.fetchval("SELECT refresh_token FROM grants")).startswith("v1.k1.")
-    stack.handlers.deps.sealer.active_key_id = "k2"          # operators switched the active key
+    stack.app.state.sealer.active_key_id = "k2"          # operators switched the active key
 
-    assert await stack.handlers.upkeep.rewrap() == 1
+    assert await stack.xero_client.upkeep.rewrap() == 1
 
     assert (await stack.pool.fetchval("SELECT refresh_token FROM grants")).startswith("v1.k2.")
-    assert await stack.handlers.upkeep.rewrap() == 0
+    assert await stack.xero_client.upkeep.rewrap() == 0
 
 
 async def _rotate_directly(stack, refresh_token: str) -> int:

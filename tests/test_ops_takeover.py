@@ -24,7 +24,7 @@ from shared.contracts import Event, SetupCompleted, examples, topics
 from shared.delivery import CloudEvent, to_kafka
 
 from .support.kafka import eventually
-from .support.processes import ServiceProcess, service_process
+from local_infra.processes import ServiceProcess, service_process
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 PARTITIONS = 4

@@ -14,7 +14,7 @@ from shared.tracing import configure_tracing
 
 from .support.kafka import eventually
 from .support.otlp import Receiver, ReceivedSpan, otlp_receiver
-from .support.processes import service_process
+from local_infra.processes import service_process
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 

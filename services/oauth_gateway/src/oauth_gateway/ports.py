@@ -192,78 +192,70 @@ class Outbox(Protocol):
 
 
 # --- what each part of the gateway may touch inside one transaction --------------------------------------
+# One Protocol per kind of row; each use case's `*Work` names the ones it touches. The real transaction
+# (`adapters.postgres.PgGatewayTransaction`) has them all; a fake needs only what the use case names.
 class Audited(Protocol):
     @property
     def audit(self) -> AuditLog: ...
 
 
-class SessionWork(Audited, Protocol):
+class WithSessions(Protocol):
     @property
     def sessions(self) -> SessionRows: ...
 
 
-class ConsentWork(Audited, Protocol):
+class WithFlows(Protocol):
     @property
     def flows(self) -> FlowRows: ...
+
+
+class WithGrants(Protocol):
     @property
     def grants(self) -> GrantRows: ...
+
+
+class WithConnections(Protocol):
+    @property
+    def connections(self) -> ConnectionRows: ...
+
+
+class WithJobs(Protocol):
+    @property
+    def jobs(self) -> JobRows: ...
+
+
+class WithOutbox(Protocol):
     @property
     def outbox(self) -> Outbox: ...
 
 
-class RemovalWork(Audited, Protocol):
+class SessionWork(WithSessions, Audited, Protocol):
+    """Sign-in, the session's life, the validated key."""
+
+
+class ConsentWork(WithFlows, WithGrants, WithOutbox, Audited, Protocol):
+    """Connect to Xero: the flow, then the consent's grant and StoreConnected."""
+
+
+class RemovalWork(WithConnections, WithOutbox, Audited, Protocol):
     """Enough to record that an organisation was removed inside Xero."""
 
-    @property
-    def connections(self) -> ConnectionRows: ...
-    @property
-    def outbox(self) -> Outbox: ...
+
+class SelectionWork(WithSessions, WithFlows, WithConnections, WithJobs, WithOutbox, Audited, Protocol):
+    """Confirm Selection: the connection, OrgSelected, or the Xero connection owed a DELETE."""
 
 
-class SelectionWork(Audited, Protocol):
-    @property
-    def sessions(self) -> SessionRows: ...
-    @property
-    def flows(self) -> FlowRows: ...
-    @property
-    def connections(self) -> ConnectionRows: ...
-    @property
-    def jobs(self) -> JobRows: ...
-    @property
-    def outbox(self) -> Outbox: ...
+class DisconnectWork(WithSessions, WithConnections, WithJobs, WithOutbox, Audited, Protocol):
+    """Disconnect from Xero: the connection ends, OrgDisconnected, the Xero work owed."""
 
 
-class DisconnectWork(Audited, Protocol):
-    @property
-    def sessions(self) -> SessionRows: ...
-    @property
-    def connections(self) -> ConnectionRows: ...
-    @property
-    def jobs(self) -> JobRows: ...
-    @property
-    def outbox(self) -> Outbox: ...
+class SummaryWork(WithConnections, Audited, Protocol):
+    """The summary and "I have finished"."""
 
 
-class XeroWork(Audited, Protocol):
+class XeroWork(WithGrants, WithConnections, WithJobs, WithOutbox, Audited, Protocol):
     """The Xero client part: tokens, owed Xero jobs, upkeep."""
 
-    @property
-    def grants(self) -> GrantRows: ...
-    @property
-    def connections(self) -> ConnectionRows: ...
-    @property
-    def jobs(self) -> JobRows: ...
-    @property
-    def outbox(self) -> Outbox: ...
 
-
-class HousekeepingWork(Protocol):
-    @property
-    def sessions(self) -> SessionRows: ...
-    @property
-    def flows(self) -> FlowRows: ...
-
-
-class SummaryWork(Audited, Protocol):
-    @property
-    def connections(self) -> ConnectionRows: ...
+class HousekeepingWork(WithSessions, WithFlows, Protocol):
+    """Forgetting stale sessions and flows."""

@@ -6,6 +6,7 @@ Phases (default: all; --smoke: drain,idle with one service and a short window):
   idle     idle CPU % and RSS of the four services (make run's settings) next to B0
   scaling  drain throughput of 2 consumer processes in one group vs 1 (S and B1)
   journey  Confirm Selection -> helpdesk email on the `make run` stack (its own Kafka and PostgreSQL)
+  proxy    a Xero call through the platform proxy vs straight to the sandbox: added ms, calls/s (make run stack)
 
 Kafka and PostgreSQL for all but the journey come from local_infra.resolve: $KAFKA_BOOTSTRAP_SERVERS /
 $DATABASE_URL when set, else containers or local processes.
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from local_infra.resolve import kafka_bootstrap_servers, postgres_dsn
 
-from . import journey
+from . import journey, proxy
 from .harness import PHASES, ROOT, SERVICES, Config, Results, write_report
 from .phases import run, summarise, table
 
@@ -60,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scaling-events", type=int, help="events per scaling run (default: --events or 5000)")
     parser.add_argument("--journey-reps", type=int, default=8, help="merchants walked through (plus a warm-up)")
     parser.add_argument("--journey-port-offset", type=int, default=3500)
+    parser.add_argument("--proxy-calls", type=int, default=500, help="calls of each kind for the latency figures")
+    parser.add_argument("--proxy-seconds", type=float, default=10.0, help="throughput window of each kind")
+    parser.add_argument("--proxy-concurrency", type=int, default=16)
     parser.add_argument("--out", type=Path, help="JSON figures (default artifacts/bench/latest.json)")
     args = parser.parse_args(argv)
     phases = args.only or (("drain", "idle") if args.smoke else PHASES)
@@ -73,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
                  settle_seconds=args.settle_seconds if args.settle_seconds is not None else
                  (2.0 if args.smoke else 5.0),
                  scaling_events=args.scaling_events or events, journey_reps=args.journey_reps,
-                 journey_port_offset=args.journey_port_offset)
+                 journey_port_offset=args.journey_port_offset, proxy_calls=args.proxy_calls,
+                 proxy_seconds=args.proxy_seconds, proxy_concurrency=args.proxy_concurrency)
     cfg.load_at_start = os.getloadavg()
     cfg.code = _code()
     if args.out:
@@ -83,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     def say(line: str) -> None:
         print(line, flush=True)
 
-    if set(cfg.phases) - {"journey"}:
+    if set(cfg.phases) - {"journey", "proxy"}:
         with kafka_bootstrap_servers() as bootstrap, postgres_dsn() as admin_dsn:
             report = asyncio.run(run(bootstrap, admin_dsn, cfg, say))
     else:
@@ -95,6 +100,13 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as error:  # noqa: BLE001 - the other figures are still worth printing
             say(f"journey failed: {type(error).__name__}: {error}")
             status = 1
+    if "proxy" in cfg.phases:  # on a `make run` stack of its own, like the journey
+        try:
+            report["proxy"] = asyncio.run(proxy.run(cfg, say))
+        except Exception as error:  # noqa: BLE001 - the other figures are still worth printing
+            say(f"proxy failed: {type(error).__name__}: {error}")
+            status = 1
+    if {"journey", "proxy"} & set(cfg.phases):
         report["load_average_at_end"] = os.getloadavg()
         write_report(cfg, report)
     print()

@@ -33,7 +33,7 @@ from shared.delivery import CloudEvent, to_kafka
 
 TOPIC = topics.KEY_VALIDATED
 PARTITIONS = 4
-PHASES = ("drain", "latency", "idle", "scaling", "journey")
+PHASES = ("drain", "latency", "idle", "scaling", "journey", "proxy")
 SERVICES = ("key_validator", "oauth_gateway", "connection_registry", "notifier")
 _TICK = os.sysconf("SC_CLK_TCK")
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,6 +59,11 @@ class Config:
     # bench.journey: merchants walked through, the `make run` stack's port offset
     journey_reps: int = 8
     journey_port_offset: int = 3500
+    # bench.proxy: calls of each kind for latency, then a throughput window at a concurrency
+    proxy_port_offset: int = 3600
+    proxy_calls: int = 500
+    proxy_seconds: float = 10.0
+    proxy_concurrency: int = 16
     load_at_start: tuple[float, ...] = ()  # os.getloadavg() before anything started: other work on the machine
     code: str = ""  # the commit measured, "+ changes" when the working tree differed from it at the start
 

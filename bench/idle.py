@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from local_infra._proc import port_open
 from local_infra.postgres import temporary_database
 from local_infra.processes import service_process
-from local_infra.stack import Ports, generate_secrets, plan
+from local_infra.stack import DATABASES, Ports, generate_secrets, plan
 
 from . import baseline
 from .harness import LOGS, SERVICES, Consumer, Infra, Results, cell, cpu_seconds, fmt, grid, rss_mb, stats
@@ -49,7 +49,7 @@ def quiet_offset() -> int:
 def environments(kafka: str, dsns: dict[str, str], groups: dict[str, str]) -> dict[str, dict[str, str]]:
     """`make run`'s environment for each service in `dsns`, with its own database and consumer group."""
     unused = "postgresql://unused@127.0.0.1:1/unused"
-    processes = plan(Ports(offset=quiet_offset()), kafka, {s: dsns.get(s, unused) for s in SERVICES},
+    processes = plan(Ports(offset=quiet_offset()), kafka, {s: dsns.get(s, unused) for s in DATABASES},
                      generate_secrets(), LOGS)
     return {p.name: p.env | {f"{p.name.upper()}_KAFKA__CONSUMER_GROUP": groups[p.name]}
             for p in processes if p.name in dsns}

@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from . import drain, idle, journey, scaling
+from . import drain, idle, journey, proxy, scaling
 from .harness import PARTITIONS, Config, Infra, Results, write_report
 
 
@@ -52,7 +52,8 @@ def summarise(results: Results, cfg: Config, total: int) -> dict:
 
 def table(report: dict) -> str:
     """Every section of the report that has figures, one small table each."""
-    sections = [drain.table(report), idle.table(report), scaling.table(report), journey.table(report)]
+    sections = [drain.table(report), idle.table(report), scaling.table(report), journey.table(report),
+                proxy.table(report)]
 
     def load(key: str) -> str:
         return " ".join(f"{x:.2f}" for x in report.get(key) or ()) or "-"

@@ -1,5 +1,6 @@
-"""Generate the committed contract documents: `docs/contracts/<type>.json` (JSON Schemas of the events)
-and `docs/asyncapi/<service>.json` (AsyncAPI 3, from each service's FastStream broker).
+"""Generate the committed contract documents: `docs/contracts/<type>.json` (JSON Schemas of the events),
+`docs/asyncapi/<service>.json` (AsyncAPI 3, from each service's FastStream broker) and
+`docs/openapi/platform-api.json` (the gateway's internal platform API, OpenAPI 3.1).
 
 `make docs` writes them; `tests/test_contract_docs.py` fails when the committed files drift from the code.
 """
@@ -27,9 +28,17 @@ def asyncapi_documents() -> dict[str, dict[str, Any]]:
     return documents
 
 
+def platform_openapi() -> dict[str, Any]:
+    from oauth_gateway.main import build_app
+    from oauth_gateway.settings import example_settings
+
+    return build_app(example_settings()).state.platform_api.openapi()
+
+
 def expected_files() -> dict[Path, str]:
     files = {ROOT / "docs" / "contracts" / f"{type_}.json": schema for type_, schema in json_schemas().items()}
     files |= {ROOT / "docs" / "asyncapi" / f"{service}.json": doc for service, doc in asyncapi_documents().items()}
+    files[ROOT / "docs" / "openapi" / "platform-api.json"] = platform_openapi()
     return {path: json.dumps(content, indent=2, sort_keys=True) + "\n" for path, content in files.items()}
 
 

@@ -200,6 +200,31 @@ async def test_one_store_can_be_connected_again_alone(page):
     await shot(page, "15-one-store-reconnected")
 
 
+async def test_the_helpdesk_finalises_and_the_sales_poster_puts_yesterdays_invoice_into_xero(page, stack):
+    """examples/daily_sales, started by `make run`, posts through the gateway's platform proxy once finalised."""
+    registry = stack.url(stack.ports.registry)
+    await page.goto(f"{registry}/helpdesk/login")
+    await page.get_by_label("Your helpdesk ID").fill("helpdesk.alice")
+    await page.get_by_label("Helpdesk token").fill(stack.secrets["helpdesk_page"])
+    await page.get_by_role("button", name="Sign in").click()
+    waiting = page.locator("li, tr").filter(has_text=pos.STEVE_MERCHANT_NAME)
+    await waiting.get_by_role("button", name="Mark finalised").click()
+    await expect(page.get_by_text("SetupFinalised was published")).to_be_visible()
+    await shot(page, "16-helpdesk-finalised")
+
+    control = {"x-sandbox-control-token": stack.secrets["xero_control"]}
+    invoices_of = stack.url(stack.ports.xero, f"/_sandbox/tenants/{xero.STEVE_TEST_STORE_TENANT_ID}/invoices")
+
+    async def posted() -> bool:
+        return any(i["Reference"].startswith("s-steve-1 ") for i in get_json(invoices_of, control)["invoices"])
+
+    await eventually(posted, timeout=60, what="the daily sales invoice in Xero")
+    await page.goto(stack.url(stack.ports.xero, "/app/invoices"))
+    section = page.locator("section").filter(has=page.get_by_role("heading", name=STORE_1, exact=True))
+    await expect(section.get_by_role("cell", name=re.compile(r"^s-steve-1 \d{4}-\d{2}-\d{2}$"))).to_have_count(1)
+    await shot(page, "17-invoice-in-xero")
+
+
 async def test_the_platform_backend_sees_the_journey_on_kafka_in_order(stack):
     """A plain Kafka consumer, as the wider platform reads it: CloudEvents headers, keys and order."""
     key = MERCHANT.encode()

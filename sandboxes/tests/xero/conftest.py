@@ -26,6 +26,8 @@ CLIENT_SECRET = "sandbox-test-secret-7d1c"
 REDIRECT_URI = "http://localhost:8123/xero/callback"
 CONTROL_TOKEN = "sandbox-control-test-token"
 SCOPES = "openid profile email offline_access accounting.settings.read"
+ACCOUNTING_SCOPES = ("openid profile email offline_access accounting.settings accounting.contacts "
+                     "accounting.invoices accounting.payments")
 
 
 class Sandbox:
@@ -82,7 +84,8 @@ class Sandbox:
         return done.headers["location"]
 
     async def connect(self, tenants=(STEVE_TEST_STORE_TENANT_ID,), scope: str = SCOPES,
-                      browser: httpx.AsyncClient | None = None, nonce: str | None = None) -> dict:
+                      browser: httpx.AsyncClient | None = None, nonce: str | None = None,
+                      email: str = STEVE_EMAIL) -> dict:
         """Full authorization-code + PKCE flow with Authlib; returns the token set."""
         async with contextlib.AsyncExitStack() as stack:
             browser = browser or await stack.enter_async_context(self.browser())
@@ -90,11 +93,20 @@ class Sandbox:
             verifier = generate_token(48)
             url, _ = client.create_authorization_url(self.authorize_url, code_verifier=verifier,
                                                      nonce=nonce or generate_token(16))
-            location = await self.consent(url, browser, tenants=tenants)
+            location = await self.consent(url, browser, tenants=tenants, email=email)
             return dict(await client.fetch_token(self.token_url, authorization_response=location,
                                                  code_verifier=verifier))
 
 
+
+    async def api(self, token: dict, method: str, path: str, *, tenant: str | None = STEVE_TEST_STORE_TENANT_ID,
+                  accept: str = "application/json", headers: dict | None = None, **kwargs) -> httpx.Response:
+        """One Accounting API call as a client sends it: Bearer token, xero-tenant-id, Accept."""
+        sent = {"Authorization": f"Bearer {token['access_token']}", "Accept": accept, **(headers or {})}
+        if tenant is not None:
+            sent["xero-tenant-id"] = tenant
+        async with httpx.AsyncClient(base_url=self.base_url) as http:
+            return await http.request(method, path, headers=sent, **kwargs)
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ from oauth_gateway.domain.model import (
     WebSession,
     XeroJob,
 )
+from oauth_gateway.domain.platform import PlatformClient, StoreConnection, StoreLink
 from oauth_gateway.ports import (
     KeyValidation,
     OAuthRejected,
@@ -42,6 +43,9 @@ class State:
     jobs: dict = field(default_factory=dict)
     audit: list = field(default_factory=list)
     outbox: list = field(default_factory=list)
+    reasons: dict = field(default_factory=dict)          # (merchant_id, tenant_id) -> why it changed
+    store_links: dict = field(default_factory=dict)      # store_id -> StoreLink
+    clients: dict = field(default_factory=dict)          # token hash -> [client, disabled_at]
 
 
 class _Rows:
@@ -123,6 +127,7 @@ class FakeGrants(_Rows):
 class FakeConnections(_Rows):
     async def save(self, connection: Connection, now: datetime, reason: str | None = None) -> None:
         self.s.connections[(connection.merchant_id, connection.tenant_id)] = connection
+        self.s.reasons[(connection.merchant_id, connection.tenant_id)] = reason
 
     async def get(self, merchant_id: str, tenant_id: UUID, *, lock: bool = False) -> Connection | None:
         return self.s.connections.get((merchant_id, tenant_id))
@@ -161,6 +166,59 @@ class FakeJobs(_Rows):
                      retry_at=retry_at)
 
 
+class FakeStoreLinks(_Rows):
+    async def link(self, link: StoreLink) -> None:
+        self.s.store_links[link.store_id] = link
+
+    async def of_store(self, store_id: str) -> StoreConnection | None:
+        link = self.s.store_links.get(store_id)
+        key = (link.merchant_id, link.tenant_id) if link else None
+        connection = self.s.connections.get(key)
+        if connection is None:
+            return None
+        return StoreConnection(link, connection.organisation_name, connection.grant_id, connection.status,
+                               self.s.reasons.get(key), connection.scopes)
+
+    async def unlink_organisation(self, merchant_id: str, tenant_id: UUID) -> int:
+        doomed = [k for k, v in self.s.store_links.items() if (v.merchant_id, v.tenant_id) == (merchant_id, tenant_id)]
+        for key in doomed:
+            del self.s.store_links[key]
+        return len(doomed)
+
+
+class FakePlatformClients(_Rows):
+    async def by_token_hash(self, token_hash: bytes) -> PlatformClient | None:
+        entry = self.s.clients.get(token_hash)
+        return entry[0] if entry and entry[1] is None else None
+
+    async def put(self, client: PlatformClient, token_hash: bytes, now: datetime) -> None:
+        for key in [k for k, v in self.s.clients.items() if v[0].name == client.name]:
+            del self.s.clients[key]
+        self.s.clients[token_hash] = [client, None]
+
+    async def disable(self, name: str, now: datetime) -> bool:
+        live = [v for v in self.s.clients.values() if v[0].name == name and v[1] is None]
+        for entry in live:
+            entry[1] = now
+        return bool(live)
+
+    async def listing(self) -> list:
+        return sorted(((c, d) for c, d in self.s.clients.values()), key=lambda e: e[0].name)
+
+
+class FakePlatformReads:
+    """The hot path's lookups, reading what the fake unit of work last committed."""
+
+    def __init__(self, uow: "FakeUnitOfWork") -> None:
+        self.uow = uow
+
+    async def client(self, token_hash: bytes) -> PlatformClient | None:
+        return await FakePlatformClients(self.uow.committed).by_token_hash(token_hash)
+
+    async def store(self, store_id: str) -> StoreConnection | None:
+        return await FakeStoreLinks(self.uow.committed).of_store(store_id)
+
+
 class FakeAuditLog(_Rows):
     async def record(self, now, actor, action, merchant_id=None, tenant_id=None, **detail) -> None:  # noqa: ANN001
         self.s.audit.append((action, merchant_id, tenant_id, detail))
@@ -177,6 +235,7 @@ class FakeTransaction:
         self.sessions, self.flows, self.grants = FakeSessions(state), FakeFlows(state), FakeGrants(state)
         self.connections, self.jobs = FakeConnections(state), FakeJobs(state)
         self.audit, self.outbox = FakeAuditLog(state), FakeOutbox(state)
+        self.store_links, self.platform_clients = FakeStoreLinks(state), FakePlatformClients(state)
 
 
 class FakeUnitOfWork:

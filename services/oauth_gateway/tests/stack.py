@@ -23,7 +23,8 @@ from fastapi import FastAPI
 from local_infra.browser import Browser
 from local_infra.merchant import CLOUDPOS_TOKENS, Merchant, seed_merchant
 from local_infra.postgres import temporary_database
-from oauth_gateway.main import build_app
+from oauth_gateway.domain.platform import Operation, PlatformClient
+from oauth_gateway.main import build_app, platform_clients
 from oauth_gateway.settings import GatewaySettings
 from sandboxes.cloudpos import CloudPosSandboxSettings
 from sandboxes.cloudpos import build_app as build_cloudpos
@@ -36,6 +37,7 @@ CLIENT_ID = "0A1B2C3D4E5F60718293A4B5C6D7E8F9"
 CLIENT_SECRET = "sandbox-client-secret-for-tests-0001"
 CONTROL = "xero-control-token"
 SERVICE_TOKEN = "internal-service-token-1"
+PLATFORM_TOKEN = "platform-client-token-for-tests-0123456789"
 KEY_1, KEY_2 = base64.b64encode(os.urandom(32)).decode(), base64.b64encode(os.urandom(32)).decode()
 
 
@@ -97,18 +99,25 @@ class Stack:
     async def xero_state(self) -> dict:
         return (await self.xero("GET", "/_sandbox/state")).json()
 
+    def platform(self, token: str = PLATFORM_TOKEN) -> httpx.AsyncClient:
+        """A client of the platform's internal API (the gateway's second listener)."""
+        return httpx.AsyncClient(base_url=self.urls["platform"], headers={"Authorization": f"Bearer {token}"},
+                                 timeout=30)
+
     async def token_calls(self) -> list[dict]:
         return [c for c in (await self.xero_state())["calls"] if c["path"] == "/connect/token"]
 
 
-def gateway_settings(dsn: str, kafka: str, group: str, urls: dict[str, str], **extra) -> GatewaySettings:
+def gateway_settings(dsn: str, kafka: str, group: str, urls: dict[str, str], *,
+                     xero_scopes: tuple[str, ...] | None = None, **extra) -> GatewaySettings:
+    scopes = {"scopes": xero_scopes} if xero_scopes else {}
     return GatewaySettings(
         database={"url": dsn}, kafka={"bootstrap_servers": kafka, "consumer_group": group},
         public_base_url=urls["gateway"], cloudpos={"base_url": urls["cloudpos"]},
         key_validator={"base_url": urls["key_validator"], "api_token": SERVICE_TOKEN},
         registry={"base_url": urls["registry"], "api_token": SERVICE_TOKEN},
         xero={"issuer": urls["xero"], "api_base_url": urls["xero"], "client_id": CLIENT_ID,
-              "client_secret": CLIENT_SECRET, "redirect_uri": urls["gateway"] + "/xero/callback"},
+              "client_secret": CLIENT_SECRET, "redirect_uri": urls["gateway"] + "/xero/callback", **scopes},
         session_secret="test-session-secret-0123456789-abcdef", token_keys={"k1": KEY_1, "k2": KEY_2},
         active_token_key_id="k1", keepalive_interval_seconds=0, **extra)
 
@@ -132,7 +141,7 @@ async def gateway_stack(pg_dsn: str, kafka_bootstrap: str, group: str, xero_opti
                         **gateway_extra) -> AsyncIterator[Stack]:
     """`key_validator(token, cloudpos_url, platform_token, on_valid)` builds what answers on the key
     validator's port (a fake by default; tests/test_tracing.py passes the real one)."""
-    sockets = {name: _socket() for name in ("gateway", "xero", "cloudpos", "key_validator", "registry")}
+    sockets = {name: _socket() for name in ("gateway", "platform", "xero", "cloudpos", "key_validator", "registry")}
     urls = {name: "http://{}:{}".format(*s.getsockname()) for name, s in sockets.items()}
     clock = Clock()
     xero_app = build_xero(XeroSandboxSettings(
@@ -155,6 +164,9 @@ async def gateway_stack(pg_dsn: str, kafka_bootstrap: str, group: str, xero_opti
                         clock=clock.now)
         await stack.enter_async_context(app.router.lifespan_context(app))
         await stack.enter_async_context(serving(app, sockets["gateway"]))
+        await stack.enter_async_context(serving(app.state.platform_api, sockets["platform"]))
+        async with platform_clients(dsn) as clients:
+            await clients.register(PlatformClient("platform", frozenset(Operation)), PLATFORM_TOKEN)
         merchant = await seed_merchant(urls["cloudpos"])
         result = Stack(urls["gateway"], urls["xero"], urls["cloudpos"], dsn, clock, app, xero_app, registry, merchant,
                        urls)
@@ -173,6 +185,17 @@ async def another_gateway(stack: Stack) -> AsyncIterator[FastAPI]:
         update={"consumer_group": settings.kafka.consumer_group + "-b"})}), clock=stack.clock.now)
     async with app.router.lifespan_context(app):
         yield app
+
+
+@asynccontextmanager
+async def second_platform_api(stack: Stack, **changes: object) -> AsyncIterator[str]:
+    """Another gateway instance on the same database serving its platform API; `changes` alter its settings
+    (e.g. `xero=` with more scopes, as after a configuration change)."""
+    settings = stack.app.state.settings
+    app = build_app(settings.model_copy(update={"kafka": settings.kafka.model_copy(
+        update={"consumer_group": settings.kafka.consumer_group + "-p"}), **changes}), clock=stack.clock.now)
+    async with app.router.lifespan_context(app), serving(app.state.platform_api, _socket()) as url:
+        yield url
 
 
 @asynccontextmanager

@@ -113,7 +113,7 @@ async def test_an_expired_flow_is_refused(stack):
     assert await stack.token_calls() == []
 
 
-async def test_the_authorize_request_uses_pkce_s256_a_nonce_the_exact_redirect_and_minimal_scopes(stack):
+async def test_the_authorize_request_uses_pkce_s256_a_nonce_the_exact_redirect_and_the_sales_scopes(stack):
     browser = await ready(stack)
     store_1, store_2 = stack.merchant.stores
     first = parse_qs(urlsplit(await _authorize_url(stack, browser, store_1)).query)
@@ -122,7 +122,8 @@ async def test_the_authorize_request_uses_pkce_s256_a_nonce_the_exact_redirect_a
 
     assert first["code_challenge_method"] == ["S256"] and len(first["code_challenge"][0]) == 43
     assert first["redirect_uri"] == [stack.gateway_url + "/xero/callback"]
-    assert first["scope"] == ["openid profile email offline_access accounting.settings.read"]
+    assert first["scope"] == ["openid profile email offline_access accounting.settings.read accounting.contacts "
+                              "accounting.invoices accounting.payments"]          # granular only: no broad scope
     assert first["response_type"] == ["code"] and first["nonce"][0]
     assert first["state"] != second["state"] and first["code_challenge"] != second["code_challenge"]
     assert first["nonce"] != second["nonce"]

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import asyncpg
@@ -209,18 +209,43 @@ def health_router(runtime: ServiceRuntime) -> APIRouter:
     return router
 
 
-def serve(app: FastAPI, host: str, port: int) -> None:
+def serve(app: FastAPI, host: str, port: int, *, also: Sequence[tuple[FastAPI, str, int]] = ()) -> None:
     """Run one service process under uvicorn (each service's `__main__` calls this): JSON logs, and spans
-    exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (`shared.tracing.configure_tracing`)."""
-    import uvicorn
-
+    exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (`shared.tracing.configure_tracing`).
+    `also`: more apps of the same process on listeners of their own (e.g. an internal API kept off the public
+    port); they share `app`'s lifespan and stop with it."""
     from .tracing import configure_tracing
 
     runtime = getattr(app.state, "runtime", None)
     configure_logging(runtime.name if runtime else None)
     tracing = configure_tracing(runtime.name if runtime else "unknown_service")  # only with an OTLP endpoint
     try:
-        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+        asyncio.run(_serve_all(app, host, port, also))
     finally:
         if tracing is not None:
             tracing.shutdown()  # exports the last batch before the process ends
+
+
+async def _serve_all(app: FastAPI, host: str, port: int, also: Sequence[tuple[FastAPI, str, int]]) -> None:
+    import uvicorn
+
+    class Listener(uvicorn.Server):
+        """An extra listener: the main server alone handles SIGINT/SIGTERM, then stops it."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    main = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
+    extras = [Listener(uvicorn.Config(extra, host=h, port=p, log_config=None, access_log=False, lifespan="off"))
+              for extra, h, p in also]
+    serving = asyncio.create_task(main.serve())
+    while not (main.started or serving.done()):     # the extra listeners open once the runtime has started
+        await asyncio.sleep(0.05)
+    tasks = [asyncio.create_task(server.serve()) for server in extras] if main.started else []
+    try:
+        await serving
+    finally:
+        for server in extras:
+            server.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)

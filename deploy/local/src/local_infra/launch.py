@@ -42,9 +42,12 @@ class RunningStack:
 
 
 @contextmanager
-def running_stack(offset: int, secrets: dict[str, str], timeout: float = 300) -> Iterator[RunningStack]:
-    """The stack on ports shifted by `offset` with its own Kafka and PostgreSQL (never the caller's)."""
+def running_stack(offset: int, secrets: dict[str, str], timeout: float = 300,
+                  environment: dict[str, str] | None = None) -> Iterator[RunningStack]:
+    """The stack on ports shifted by `offset` with its own Kafka and PostgreSQL (never the caller's);
+    `environment` adds settings every process of it sees (e.g. a benchmark lifting Xero's limits)."""
     env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")}
+    env |= environment or {}
     env["LOCAL_STACK_SECRETS"] = json.dumps(secrets)
     process = subprocess.Popen([sys.executable, "-m", "local_infra.stack", "--port-offset", str(offset)],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -31,6 +31,8 @@ from local_infra.postgres import with_database
 from local_infra.resolve import kafka_bootstrap_servers, postgres_dsn
 
 SERVICES = ("key_validator", "oauth_gateway", "connection_registry", "notifier")
+EXAMPLES = ("daily_sales",)            # the platform team's sample client of the gateway's platform API
+DATABASES = SERVICES + EXAMPLES
 XERO_CLIENT_ID = "CLOUDPOSXERODEMOCLIENT0000000001"
 
 
@@ -41,8 +43,10 @@ class Ports:
     offset: int = 0
     gateway: int = 8100
     key_validator: int = 8101
+    platform: int = 8102
     registry: int = 8103
     notifier: int = 8104
+    daily_sales: int = 8105
     xero: int = 8710
     cloudpos: int = 8720
     helpdesk: int = 8730
@@ -59,19 +63,21 @@ class Process:
     argv: list[str]
     env: dict[str, str]
     ready_url: str
+    then: list[str] | None = None          # a command run once the process is ready (same environment)
     popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
 
 def _secrets() -> dict[str, str]:
     """Fresh secrets for this run, or those a test hands in through LOCAL_STACK_SECRETS (JSON)."""
     if given := os.environ.get("LOCAL_STACK_SECRETS"):
-        return json.loads(given)
+        return generate_secrets() | json.loads(given)       # a test may hand in only some of them
     return generate_secrets()
 
 
 def generate_secrets() -> dict[str, str]:
     names = ("xero_client_secret", "xero_control", "cloudpos_platform", "cloudpos_support", "cloudpos_control",
-             "key_hash", "session", "key_validator_api", "registry_api", "notifier_api", "helpdesk_page")
+             "key_hash", "session", "key_validator_api", "registry_api", "notifier_api", "helpdesk_page",
+             "platform_client")
     return {name: secrets.token_urlsafe(32) for name in names} | {
         "webhook": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
         "token_key": base64.b64encode(secrets.token_bytes(32)).decode()}
@@ -107,9 +113,27 @@ def plan(ports: Ports, kafka: str, dsns: dict[str, str], secret: dict[str, str],
         env = {f"{prefix}DATABASE__URL": dsns[service], f"{prefix}KAFKA__BOOTSTRAP_SERVERS": kafka,
                f"{prefix}HTTP__PORT": str(http_port[service])}
         env |= {prefix + name: value for name, value in own_env[service].items()}
+        then = None
+        if service == "oauth_gateway":   # the platform's client of the internal API, its token from the secrets
+            env |= {"OAUTH_GATEWAY_PLATFORM_HTTP__PORT": str(ports.platform),
+                    "PLATFORM_CLIENT_TOKEN": secret["platform_client"]}
+            then = [py, "-m", service, "clients", "add", "platform", "--token-env", "PLATFORM_CLIENT_TOKEN"]
         services.append(Process(service, [py, "-m", service], env,
-                                f"http://127.0.0.1:{http_port[service]}/health/ready"))
-    return sandboxes + services
+                                f"http://127.0.0.1:{http_port[service]}/health/ready", then))
+    return sandboxes + services + [daily_sales(ports, kafka, dsns["daily_sales"], secret, cloudpos)]
+
+
+def daily_sales(ports: Ports, kafka: str, dsn: str, secret: dict[str, str], cloudpos: str) -> Process:
+    """examples/daily_sales: posts each finalised store's daily sales invoice through the platform proxy."""
+    env = {"DAILY_SALES_DATABASE__URL": dsn, "DAILY_SALES_KAFKA__BOOTSTRAP_SERVERS": kafka,
+           "DAILY_SALES_HTTP__PORT": str(ports.daily_sales),
+           "DAILY_SALES_PLATFORM_API__BASE_URL": f"http://127.0.0.1:{ports.platform}",
+           "DAILY_SALES_PLATFORM_API__TOKEN": secret["platform_client"],
+           "DAILY_SALES_CLOUDPOS__BASE_URL": cloudpos,
+           "DAILY_SALES_CLOUDPOS__PLATFORM_TOKEN": secret["cloudpos_platform"],
+           "DAILY_SALES_POSTING__POLL_INTERVAL_SECONDS": "10"}
+    return Process("daily_sales", [sys.executable, "-m", "daily_sales"], env,
+                   f"http://127.0.0.1:{ports.daily_sales}/health/ready")
 
 
 def service_environment(ports: Ports, secret: dict[str, str], *, xero: str, cloudpos: str,
@@ -190,11 +214,11 @@ def _infrastructure(ports: Ports) -> Iterator[tuple[str, dict[str, str]]]:
         _say("Starting PostgreSQL")
         admin = stack.enter_context(postgres_dsn())
         dsns = {}
-        for service in SERVICES:
-            run_sync(_create_database(admin, service))
-            dsns[service] = with_database(admin, service)
+        for name in DATABASES:
+            run_sync(_create_database(admin, name))
+            dsns[name] = with_database(admin, name)
         where = urllib.parse.urlsplit(admin)
-        _say(f"PostgreSQL ready at {where.hostname}:{where.port}: databases {', '.join(SERVICES)}")
+        _say(f"PostgreSQL ready at {where.hostname}:{where.port}: databases {', '.join(DATABASES)}")
         yield kafka, dsns
 
 
@@ -224,7 +248,11 @@ def banner(ports: Ports, secret: dict[str, str]) -> str:
         "",
         f"  Helpdesk mail & webhooks: http://127.0.0.1:{ports.helpdesk}/   (SMTP on 127.0.0.1:{ports.smtp})",
         f"  Helpdesk finalisation:    http://127.0.0.1:{ports.registry}/helpdesk/  (token {secret['helpdesk_page']})",
-        f"  Xero sandbox:             http://127.0.0.1:{ports.xero}/",
+        f"  Platform API (internal):  http://127.0.0.1:{ports.platform}/internal/v1/stores/<store>/xero"
+        f"  (Bearer {secret['platform_client']})",
+        f"  Daily sales poster:       http://127.0.0.1:{ports.daily_sales}/health/ready  (examples/daily_sales; "
+        "posts each finalised store's yesterday into Xero)",
+        f"  Xero sandbox:             http://127.0.0.1:{ports.xero}/   (invoices: /app/invoices)",
         f"  Cloud POS Back Office:    http://127.0.0.1:{ports.cloudpos}/",
         f"  Service health:           http://127.0.0.1:{ports.registry}/health/ready (registry), "
         f":{ports.key_validator}, :{ports.notifier}",
@@ -238,8 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port-offset", type=int, default=0, help="shift every documented port by N")
     args = parser.parse_args(argv)
     ports = Ports(offset=args.port_offset)
-    busy = [p for p in (ports.gateway, ports.key_validator, ports.registry, ports.notifier, ports.xero,
-                        ports.cloudpos, ports.helpdesk, ports.smtp) if port_open(p)]
+    busy = [p for p in (ports.gateway, ports.platform, ports.key_validator, ports.registry, ports.notifier,
+                        ports.daily_sales, ports.xero, ports.cloudpos, ports.helpdesk, ports.smtp) if port_open(p)]
     if busy:
         print(f"ports already in use: {busy} (another `make run`? or use --port-offset)", file=sys.stderr)
         return 2
@@ -273,6 +301,11 @@ def _serve(processes: list[Process], ports: Ports, secret: dict[str, str], logs:
             _say(f"Starting {process.name}")
             _start(process, logs)
             _wait_ready(process, logs)
+            if process.then:
+                done = subprocess.run(process.then, env={**os.environ, **process.env}, capture_output=True,
+                                      text=True, check=False)
+                if done.returncode != 0:
+                    raise RuntimeError(f"{' '.join(process.then[1:])} failed:\n{done.stderr[-2000:]}")
         print(banner(ports, secret), flush=True)
         while all(p.popen and p.popen.poll() is None for p in processes):
             time.sleep(0.5)

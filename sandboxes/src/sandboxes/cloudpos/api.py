@@ -1,13 +1,17 @@
-"""The platform API our services call: sign-in with Cloud POS details, key introspection, merchants."""
+"""The platform API our services call: sign-in with Cloud POS details, key introspection, merchants, and a
+store's day of sales."""
 
 from __future__ import annotations
+
+from datetime import date
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from sandboxes.cloudpos.guards import ApiError, bearer_guard
+from sandboxes.cloudpos.sales import day_json
 from sandboxes.cloudpos.settings import CloudPosSandboxSettings
-from sandboxes.cloudpos.state import CloudPosState, Merchant, SignInError
+from sandboxes.cloudpos.state import CloudPosState, Merchant, SignInError, Store
 
 _SIGN_IN_ERRORS = {
     "invalid_credentials": (401, "The username or password is incorrect."),
@@ -70,8 +74,32 @@ def build_api_router(settings: CloudPosSandboxSettings) -> APIRouter:
         found = state_of(request).stores_of(merchant_id)
         return {"stores": [{"store_id": s.store_id, "name": s.name} for s in found]}
 
+    @platform.get("/stores/{store_id}/sales")
+    async def sales(store_id: str, request: Request, date: str | None = None) -> dict:
+        """The store's sales on `date` (its local trading day) with the day's summary; amounts are strings."""
+        store = store_or_404(request, store_id)
+        day = parse_day(date)
+        return day_json(store.store_id, store.merchant_id, day, state_of(request).sales_of(store.store_id, day))
+
     router.include_router(platform)
     return router
+
+
+def store_or_404(request: Request, store_id: str) -> Store:
+    found = state_of(request).stores.get(store_id)
+    if found is None:
+        raise ApiError(404, "not_found", f"No store {store_id!r}.")
+    return found
+
+
+def parse_day(text: str | None) -> date:
+    """`YYYY-MM-DD` only (400 `invalid_date` otherwise), as the platform's reporting endpoints take it."""
+    try:
+        if text is None or len(text) != 10:
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ApiError(400, "invalid_date", "The date query parameter must be a calendar date, YYYY-MM-DD.") from None
 
 
 def merchant_or_404(request: Request, merchant_id: str) -> Merchant:

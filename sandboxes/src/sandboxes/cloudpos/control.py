@@ -1,16 +1,21 @@
-"""Test controls under /_sandbox: inject platform faults, reset, read or seed the state, read the call log."""
+"""Test controls under /_sandbox: inject platform faults, reset, read or seed the state, read the call log,
+add sales to a store's day or empty it."""
 
 from __future__ import annotations
 
 import threading
 from collections import deque
 from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from sandboxes.cloudpos import demo_data
+from sandboxes.cloudpos.api import parse_day, store_or_404
 from sandboxes.cloudpos.guards import ApiError, header_guard
+from sandboxes.cloudpos.sales import VAT_RATES, Line, sale_json
 from sandboxes.cloudpos.settings import CloudPosSandboxSettings
 from sandboxes.cloudpos.state import LICENCES, CloudPosState
 
@@ -43,6 +48,32 @@ class FaultRequest(BaseModel):
 class StoreSeed(BaseModel):
     store_id: str
     name: str
+    closed_weekdays: frozenset[int] = Field(default=frozenset(), description="0 = Monday … 6 = Sunday")
+
+
+class LineSeed(BaseModel):
+    description: str = Field(min_length=1, max_length=200)
+    quantity: int = Field(default=1, ge=1, le=9999)
+    unit_price: Decimal = Field(ge=0, le=100_000, decimal_places=2)
+    price_includes_vat: bool = True
+    vat_rate: Decimal = Field(default=Decimal("20"), description="percent: 20, 5 or 0")
+
+    @field_validator("vat_rate")
+    @classmethod
+    def _uk_rate(cls, value: Decimal) -> Decimal:
+        if value not in VAT_RATES:
+            raise ValueError("a UK VAT rate: 20, 5 or 0")
+        return value
+
+    def line(self) -> Line:
+        return Line(self.description, self.quantity, self.unit_price, self.price_includes_vat, self.vat_rate)
+
+
+class SaleSeed(BaseModel):
+    date: str
+    payment_method: Literal["card", "cash"] = "card"
+    time: str = Field(default="12:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    lines: list[LineSeed] = Field(min_length=1, max_length=50)
 
 
 class UserSeed(BaseModel):
@@ -101,10 +132,25 @@ def build_control_router(settings: CloudPosSandboxSettings) -> APIRouter:
             raise ApiError(409, "conflict", f"Merchant {body.merchant_id!r} already exists.")
         state.add_merchant(body.merchant_id, body.name, body.licence)
         for store in body.stores:
-            state.add_store(store.store_id, body.merchant_id, store.name)
+            state.add_store(store.store_id, body.merchant_id, store.name, store.closed_weekdays)
         for user in body.users:
             state.add_user(user.user_id, body.merchant_id, user.username, user.display_name, user.password,
                            disabled=user.disabled)
         return {"merchant_id": body.merchant_id}
+
+    @router.post("/stores/{store_id}/sales", status_code=201)
+    async def add_sale(store_id: str, body: SaleSeed, request: Request) -> dict:
+        """Ring up a sale on the store's day, after that day's seeded sales."""
+        store, day = store_or_404(request, store_id), parse_day(body.date)
+        sale = parts(request)[0].add_sale(store.store_id, day, body.payment_method, body.time,
+                                          tuple(line.line() for line in body.lines))
+        return sale_json(sale)
+
+    @router.delete("/stores/{store_id}/sales")
+    async def clear_sales(store_id: str, request: Request, date: str | None = None) -> dict:
+        """Empty the store's day (its seeded sales too): a day with nothing sold, or a blank page for a test."""
+        store, day = store_or_404(request, store_id), parse_day(date)
+        parts(request)[0].clear_sales(store.store_id, day)
+        return {"store_id": store.store_id, "date": day.isoformat(), "sales_count": 0}
 
     return router

@@ -25,6 +25,8 @@ STEVE_STORES = {
     "s-steve-2": "Steve Test Store 2",
     "s-steve-3": "Steve Outlet Store",
 }
+# The outlet does not trade on Sundays: its seeded Sundays have no sales (a day with nothing to post).
+STEVE_OUTLET_CLOSED_WEEKDAYS = frozenset({6})
 # A former employee whose Back Office login was disabled: sign-in gives 403.
 DISABLED_USER_ID = "u-steve-former"
 DISABLED_USERNAME = "former.staff@cloudpos-demo.test"
@@ -57,7 +59,8 @@ def load(state: CloudPosState) -> None:
     """Put the demo organisations into an (empty) sandbox state."""
     state.add_merchant(STEVE_MERCHANT_ID, STEVE_MERCHANT_NAME, "pro_plus")
     for store_id, name in STEVE_STORES.items():
-        state.add_store(store_id, STEVE_MERCHANT_ID, name)
+        closed = STEVE_OUTLET_CLOSED_WEEKDAYS if store_id == "s-steve-3" else frozenset()
+        state.add_store(store_id, STEVE_MERCHANT_ID, name, closed)
     state.add_user(STEVE_USER_ID, STEVE_MERCHANT_ID, STEVE_USERNAME, STEVE_DISPLAY_NAME, DEMO_PASSWORD)
     state.add_user(
         DISABLED_USER_ID, STEVE_MERCHANT_ID, DISABLED_USERNAME, "Former Staff", DEMO_PASSWORD, disabled=True

@@ -7,10 +7,12 @@ import hashlib
 import secrets
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 
 import bcrypt
+
+from sandboxes.cloudpos.sales import Line, Sale, sale_id, seeded_day
 
 Clock = Callable[[], datetime]
 LICENCES = ("pro_plus", "pro", "standard", "lite")
@@ -49,6 +51,8 @@ class Store:
     store_id: str
     merchant_id: str
     name: str
+    closed_weekdays: frozenset[int] = field(default_factory=frozenset)
+    """`date.weekday()` numbers of the days the store does not trade (its seeded days have no sales)."""
 
 
 @dataclass
@@ -104,10 +108,11 @@ class CloudPosState:
         self.users: dict[str, User] = {}  # by lower-cased username
         self.keys: dict[str, ApiKey] = {}  # by key_id
         self._by_hash: dict[str, str] = {}
+        self.sales: dict[tuple[str, date], list[Sale]] = {}  # days a test changed; the others are seeded
 
     def clear(self) -> None:
         with self._lock:
-            for table in (self.merchants, self.stores, self.users, self.keys, self._by_hash):
+            for table in (self.merchants, self.stores, self.users, self.keys, self._by_hash, self.sales):
                 table.clear()
 
     def add_merchant(self, merchant_id: str, name: str, licence: str) -> Merchant:
@@ -117,10 +122,11 @@ class CloudPosState:
             merchant = self.merchants[merchant_id] = Merchant(merchant_id, name, licence)
         return merchant
 
-    def add_store(self, store_id: str, merchant_id: str, name: str) -> Store:
+    def add_store(self, store_id: str, merchant_id: str, name: str, closed_weekdays: frozenset[int] = frozenset()
+                  ) -> Store:
         with self._lock:
             self._require_merchant(merchant_id)
-            store = self.stores[store_id] = Store(store_id, merchant_id, name)
+            store = self.stores[store_id] = Store(store_id, merchant_id, name, closed_weekdays)
         return store
 
     def add_user(self, user_id: str, merchant_id: str, username: str, display_name: str, password: str,
@@ -166,6 +172,30 @@ class CloudPosState:
     def stores_of(self, merchant_id: str) -> list[Store]:
         with self._lock:
             return [s for s in self.stores.values() if s.merchant_id == merchant_id]
+
+    # --- sales -----------------------------------------------------------------------------------------------
+    def sales_of(self, store_id: str, day: date) -> list[Sale]:
+        """The store's sales that day: the seeded ones, unless a test changed the day."""
+        with self._lock:
+            return list(self._day(store_id, day))
+
+    def add_sale(self, store_id: str, day: date, payment_method: str, time: str, lines: tuple[Line, ...]) -> Sale:
+        """Append a sale to the day (after its seeded sales)."""
+        with self._lock:
+            sales = self.sales[(store_id, day)] = self._day(store_id, day)
+            sale = Sale(sale_id(store_id, day, len(sales) + 1), time, payment_method, lines)
+            sales.append(sale)
+        return sale
+
+    def clear_sales(self, store_id: str, day: date) -> None:
+        """The store sold nothing that day (until a test adds sales again)."""
+        with self._lock:
+            self.sales[(store_id, day)] = []
+
+    def _day(self, store_id: str, day: date) -> list[Sale]:
+        if (store_id, day) in self.sales:
+            return list(self.sales[(store_id, day)])
+        return seeded_day(store_id, day, self.stores[store_id].closed_weekdays)
 
     def sign_in(self, username: str, password: str) -> User:
         """Checks the password even for unknown users so timing does not reveal who exists."""

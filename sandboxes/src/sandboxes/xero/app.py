@@ -1,4 +1,5 @@
-"""Assembles the Xero sandbox: login/identity host, API host and test controls on one base URL."""
+"""Assembles the Xero sandbox: login/identity host, API host (Connections + Accounting), the web app's invoice
+page and test controls on one base URL."""
 
 from __future__ import annotations
 
@@ -7,16 +8,19 @@ import uuid
 
 from fastapi import FastAPI, Request, Response
 
+from sandboxes.xero.accounting_api import build_accounting_router
 from sandboxes.xero.api import build_api_router
 from sandboxes.xero.authorize import build_authorize_router
 from sandboxes.xero.clock import Clock
 from sandboxes.xero.control import Controls, build_control_router
+from sandboxes.xero.gate import TenantGate
 from sandboxes.xero.oidc import build_oidc_router
 from sandboxes.xero.problems import injected_fault
 from sandboxes.xero.ratelimit import RateLimiter
 from sandboxes.xero.settings import XeroSandboxSettings
 from sandboxes.xero.state import XeroState
 from sandboxes.xero.tokens import Signer
+from sandboxes.xero.webapp import build_webapp_router
 
 IDENTITY_PREFIXES = ("/connect/", "/identity/", "/.well-known/")
 CASE_INSENSITIVE = ("/connections", "/api.xro/")
@@ -50,8 +54,11 @@ def build_app(settings: XeroSandboxSettings, clock: Clock | None = None) -> Fast
     limiter, controls = RateLimiter(clock, settings), Controls()
     app.state.xero, app.state.signer, app.state.controls, app.state.clock = state, signer, controls, clock
 
+    gate = TenantGate(state, signer, limiter, controls)
     app.include_router(build_authorize_router(state, settings))
-    app.include_router(build_api_router(state, settings, signer, limiter, controls))
+    app.include_router(build_accounting_router(state, settings, gate))  # before the api.xro catch-all 404
+    app.include_router(build_api_router(state, settings, gate, limiter))
+    app.include_router(build_webapp_router(state))
     app.include_router(build_oidc_router(state, settings, signer))
     app.include_router(build_control_router(state, settings, limiter, controls))
     app.add_middleware(CaseInsensitivePaths)
@@ -67,7 +74,8 @@ def build_app(settings: XeroSandboxSettings, clock: Clock | None = None) -> Fast
             await asyncio.sleep(delay)
         status = controls.take_fault(path)
         if status is not None:
-            response = injected_fault(status, path.startswith(IDENTITY_PREFIXES))
+            response = injected_fault(status, path.startswith(IDENTITY_PREFIXES), controls.fault_retry_after,
+                                      controls.fault_problem)
         else:
             response = await call_next(request)
         response.headers["Server"] = "Kestrel"

@@ -22,6 +22,7 @@ from sandboxes.xero.state import XeroState
 
 SESSION_COOKIE = "XeroSandbox.Session"
 AUTHORIZE_PATH = "/identity/connect/authorize"
+APP_PREFIX = "/app/"
 PENDING_SECONDS = 600
 
 
@@ -96,8 +97,8 @@ def build_authorize_router(state: XeroState, settings: XeroSandboxSettings) -> A
         form = await request.form()
         email, password = str(form.get("email", "")), str(form.get("password", ""))
         return_url = str(form.get("ReturnUrl", ""))
-        if not return_url.startswith(AUTHORIZE_PATH + "?"):
-            return_url = "/"  # never an open redirect
+        if not (return_url.startswith(AUTHORIZE_PATH + "?") or return_url.startswith(APP_PREFIX)):
+            return_url = "/"  # never an open redirect: only the authorize flow or this sandbox's web app
         session = state.login(email, password)
         if session is None:
             return render("login", 400, return_url=return_url, email=email,

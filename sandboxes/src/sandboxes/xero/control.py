@@ -1,4 +1,5 @@
-"""/_sandbox test controls: clock, faults, latency, Xero-side disconnects, token expiry, state and reset.
+"""/_sandbox test controls: clock, faults, latency, Xero-side disconnects, token expiry, state and reset,
+and a read of each org's invoices.
 
 Every route needs the x-sandbox-control-token header; none of this exists on real Xero.
 """
@@ -9,11 +10,14 @@ import hashlib
 import hmac
 import uuid
 from datetime import datetime, timedelta
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException
 from pydantic import BaseModel, Field
 
+from sandboxes.xero.accounting import payment_json
 from sandboxes.xero.clock import xero_datetime
+from sandboxes.xero.invoices import invoice_json
 from sandboxes.xero.ratelimit import RateLimiter
 from sandboxes.xero.settings import XeroSandboxSettings
 from sandboxes.xero.state import XeroState
@@ -27,6 +31,7 @@ class Controls:
 
     def reset(self) -> None:
         self.fault_count, self.fault_status, self.fault_prefix = 0, 503, ""
+        self.fault_retry_after, self.fault_problem = 1, "minute"
         self.api_delay = 0.0
         self.slow_prefix, self.slow_seconds = "", 0.0
         self.calls: list[dict] = []
@@ -52,7 +57,8 @@ class Seconds(BaseModel):
 class Latency(BaseModel):
     seconds: float
     paths: str | None = Field(default=None, description="a path prefix (e.g. /connect/token): every call to it "
-                                                         "waits first; without it, only the Organisation API waits")
+                                                         "waits first; without it, every tenant-scoped Accounting "
+                                                         "call (Organisation, Invoices, ...) waits while in flight")
 
 
 class SetClock(BaseModel):
@@ -63,6 +69,9 @@ class Faults(BaseModel):
     count: int = Field(ge=0)
     status: int = Field(default=503, ge=400, le=599)
     paths: str | None = None
+    retry_after: int = Field(default=1, ge=0, description="Retry-After seconds of an injected 429")
+    problem: Literal["minute", "day", "appminute", "concurrent"] = Field(
+        default="minute", description="X-Rate-Limit-Problem of an injected 429")
 
 
 class ExpireRefresh(BaseModel):
@@ -105,6 +114,7 @@ def build_control_router(state: XeroState, settings: XeroSandboxSettings, limite
                 "grants": grants, "calls": controls.calls,
                 "faults": {"count": controls.fault_count, "status": controls.fault_status,
                            "paths": controls.fault_prefix},
+                "limits": limiter.snapshot(),
                 "organisations": [{"OrganisationID": o["OrganisationID"], "Name": o["Name"],
                                    "Class": o["Class"], "OrganisationStatus": o["OrganisationStatus"]}
                                   for o in state.orgs.values()]}
@@ -130,7 +140,9 @@ def build_control_router(state: XeroState, settings: XeroSandboxSettings, limite
     async def faults(body: Faults) -> dict:
         controls.fault_count, controls.fault_status = body.count, body.status
         controls.fault_prefix = body.paths or ""
-        return {"count": body.count, "status": body.status, "paths": controls.fault_prefix}
+        controls.fault_retry_after, controls.fault_problem = body.retry_after, body.problem
+        return {"count": body.count, "status": body.status, "paths": controls.fault_prefix,
+                "retry_after": body.retry_after, "problem": body.problem}
 
     @router.post("/latency")
     async def latency(body: Latency) -> dict:
@@ -186,4 +198,21 @@ def build_control_router(state: XeroState, settings: XeroSandboxSettings, limite
             entry.issued_at = past
         return {"expired": len(targets)}
 
+    add_accounting_reads(router, state)
     return router
+
+
+def add_accounting_reads(router: APIRouter, state: XeroState) -> None:
+    @router.get("/tenants/{tenant_id}/invoices")
+    async def tenant_invoices(tenant_id: str) -> dict:
+        """Every invoice and payment of the org as the API would show them, and how many creates really ran
+        (an idempotent replay or a refused batch creates nothing)."""
+        org = state.orgs.get(tenant_id.lower())
+        if org is None:
+            raise HTTPException(404, "unknown tenant")
+        books = state.accounting.books_for(org)
+        return {"tenant_id": books.tenant_id,
+                "invoices": [invoice_json(books, i) for i in books.invoices.values()],
+                "payments": [payment_json(books, p) for p in books.payments.values()],
+                "creates": books.creates["Invoices"],
+                "creates_by_kind": {k: books.creates[k] for k in ("Invoices", "Payments", "Contacts")}}

@@ -6,6 +6,7 @@ the trial org is Class TRIAL and the Demo Company is Class DEMO with IsDemoCompa
 
 from __future__ import annotations
 
+import uuid
 from functools import lru_cache
 
 import bcrypt
@@ -76,3 +77,65 @@ def users() -> list[dict]:
          "family_name": "Other", "password_hash": password_hash(DEMO_PASSWORD),
          "tenant_ids": [OTHER_ORG_TENANT_ID]},
     ]
+
+
+# --- accounting settings: a small chart of accounts and tax rates per country ----------------------------
+# (code, name, type, class, default tax type); BANK accounts also get bank details. Codes follow Xero's
+# default UK/NZ charts. Bank accounts take payments without EnablePaymentsToAccount (it stays false on them
+# in real responses; the flag exists for non-bank accounts such as a clearing account).
+_CHART = (
+    ("090", "Business Bank Account", "BANK", "ASSET", "NONE"),
+    ("200", "Sales", "REVENUE", "REVENUE", "OUTPUT2"),
+    ("260", "Other Revenue", "REVENUE", "REVENUE", "OUTPUT2"),
+    ("310", "Cost of Goods Sold", "DIRECTCOSTS", "EXPENSE", "INPUT2"),
+    ("400", "Advertising", "OVERHEADS", "EXPENSE", "INPUT2"),
+    ("429", "General Expenses", "OVERHEADS", "EXPENSE", "INPUT2"),
+    ("850", "Card Clearing", "CURRLIAB", "LIABILITY", "NONE"),
+)
+_PAYABLE_NON_BANK = {"850"}
+
+# (tax type, name, rate %, revenue?, expenses?, report tax type)
+_TAX_RATES = {
+    "GB": (("OUTPUT2", "20% (VAT on Income)", "20", True, False, "OUTPUT"),
+           ("INPUT2", "20% (VAT on Expenses)", "20", False, True, "INPUT"),
+           ("RROUTPUT", "5% (VAT on Income)", "5", True, False, "OUTPUT"),
+           ("ZERORATEDOUTPUT", "Zero Rated Income", "0", True, False, "OUTPUT"),
+           ("ZERORATEDINPUT", "Zero Rated Expenses", "0", False, True, "INPUT"),
+           ("EXEMPTOUTPUT", "Exempt Income", "0", True, False, "EXEMPTOUTPUT"),
+           ("NONE", "No VAT", "0", True, True, "NONE")),
+    "NZ": (("OUTPUT2", "15% GST on Income", "15", True, False, "OUTPUT"),
+           ("INPUT2", "15% GST on Expenses", "15", False, True, "INPUT"),
+           ("ZERORATED", "Zero Rated", "0", True, True, "NONE"),
+           ("NONE", "No GST", "0", True, True, "NONE")),
+}
+
+
+def _stable_id(tenant_id: str, name: str) -> str:
+    """Same id for the same org and code after every reset, so tests and README steps can name it."""
+    return str(uuid.uuid5(uuid.UUID(tenant_id), name))
+
+
+def accounts(tenant_id: str, currency: str) -> list[dict]:
+    """The org's chart of accounts as Xero's Account schema names its fields."""
+    out = []
+    for code, name, kind, cls, tax in _CHART:
+        account = {"AccountID": _stable_id(tenant_id, f"account:{code}"), "Code": code, "Name": name,
+                   "Status": "ACTIVE", "Type": kind, "TaxType": tax, "Class": cls,
+                   "EnablePaymentsToAccount": code in _PAYABLE_NON_BANK, "ShowInExpenseClaims": cls == "EXPENSE",
+                   "ReportingCode": cls[:3], "ReportingCodeName": cls.title(), "HasAttachments": False,
+                   "UpdatedDateUTC": "/Date(1700000000000+0000)/", "AddToWatchlist": False}
+        if kind == "BANK":
+            account.update(BankAccountNumber="12345678", BankAccountType="BANK", CurrencyCode=currency)
+        out.append(account)
+    return out
+
+
+def tax_rates(country: str) -> list[dict]:
+    """UK-like VAT rates for GB orgs, GST for NZ (other countries get the UK set)."""
+    label = "GST" if country == "NZ" else "VAT"
+    return [{"Name": name, "TaxType": tax_type, "ReportTaxType": report, "CanApplyToAssets": expenses,
+             "CanApplyToEquity": expenses, "CanApplyToExpenses": expenses, "CanApplyToLiabilities": True,
+             "CanApplyToRevenue": revenue, "DisplayTaxRate": float(rate), "EffectiveRate": float(rate),
+             "Status": "ACTIVE",
+             "TaxComponents": [{"Name": label, "Rate": float(rate), "IsCompound": False, "IsNonRecoverable": False}]}
+            for tax_type, name, rate, revenue, expenses, report in _TAX_RATES.get(country, _TAX_RATES["GB"])]

@@ -1,4 +1,5 @@
-"""HTML of the login, consent and error pages (inline Jinja2, inline CSS, nothing fetched from the internet)."""
+"""HTML of the login, consent, error and invoices pages (inline Jinja2, inline CSS, nothing fetched from the
+internet)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,11 @@ button{padding:10px 18px;border-radius:4px;border:1px solid #13b5ea;font-size:15
 .primary{background:#13b5ea;color:#fff}.secondary{background:#fff;color:#13b5ea}
 .error{background:#fdecea;color:#8a1c1c;padding:10px;border-radius:4px;margin:10px 0}
 ul{padding-left:20px}.muted{color:#5a6b77;font-size:13px}.org{display:block;font-weight:400;margin:6px 0}
-</style></head><body><main><div class="brand">xero</div>{% block body %}{% endblock %}</main></body></html>"""
+main.wide{max-width:960px}table{border-collapse:collapse;width:100%;margin:8px 0 28px}
+th,td{text-align:left;padding:8px;border-bottom:1px solid #dde3e7}td.num,th.num{text-align:right}
+h2{font-size:18px;margin:24px 0 8px}
+</style></head><body><main class="{% block main_class %}{% endblock %}"><div class="brand">xero</div>
+{% block body %}{% endblock %}</main></body></html>"""
 
 _LOGIN = """{% extends "base" %}{% block title %}Log in{% endblock %}{% block body %}
 <h1>Log in to Xero</h1>
@@ -51,7 +56,21 @@ _ERROR = """{% extends "base" %}{% block title %}Error{% endblock %}{% block bod
 <p>Error code: {{ code }}</p><p>Error: {{ error }} : {{ description }}</p>
 <p class="muted">Request id: {{ request_id }}</p>{% endblock %}"""
 
-_env = Environment(loader=DictLoader({"base": _BASE, "login": _LOGIN, "consent": _CONSENT, "error": _ERROR}),
+_INVOICES = """{% extends "base" %}{% block title %}Invoices{% endblock %}{% block main_class %}wide{% endblock %}
+{% block body %}<h1>Invoices</h1><p class="muted">Signed in as {{ email }}</p>
+{% for org in orgs %}<section aria-labelledby="org-{{ loop.index }}">
+<h2 id="org-{{ loop.index }}">{{ org.name }}</h2>
+{% if org.invoices %}<table aria-labelledby="org-{{ loop.index }}"><thead><tr>
+<th scope="col">Number</th><th scope="col">Contact</th><th scope="col">Date</th><th scope="col">Reference</th>
+<th scope="col" class="num">Total</th><th scope="col">Status</th></tr></thead><tbody>
+{% for i in org.invoices %}<tr><td>{{ i.number }}</td><td>{{ i.contact }}</td><td>{{ i.date }}</td>
+<td>{{ i.reference }}</td><td class="num">{{ i.total }}</td>
+<td>{{ i.status }} <span class="muted">{{ i.code }}</span></td></tr>{% endfor %}
+</tbody></table>{% else %}<p>No invoices yet.</p>{% endif %}</section>
+{% else %}<p>You have no organisations.</p>{% endfor %}{% endblock %}"""
+
+_env = Environment(loader=DictLoader({"base": _BASE, "login": _LOGIN, "consent": _CONSENT, "error": _ERROR,
+                                      "invoices": _INVOICES}),
                    autoescape=select_autoescape(default=True, default_for_string=True))
 
 

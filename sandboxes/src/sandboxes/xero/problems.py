@@ -41,8 +41,10 @@ def not_found() -> Response:
     return PlainTextResponse(NOT_FOUND_TEXT, status_code=404)
 
 
-def injected_fault(status: int, identity_host: bool) -> Response:
-    """500 on the identity host is lower-case JSON; 503 and api-host 500 are plain text, as Xero sends."""
+def injected_fault(status: int, identity_host: bool, retry_after: int = 1, problem: str = "minute") -> Response:
+    """500 on the identity host is lower-case JSON; 503, 429 and api-host 500 are plain text, as Xero sends."""
+    if status == 429:
+        return rate_limited(retry_after, problem)
     if status == 500 and identity_host:
         return identity_problem(500, "An unhandled error occurred (sandbox fault injection)")
     if status == 503:
@@ -52,3 +54,27 @@ def injected_fault(status: int, identity_host: bool) -> Response:
         return PlainTextResponse("An error occurred in Xero. Check the API Status page "
                                  "http://status.developer.xero.com for current service status.", status_code=500)
     return PlainTextResponse(TITLES.get(status, "Error"), status_code=status)
+
+
+def validation_exception(elements: list[dict], message: str = "A validation exception occurred") -> dict:
+    """Accounting 400 body (ErrorNumber 10): each element echoed back with its ValidationErrors."""
+    return {"ErrorNumber": 10, "Type": "ValidationException", "Message": message, "Elements": elements}
+
+
+def post_data_invalid(message: str) -> dict:
+    """Accounting 400 body (ErrorNumber 14) when the body cannot be deserialised (bad JSON, a non-numeric amount)."""
+    return {"ErrorNumber": 14, "Type": "PostDataInvalidException", "Message": message}
+
+
+def query_parse(message: str) -> dict:
+    """Accounting 400 body (ErrorNumber 16) for a `where` filter Xero cannot parse."""
+    return {"ErrorNumber": 16, "Type": "QueryParseException", "Message": message}
+
+
+def rate_limited(retry_after: int, problem: str = "minute", headers: dict | None = None) -> Response:
+    """Xero's 429: plain text (clients must not parse it), Retry-After and the limit that was hit."""
+    remaining = {"minute": "X-MinLimit-Remaining", "day": "X-DayLimit-Remaining",
+                 "appminute": "X-AppMinLimit-Remaining"}.get(problem)
+    return PlainTextResponse("Rate limit exceeded", status_code=429, headers={
+        **(headers or {}), **({remaining: "0"} if remaining else {}),
+        "Retry-After": str(retry_after), "X-Rate-Limit-Problem": problem})

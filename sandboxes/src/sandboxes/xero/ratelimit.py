@@ -41,6 +41,8 @@ class TenantCounters:
     minute: Window
     day: Window
     in_flight: int = 0
+    peak_in_flight: int = 0
+    served: int = 0
 
 
 @dataclass
@@ -96,7 +98,8 @@ class RateLimiter:
         if problem is None:
             for w in (self.app, t.minute, t.day):
                 w.count += 1
-            t.in_flight += 1
+            t.in_flight, t.served = t.in_flight + 1, t.served + 1
+            t.peak_in_flight = max(t.peak_in_flight, t.in_flight)
         headers = {"X-DayLimit-Remaining": str(t.day.remaining()),
                    "X-MinLimit-Remaining": str(t.minute.remaining()),
                    "X-AppMinLimit-Remaining": str(self.app.remaining())}
@@ -105,6 +108,12 @@ class RateLimiter:
             if window is not None:
                 headers["Retry-After"] = str(window.retry_after(now))
         return Decision(headers, problem)
+
+    def snapshot(self) -> dict[str, dict]:
+        """Per tenant, for tests: calls admitted, the most ever in flight at once, and what is left now."""
+        return {tenant_id: {"calls": t.served, "peak_in_flight": t.peak_in_flight, "in_flight": t.in_flight,
+                            "minute_remaining": t.minute.remaining(), "day_remaining": t.day.remaining()}
+                for tenant_id, t in self.tenants.items()}
 
     def release(self, tenant_id: str) -> None:
         counters = self.tenants.get(tenant_id)

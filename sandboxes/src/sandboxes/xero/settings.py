@@ -64,6 +64,8 @@ class XeroSandboxSettings(BaseSettings):
     tenant_day_limit: int = 5000
     app_minute_limit: int = 10000
     tenant_concurrent_limit: int = 5
+    idempotency_key_seconds: float = 360
+    """How long an Idempotency-Key's answer is kept: Xero documents 6 minutes from the first call."""
 
     @field_validator("redirect_uris", "allowed_scopes", mode="before")
     @classmethod

@@ -1,4 +1,5 @@
-"""In-memory domain of the Xero sandbox: users, orgs, sessions, codes, refresh-token chains, connections.
+"""In-memory domain of the Xero sandbox: users, orgs, sessions, codes, refresh-token chains, connections,
+plus each org's accounting books and the stored Idempotency-Key answers (all cleared by reset).
 
 No HTTP here, so the rules (single-use codes, rotation with grace, idle expiry) read in one place.
 """
@@ -13,8 +14,10 @@ from datetime import timedelta
 import bcrypt
 
 from sandboxes.xero import demo_data
+from sandboxes.xero.accounting import Accounting
 from sandboxes.xero.clock import Clock
 from sandboxes.xero.domain import AuthCode, Connection, Grant, Pending, RefreshToken, Session, s256
+from sandboxes.xero.idempotency import IdempotencyStore
 from sandboxes.xero.settings import XeroSandboxSettings
 
 
@@ -33,6 +36,8 @@ class XeroState:
         self.connections: dict[str, Connection] = {}
         self.retired_connections: dict[str, Connection] = {}
         self.consented: dict[tuple[str, str], list[str]] = {}
+        self.accounting = Accounting()
+        self.idempotency = IdempotencyStore(self.clock, self.settings.idempotency_key_seconds)
 
     # --- login and consent -------------------------------------------------------------------------------
     def login(self, email: str, password: str) -> Session | None:

@@ -1,14 +1,22 @@
-"""`python -m oauth_gateway`: serve the service with settings from the environment."""
+"""`python -m oauth_gateway`: serve the service with settings from the environment;
+`python -m oauth_gateway clients ...`: manage the platform's API clients (entrypoints/clients_cli.py)."""
+
+import sys
 
 from shared.runtime import serve
 
-from .main import build_app
+from .entrypoints import clients_cli
+from .main import build_app, platform_clients
 from .settings import GatewaySettings
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["clients"]:
+        sys.exit(clients_cli.main(sys.argv[2:], platform_clients))
     settings = GatewaySettings()  # type: ignore[call-arg] - filled from the environment
-    serve(build_app(settings), settings.http.host, settings.http.port)
+    app = build_app(settings)
+    serve(app, settings.http.host, settings.http.port,
+          also=[(app.state.platform_api, settings.platform_http.host, settings.platform_http.port)])
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from functools import partial
 from importlib.resources import files
 from urllib.parse import urlsplit
 
+import asyncpg
 import httpx
 from fastapi import FastAPI
 
@@ -18,24 +19,28 @@ from shared.ratelimit import RATE_LIMIT_MIGRATIONS
 from shared.runtime import ServiceRuntime, every, health_router
 from shared.tracing import inject_httpx
 
-from .adapters.budget import TenantBudget
+from .adapters.budget import TenantBudget, XeroLimits
 from .adapters.crypto import TokenCipher
+from .adapters.pg_platform import PgPlatformReads, PgPlatformTransaction
 from .adapters.postgres import PgGatewayTransaction
 from .adapters.services import CloudPosClient, KeyValidatorClient, RegistryClient
 from .adapters.xero_api import XeroApiClient
 from .adapters.xero_identity import XeroIdentityClient
 from .entrypoints import pages
+from .entrypoints.platform_api import build_platform_api
 from .entrypoints.web import Web
 from .merchant import Connect, Disconnect, MerchantUseCases, RefusalLog, Select, SessionLifetime, Sessions, Summaries
 from .ports import XeroApi, XeroIdentity
 from .settings import GatewaySettings
-from .xero_client import Tokens, Upkeep, XeroClient, XeroJobs
+from .xero_client import PlatformAccess, PlatformClients, Tokens, Upkeep, XeroClient, XeroJobs
 
 MIGRATIONS = Migrations("oauth_gateway", files("oauth_gateway") / "migrations")
 
 
 def build_app(settings: GatewaySettings, *, clock: Clock = utc_now) -> FastAPI:
-    """`clock` lets tests move time (session idle, flow expiry, keep-alive) together with the Xero sandbox."""
+    """The merchants' app; `app.state.platform_api` is the platform's internal API, served by the same process
+    on its own listener (`settings.platform_http`) and sharing the runtime the merchants' app starts.
+    `clock` lets tests move time (session idle, flow expiry, keep-alive) together with the Xero sandbox."""
     runtime = ServiceRuntime("oauth_gateway", database=settings.database, kafka=settings.kafka,
                              migrations=(RATE_LIMIT_MIGRATIONS, MIGRATIONS))
     runtime.publishes(StoreConnected, OrgSelected, OrgDisconnected)
@@ -45,7 +50,8 @@ def build_app(settings: GatewaySettings, *, clock: Clock = utc_now) -> FastAPI:
                                      settings.active_token_key_id)
     uow = unit_of_work(lambda: runtime.pool, partial(PgGatewayTransaction, cipher=cipher))
     identity = XeroIdentityClient(settings.xero, http)
-    api = XeroApiClient(settings.xero.api_base_url, http, TenantBudget(lambda: runtime.pool))
+    budget = TenantBudget(lambda: runtime.pool, XeroLimits(**settings.xero_limits.model_dump()))
+    api = XeroApiClient(settings.xero.api_base_url, http, budget)
     xero = build_xero_client(settings, uow, clock, identity, api)
     if settings.keepalive_interval_seconds > 0:
         runtime.background("upkeep", every(settings.keepalive_interval_seconds, xero.upkeep.run_once))
@@ -62,7 +68,20 @@ def build_app(settings: GatewaySettings, *, clock: Clock = utc_now) -> FastAPI:
     app.state.runtime, app.state.settings, app.state.xero, app.state.sealer = runtime, settings, xero, cipher
     app.state.web = Web(settings)
     app.state.merchant = build_merchant_use_cases(settings, uow, clock, http, xero, identity, api, cipher)
+    app.state.platform_api = build_platform_api(
+        PlatformAccess(PgPlatformReads(lambda: runtime.pool), uow, clock, xero.tokens, api,
+                       wanted_scopes=settings.xero.scopes, max_wait=settings.proxy_max_wait_seconds), max_body_bytes=settings.proxy_max_body_bytes)
     return app
+
+
+@asynccontextmanager
+async def platform_clients(database_url: str) -> AsyncIterator[PlatformClients]:
+    """What `python -m oauth_gateway clients` works with: the gateway's database, nothing else."""
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    try:
+        yield PlatformClients(unit_of_work(lambda: pool, PgPlatformTransaction), utc_now)
+    finally:
+        await pool.close()
 
 
 def build_xero_client(settings: GatewaySettings, uow: UnitOfWork[PgGatewayTransaction], clock: Clock,

@@ -14,6 +14,7 @@ from shared.contracts import CloudEvent
 from shared.ports import Clock, UnitOfWork
 
 from .domain.model import Connection, Flow, Grant, JobKind, StoreRef, WebSession, XeroJob
+from .domain.platform import PlatformClient, StoreConnection, StoreLink
 
 __all__ = ["Clock", "UnitOfWork"]  # with everything below: the ports every use case takes come from here
 
@@ -25,6 +26,15 @@ class XeroUnavailable(Exception):
     def __init__(self, what: str, retry_after: int | None = None) -> None:
         super().__init__(what)
         self.retry_after = retry_after
+
+
+class BudgetExhausted(XeroUnavailable):
+    """Our share of Xero's limits is spent for longer than the caller may wait; no call was made.
+    `limit`: "concurrent", "minute", "day", "appminute" or "blocked" (Xero said 429 and we wait it out)."""
+
+    def __init__(self, limit: str, retry_after: int) -> None:
+        super().__init__(f"Xero budget exhausted ({limit})", max(1, retry_after))
+        self.limit = limit
 
 
 class OAuthRejected(Exception):
@@ -87,6 +97,26 @@ class OrganisationInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class ProxyCall:
+    """A platform call to pass on to Xero; `path` is already checked (`domain.platform.proxy_path`)."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyAnswer:
+    """Xero's answer, unchanged: status, body and the headers a caller may see."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class SignedIn:
     user_id: str
     merchant_id: str
@@ -115,6 +145,10 @@ class XeroApi(Protocol):
     async def connections(self, access_token: str, auth_event_id: UUID | None = None) -> list[XeroConnection]: ...
     async def delete_connection(self, access_token: str, connection_id: UUID) -> int: ...
     async def organisation(self, access_token: str, tenant_id: UUID) -> OrganisationInfo: ...
+    async def forward(self, access_token: str, tenant_id: UUID, call: ProxyCall, *, max_wait: float) -> ProxyAnswer:
+        """One call within the shared budget (BudgetExhausted past `max_wait`), Xero's answer as it came; a 429
+        is recorded for every instance. XeroUnavailable only when no answer came (timeout, connection)."""
+        ...
 
 
 class CloudPos(Protocol):
@@ -182,6 +216,26 @@ class JobRows(Protocol):
     async def finish(self, job_id: int, now: datetime, error: str | None, retry_at: datetime | None) -> None: ...
 
 
+class StoreLinkRows(Protocol):
+    async def link(self, link: StoreLink) -> None: ...
+    async def of_store(self, store_id: str) -> StoreConnection | None: ...
+    async def unlink_organisation(self, merchant_id: str, tenant_id: UUID) -> int: ...
+
+
+class PlatformReads(Protocol):
+    """What every platform call reads first, outside any transaction (one round trip each)."""
+
+    async def client(self, token_hash: bytes) -> PlatformClient | None: ...
+    async def store(self, store_id: str) -> StoreConnection | None: ...
+
+
+class PlatformClientRows(Protocol):
+    async def by_token_hash(self, token_hash: bytes) -> PlatformClient | None: ...
+    async def put(self, client: PlatformClient, token_hash: bytes, now: datetime) -> None: ...
+    async def disable(self, name: str, now: datetime) -> bool: ...
+    async def listing(self) -> list[tuple[PlatformClient, datetime | None]]: ...
+
+
 class AuditLog(Protocol):
     async def record(self, now: datetime, actor: str, action: str, merchant_id: str | None = None,
                      tenant_id: UUID | None = None, **detail: object) -> None: ...
@@ -224,6 +278,16 @@ class WithJobs(Protocol):
     def jobs(self) -> JobRows: ...
 
 
+class WithStoreLinks(Protocol):
+    @property
+    def store_links(self) -> StoreLinkRows: ...
+
+
+class WithPlatformClients(Protocol):
+    @property
+    def platform_clients(self) -> PlatformClientRows: ...
+
+
 class WithOutbox(Protocol):
     @property
     def outbox(self) -> Outbox: ...
@@ -241,11 +305,12 @@ class RemovalWork(WithConnections, WithOutbox, Audited, Protocol):
     """Enough to record that an organisation was removed inside Xero."""
 
 
-class SelectionWork(WithSessions, WithFlows, WithConnections, WithJobs, WithOutbox, Audited, Protocol):
+class SelectionWork(WithSessions, WithFlows, WithGrants, WithConnections, WithStoreLinks, WithJobs, WithOutbox, Audited,
+                    Protocol):
     """Confirm Selection: the connection, OrgSelected, or the Xero connection owed a DELETE."""
 
 
-class DisconnectWork(WithSessions, WithConnections, WithJobs, WithOutbox, Audited, Protocol):
+class DisconnectWork(WithSessions, WithConnections, WithStoreLinks, WithJobs, WithOutbox, Audited, Protocol):
     """Disconnect from Xero: the connection ends, OrgDisconnected, the Xero work owed."""
 
 
@@ -255,6 +320,10 @@ class SummaryWork(WithConnections, Audited, Protocol):
 
 class XeroWork(WithGrants, WithConnections, WithJobs, WithOutbox, Audited, Protocol):
     """The Xero client part: tokens, owed Xero jobs, upkeep."""
+
+
+class PlatformWork(WithPlatformClients, WithStoreLinks, Audited, Protocol):
+    """The platform's API: who is calling, which organisation a store posts to, the audit of tokens issued."""
 
 
 class HousekeepingWork(WithSessions, WithFlows, Protocol):

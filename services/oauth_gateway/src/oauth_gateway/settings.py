@@ -13,9 +13,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.settings import DatabaseSettings, HttpSettings, KafkaSettings
 
-# Reading /Organisation (the subscription gate) needs accounting.settings[.read]; it is unchanged under
-# Xero's 2026 granular scopes, so this list is valid for apps created before and after 2 March 2026.
-MINIMAL_SCOPES = ("openid", "profile", "email", "offline_access", "accounting.settings.read")
+# Xero's 2026 granular scopes (valid for apps created before and after 2 March 2026) that a daily sales poster
+# needs: create invoices and payments, find or create the contact, read accounts and tax rates (settings; also
+# what the subscription gate's /Organisation read needs). Widening this list later makes every existing
+# connection report `reconnect_needed` until its merchant consents again.
+SALES_POSTER_SCOPES = ("openid", "profile", "email", "offline_access", "accounting.settings.read",
+                       "accounting.contacts", "accounting.invoices", "accounting.payments")
 
 
 class XeroSettings(BaseModel):
@@ -24,7 +27,7 @@ class XeroSettings(BaseModel):
     client_id: str = Field(min_length=1)
     client_secret: SecretStr = Field(min_length=1)
     redirect_uri: str = Field(description="registered exactly at Xero, e.g. https://setup.example/xero/callback")
-    scopes: tuple[str, ...] = MINIMAL_SCOPES
+    scopes: tuple[str, ...] = SALES_POSTER_SCOPES
     timeout_seconds: float = Field(default=10, gt=0)
 
     @field_validator("scopes")
@@ -33,6 +36,15 @@ class XeroSettings(BaseModel):
         if not {"openid", "offline_access"} <= set(scopes):
             raise ValueError("scopes must include openid and offline_access")
         return scopes
+
+
+class XeroLimitSettings(BaseModel):
+    """Xero's API limits for this app (reference xero.md §6.1); a Starter-tier app has 1,000 calls a day."""
+
+    concurrent: int = Field(default=5, ge=1)
+    per_minute: int = Field(default=60, ge=1)
+    per_day: int = Field(default=5_000, ge=1)
+    app_per_minute: int = Field(default=10_000, ge=1)
 
 
 class ServiceEndpoint(BaseModel):
@@ -53,6 +65,11 @@ class GatewaySettings(BaseSettings):
     database: DatabaseSettings
     kafka: KafkaSettings
     http: HttpSettings = HttpSettings(port=8100)
+    platform_http: HttpSettings = Field(default=HttpSettings(port=8102),
+                                        description="the platform's internal API: its own listener, never public")
+    xero_limits: XeroLimitSettings = XeroLimitSettings()
+    proxy_max_body_bytes: int = Field(default=3_500_000, ge=1024, description="Xero's own cap is 3.5 MB per POST")
+    proxy_max_wait_seconds: float = Field(default=2, ge=0, description="wait this long for budget, else 429")
     public_base_url: str = Field(description="where merchants reach the pages; https turns on Secure cookies")
     cloudpos: CloudPosSettings
     key_validator: ServiceEndpoint

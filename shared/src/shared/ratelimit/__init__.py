@@ -1,13 +1,15 @@
 """Sliding-window rate limits kept in PostgreSQL, so every instance of a service shares one budget.
 
 A `Claim` names a bucket (e.g. "merchant:m-1", "client:203.0.113.9", "xero-tenant:<id>") and its `Limit`
-(at most `max_hits` hits per `window`). `reserve` takes one hit from every claimed bucket at once, or
-none when any bucket is full (then `Reservation.retry_after` says when to come back); `release` gives the
-hits back, for callers that only count some outcomes (e.g. failed attempts). Both run inside the caller's
+(at most `max_hits` hits per `window`; `slices` > 0 counts a large budget in time slices, see limits.py).
+`reserve` takes one hit from every claimed bucket at once, or none when any bucket is full (then
+`Reservation.retry_after` says when to come back and `refused_by` which bucket); `release` gives the hits
+back, for callers that only count some outcomes (e.g. failed attempts). Both run inside the caller's
 transaction. A service applies `RATE_LIMIT_MIGRATIONS` once at start-up (after its runtime started).
 """
 
-from .limits import Claim, Limit, Reservation, wait_before_next
+from .limits import Claim, Limit, Reservation, slice_expiry, slice_start, wait_before_next, wait_before_next_slice
 from .postgres import RATE_LIMIT_MIGRATIONS, release, reserve
 
-__all__ = ["RATE_LIMIT_MIGRATIONS", "Claim", "Limit", "Reservation", "release", "reserve", "wait_before_next"]
+__all__ = ["RATE_LIMIT_MIGRATIONS", "Claim", "Limit", "Reservation", "release", "reserve", "slice_expiry",
+           "slice_start", "wait_before_next", "wait_before_next_slice"]

@@ -1,13 +1,27 @@
-"""Xero's per-tenant limits (60 calls a minute, 5 in flight), shared by every instance through PostgreSQL.
+"""Xero's limits as one budget, shared through PostgreSQL by every gateway instance and every kind of call.
 
-Built on `shared.ratelimit`: the minute bucket keeps its hit; the in-flight bucket's hit is given back
-when the call ends (and expires on its own after `lease`, should an instance die mid-call). A 429 from
-Xero records `Retry-After` so every instance waits it out for that tenant.
+Xero's limits belong to the app: per tenant 5 calls in flight, 60 a minute and 5,000 a day; per app 10,000
+a minute over all tenants, which tenantless calls (/connections) spend too. Built on `shared.ratelimit`:
+the minute and day hits are kept; the in-flight hit is given back when the call ends (and expires on its
+own after `lease`, should an instance die mid-call). The day and app-minute budgets are large, so they are
+counted in time slices.
+
+Sliding windows never admit more than the limit in any window of their length, so they never exceed
+Xero's windows either, whatever Xero's windows are aligned to. But a call is stamped by our database
+before it reaches Xero (queueing, a round trip, the network), so two calls we stamped a window apart may
+reach Xero a little less than a window apart: every window is widened by `margin` (1 s) to absorb that.
+
+A 429 from Xero records Retry-After in `xero_tenant_blocks`, so every instance waits it out: for the
+tenant, or for every tenant when the app minute is spent (the nil-UUID row; no Xero tenant has that id).
 """
 
 import asyncio
+import math
+import random
+import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
@@ -15,53 +29,146 @@ import asyncpg
 
 from shared.ratelimit import Claim, Limit, Reservation, release, reserve
 
-from ..ports import XeroUnavailable
+from ..metrics import BUDGET_IN_FLIGHT, count_rate_limited, count_reservation
+from ..ports import BudgetExhausted
 
-PER_MINUTE = Limit(60, timedelta(minutes=1))
-IN_FLIGHT = Limit(5, timedelta(seconds=60))
+__all__ = ["APP_WIDE", "BudgetExhausted", "TenantBudget", "XeroLimits"]
+
+APP_WIDE = UUID(int=0)             # the xero_tenant_blocks row that blocks every tenant
+_POLL = (0.05, 0.15)               # a full in-flight budget frees when any call ends: poll, with jitter
+_LOGGED_UP_TO = 1_000             # a minute limit above this (only ever configured) is counted in slices
+_CONCURRENT_BACKOFF = 1            # a concurrent-limit 429 clears when a call ends: block only briefly
+
+
+@dataclass(frozen=True, slots=True)
+class XeroLimits:
+    """Xero's published limits (the defaults); tests configure small ones over short windows."""
+
+    concurrent: int = 5
+    per_minute: int = 60
+    per_day: int = 5_000
+    app_per_minute: int = 10_000
+    minute: timedelta = timedelta(minutes=1)
+    day: timedelta = timedelta(days=1)
+    margin: timedelta = timedelta(seconds=1)   # see the module docstring
+    lease: timedelta = timedelta(minutes=1)    # longer than any call (timeouts are seconds)
+    day_slices: int = 96                       # 15-minute slices: a day's window reads at most 98 rows
+    app_minute_slices: int = 60
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """One try: the in-flight hit to give back when the call ends (granted), or what held it up."""
+
+    granted: Reservation | None = None
+    limit: str = "none"
+    wait: float = 0.0              # before trying again
+    retry_after: float = 0.0       # told to a caller that will not wait that long
+
+
+def _refused(limit: str, wait: timedelta) -> _Attempt:
+    seconds = wait.total_seconds()
+    return _Attempt(limit=limit, wait=seconds, retry_after=seconds)
 
 
 class TenantBudget:
-    def __init__(self, pool: Callable[[], asyncpg.Pool], *, max_wait: float = 10.0) -> None:
+    """Every Xero call takes a `slot` first; a 429 from Xero is reported with `back_off`."""
+
+    def __init__(self, pool: Callable[[], asyncpg.Pool], limits: XeroLimits = XeroLimits(), *,
+                 max_wait: float = 10.0) -> None:
+        """`max_wait`: how long `slot` waits for room unless a call says otherwise."""
         self._pool = pool
         self._max_wait = max_wait
+        self._in_flight = Limit(limits.concurrent, limits.lease)
+        self._minute = Limit(limits.per_minute, limits.minute + limits.margin,   # exact while small (Xero's 60)
+                             slices=0 if limits.per_minute <= _LOGGED_UP_TO else limits.app_minute_slices)
+        self._day = Limit(limits.per_day, limits.day + limits.margin, slices=limits.day_slices)
+        self._app_minute = Limit(limits.app_per_minute, limits.minute + limits.margin,
+                                 slices=limits.app_minute_slices)
 
     @asynccontextmanager
-    async def slot(self, tenant_id: UUID) -> AsyncIterator[None]:
-        """Wait (up to `max_wait`) for room in the tenant's budget, then hold one in-flight slot."""
-        waited = 0.0
-        while True:
-            reservation, wait = await self._try(tenant_id)
-            if reservation is not None:
-                break
-            if waited + wait > self._max_wait:
-                raise XeroUnavailable("tenant budget exhausted", retry_after=max(1, round(wait)))
-            await asyncio.sleep(wait)
-            waited += wait
+    async def slot(self, tenant_id: UUID | None, *, max_wait: float | None = None) -> AsyncIterator[None]:
+        """Room for one call to Xero, held while it runs; BudgetExhausted when none comes within `max_wait`.
+
+        A tenant's call spends the tenant's minute and day and the app minute, and holds one of the
+        tenant's in-flight slots; a tenantless call (`None`) spends the app minute only.
+        """
+        in_flight = await self._acquire(tenant_id, self._max_wait if max_wait is None else max_wait)
+        BUDGET_IN_FLIGHT.inc()
         try:
             yield
         finally:
-            async with self._pool().acquire() as conn, conn.transaction():
-                await release(conn, reservation)
+            BUDGET_IN_FLIGHT.dec()
+            if in_flight.hit_ids:          # one DELETE: no transaction needed around it
+                async with self._pool().acquire() as conn:
+                    await release(conn, in_flight)
 
-    async def back_off(self, tenant_id: UUID, seconds: int) -> None:
+    def app_slot(self, *, max_wait: float | None = None) -> AbstractAsyncContextManager[None]:
+        """A tenantless call's slot (the app minute only): `slot(None)`."""
+        return self.slot(None, max_wait=max_wait)
+
+    async def back_off(self, tenant_id: UUID | None, seconds: int, problem: str | None = None) -> None:
+        """Xero said 429: every instance waits `seconds` before calling for the tenant, or for any tenant when
+        the app minute is spent (problem "appminute", or a tenantless call, which only that limit governs).
+        A concurrent-limit 429 clears as soon as a call ends, so it blocks for a second at most."""
+        count_rate_limited(problem)
+        problem = (problem or "").lower()
+        scope = APP_WIDE if problem == "appminute" or tenant_id is None else tenant_id
+        if problem == "concurrent":
+            seconds = min(seconds, _CONCURRENT_BACKOFF)
         await self._pool().execute(
             "INSERT INTO xero_tenant_blocks (tenant_id, until) VALUES ($1, clock_timestamp() + make_interval("
             "secs => $2)) ON CONFLICT (tenant_id) DO UPDATE SET until = greatest(xero_tenant_blocks.until,"
-            " excluded.until)", tenant_id, float(seconds))
+            " excluded.until)", scope, float(seconds))
 
-    async def _try(self, tenant_id: UUID) -> tuple[Reservation | None, float]:
-        """The in-flight slot first (short polls), then the minute budget (wait what the window says)."""
-        async with self._pool().acquire() as conn, conn.transaction():
-            now, blocked = await conn.fetchval("SELECT clock_timestamp()"), await conn.fetchval(
-                "SELECT until FROM xero_tenant_blocks WHERE tenant_id = $1", tenant_id)
-            if blocked and blocked > now:
-                return None, (blocked - now).total_seconds()
-            in_flight = await reserve(conn, now, Claim(f"xero-tenant:{tenant_id}:in-flight", IN_FLIGHT))
-            if not in_flight.allowed:
-                return None, 0.1
-            minute = await reserve(conn, now, Claim(f"xero-tenant:{tenant_id}:minute", PER_MINUTE))
-            if not minute.allowed:
-                await release(conn, in_flight)
-                return None, minute.retry_after.total_seconds()
-            return in_flight, 0.0
+    async def _acquire(self, tenant_id: UUID | None, max_wait: float) -> Reservation:
+        """Try, and wait what the budget says, until granted or the wait would pass `max_wait`."""
+        started, held_by = time.monotonic(), "none"
+        while True:
+            attempt = await self._try(tenant_id)
+            waited = time.monotonic() - started
+            if attempt.granted is not None:
+                count_reservation(held_by, "granted" if held_by == "none" else "waited", waited)
+                return attempt.granted
+            held_by = attempt.limit
+            if waited + attempt.wait > max_wait:
+                count_reservation(held_by, "refused", waited)
+                raise BudgetExhausted(held_by, max(1, math.ceil(attempt.retry_after)))
+            await asyncio.sleep(attempt.wait)
+
+    async def _try(self, tenant_id: UUID | None) -> _Attempt:
+        """One transaction: committed when granted, rolled back when refused (so nothing is spent)."""
+        async with self._pool().acquire() as conn:
+            transaction = conn.transaction()
+            await transaction.start()
+            try:
+                attempt = await self._reserve(conn, tenant_id)
+            except BaseException:
+                await transaction.rollback()
+                raise
+            await (transaction.rollback() if attempt.granted is None else transaction.commit())
+            return attempt
+
+    async def _reserve(self, conn: asyncpg.Connection, tenant_id: UUID | None) -> _Attempt:
+        """Blocks first, then every claim in one `reserve` (its bucket locks are taken in one order, so they
+        never deadlock): the tenant's minute, day and in-flight slot, and the app minute."""
+        now, blocked = await conn.fetchrow(
+            "SELECT clock_timestamp(), (SELECT max(until) FROM xero_tenant_blocks WHERE tenant_id = ANY($1::uuid[]))",
+            [APP_WIDE] if tenant_id is None else [APP_WIDE, tenant_id])
+        if blocked and blocked > now:
+            return _refused("blocked", blocked - now)
+        app = Claim("xero-app:minute", self._app_minute)
+        if tenant_id is None:
+            taken = await reserve(conn, now, app)
+            return _Attempt(granted=Reservation()) if taken.allowed else _refused("appminute", taken.retry_after)
+        tenant = f"xero-tenant:{tenant_id}"
+        taken = await reserve(conn, now, Claim(f"{tenant}:minute", self._minute), Claim(f"{tenant}:day", self._day),
+                              Claim(f"{tenant}:in-flight", self._in_flight), app)
+        if taken.allowed:                     # the logged claims are the minute's and the in-flight slot's
+            return _Attempt(granted=Reservation(hit_ids=taken.hit_ids[-1:]))
+        refused_by = str(taken.refused_by)
+        limit = "appminute" if refused_by == app.bucket else {"in-flight": "concurrent", "minute": "minute",
+                                                               "day": "day"}[refused_by.rsplit(":", 1)[-1]]
+        if limit == "concurrent":             # frees when any call ends: poll rather than wait out the lease
+            return _Attempt(limit=limit, wait=random.uniform(*_POLL), retry_after=1)
+        return _refused(limit, taken.retry_after)

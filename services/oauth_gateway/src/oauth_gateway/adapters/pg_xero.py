@@ -76,11 +76,11 @@ class PgConnections:
         c = connection
         await self._conn.execute(
             "INSERT INTO connections (merchant_id, tenant_id, organisation_name, connection_id, grant_id,"
-            " subscription_class, status, reason, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)"
+            " subscription_class, status, reason, updated_at, scopes) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)"
             " ON CONFLICT (merchant_id, tenant_id) DO UPDATE SET organisation_name = $3, connection_id = $4,"
-            " grant_id = $5, subscription_class = $6, status = $7, reason = $8, updated_at = $9",
+            " grant_id = $5, subscription_class = $6, status = $7, reason = $8, updated_at = $9, scopes = $10",
             c.merchant_id, c.tenant_id, c.organisation_name, c.connection_id, c.grant_id, c.subscription_class,
-            c.status.value, reason, now)
+            c.status.value, reason, now, list(c.scopes))
 
     async def get(self, merchant_id: str, tenant_id: UUID, *, lock: bool = False) -> Connection | None:
         row = await self._conn.fetchrow(
@@ -149,4 +149,4 @@ class PgAuditLog:
 
 def _connection(row: asyncpg.Record) -> Connection:
     return Connection(row["merchant_id"], row["tenant_id"], row["organisation_name"], row["connection_id"],
-                      row["grant_id"], row["subscription_class"], ConnectionStatus(row["status"]))
+                      row["grant_id"], row["subscription_class"], ConnectionStatus(row["status"]), tuple(row["scopes"]))

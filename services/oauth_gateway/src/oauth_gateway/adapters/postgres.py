@@ -4,6 +4,7 @@
 from shared.delivery import Transaction
 
 from .crypto import TokenCipher
+from .pg_platform import PgPlatformClients, PgStoreLinks
 from .pg_web import PgFlows, PgSessions
 from .pg_xero import PgAuditLog, PgConnections, PgGrants, PgJobs
 
@@ -20,3 +21,5 @@ class PgGatewayTransaction:
         self.connections = PgConnections(conn)
         self.jobs = PgJobs(conn)
         self.audit = PgAuditLog(conn)
+        self.store_links = PgStoreLinks(conn)
+        self.platform_clients = PgPlatformClients(conn)

@@ -1,18 +1,19 @@
 """Xero's API host: the Connections API and Accounting `/Organisation`, with Xero's etiquette.
 
-Tenant-scoped calls go through the shared per-tenant budget; a 429 records `Retry-After` for every
-instance and is waited out only when short. Idempotent calls retry transient failures a few times.
+Every call goes through the shared budget (tenant calls: the tenant's limits and the app's; /connections: the
+app's); a 429 records `Retry-After` for every instance and is waited out only when short. Idempotent calls retry transient failures a few times.
 Error bodies are read case-insensitively (Xero sends both PascalCase and lower-case problem JSON).
 """
 
 import asyncio
 import logging
-from contextlib import nullcontext
 from uuid import UUID
 
 import httpx
 
-from ..ports import OrganisationInfo, TenantForbidden, TokenRejected, XeroConnection, XeroUnavailable
+from ..domain.platform import returned_headers
+from ..ports import OrganisationInfo, ProxyAnswer, ProxyCall, TenantForbidden, TokenRejected, XeroConnection, \
+    XeroUnavailable
 from .budget import TenantBudget
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,25 @@ class XeroApiClient:
         return OrganisationInfo(UUID(org["OrganisationID"]), str(org.get("Name") or ""), org.get("Class"),
                                 bool(org.get("IsDemoCompany", False)))
 
+    async def forward(self, access_token: str, tenant_id: UUID, call: ProxyCall, *, max_wait: float) -> ProxyAnswer:
+        """A platform call passed on once (no retry: it may not be idempotent), Xero's answer as it came."""
+        headers = {**call.headers, "Authorization": f"Bearer {access_token}", "xero-tenant-id": str(tenant_id)}
+        url = f"{self._base}/{call.path}" + (f"?{call.query}" if call.query else "")
+        async with self._budget.slot(tenant_id, max_wait=max_wait):
+            try:
+                response = await self._http.request(call.method, url, headers=headers, content=call.body or None)
+            except httpx.TimeoutException:
+                raise XeroUnavailable(f"{call.method} {call.path}: no answer in time") from None
+            except httpx.TransportError as error:
+                raise XeroUnavailable(f"{call.method} {call.path}: {type(error).__name__}") from None
+        if response.status_code == 429:
+            await self._budget.back_off(tenant_id, _retry_after(response) or 60,
+                                        response.headers.get("X-Rate-Limit-Problem"))
+        kept = returned_headers(dict(response.headers))
+        if "www-authenticate" in response.headers:
+            kept["www-authenticate"] = response.headers["www-authenticate"]
+        return ProxyAnswer(response.status_code, kept, response.content)
+
     async def _call(self, method: str, path: str, access_token: str, *, tenant_id: UUID | None = None,
                     params: dict | None = None, allow: tuple[int, ...] = (200,)) -> httpx.Response:
         headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
@@ -52,7 +72,7 @@ class XeroApiClient:
             headers["xero-tenant-id"] = str(tenant_id)
         for attempt in range(1, _ATTEMPTS + 1):
             last = attempt == _ATTEMPTS
-            async with self._budget.slot(tenant_id) if tenant_id else nullcontext():
+            async with self._budget.slot(tenant_id):                  # None: the app minute only
                 try:
                     response = await self._http.request(method, self._base + path, headers=headers, params=params)
                 except httpx.TransportError as error:
@@ -64,11 +84,12 @@ class XeroApiClient:
             if status in allow:
                 return response
             if status == 429:
-                wait = _retry_after(response)
-                log.warning("Xero 429 (%s) on %s %s; Retry-After %ss", response.headers.get("X-Rate-Limit-Problem",
-                            "unknown"), method, path, wait)
-                if tenant_id:
-                    await self._budget.back_off(tenant_id, wait)
+                problem = response.headers.get("X-Rate-Limit-Problem")
+                wait = _retry_after(response) or 60
+                if (problem or "").lower() == "concurrent":       # no Retry-After: it clears when a call ends
+                    wait = min(wait, 1)
+                log.warning("Xero 429 (%s) on %s %s; Retry-After %ss", problem or "unknown", method, path, wait)
+                await self._budget.back_off(tenant_id, wait, problem)
                 if last or wait > _INLINE_RETRY_AFTER:
                     raise XeroUnavailable(f"{method} {path}: rate limited", retry_after=wait)
                 await asyncio.sleep(wait)

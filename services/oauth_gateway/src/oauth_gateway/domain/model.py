@@ -107,8 +107,10 @@ class Grant:
     tokens: TokenSet | None
     refreshed_at: datetime
 
-    def needs_refresh(self, now: datetime) -> bool:
-        return self.tokens is None or self.tokens.expires_at - now <= REFRESH_SKEW
+    def needs_refresh(self, now: datetime, valid_for: timedelta = REFRESH_SKEW) -> bool:
+        """`valid_for`: how long the access token must still live for the caller (a platform client is
+        promised five minutes)."""
+        return self.tokens is None or self.tokens.expires_at - now <= valid_for
 
     def keepalive_due(self, now: datetime, after: timedelta) -> bool:
         """Refresh tokens die after 60 idle days; exercise them long before that."""
@@ -132,6 +134,7 @@ class Connection:
     grant_id: str
     subscription_class: str
     status: ConnectionStatus = ConnectionStatus.ACTIVE
+    scopes: tuple[str, ...] = ()        # granted in the consent the organisation was selected under
 
 
 class JobKind(StrEnum):

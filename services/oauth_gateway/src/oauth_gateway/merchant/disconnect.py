@@ -46,6 +46,7 @@ class Disconnect:
         """The local effect of a merchant's disconnect; returns the Xero job still owed, if any."""
         now = self._clock()
         await tx.connections.save(replace(known, status=ConnectionStatus.DISCONNECTED), now, "merchant_request")
+        await tx.store_links.unlink_organisation(known.merchant_id, known.tenant_id)
         await tx.outbox.publish(events.org_disconnected(known, DisconnectReason.MERCHANT_REQUEST, session.user_id))
         job = None if await tx.connections.in_use(known.connection_id) else await tx.jobs.add(
             JobKind.DELETE_CONNECTION, known.grant_id, known.merchant_id, session.user_id, now, known.tenant_id,

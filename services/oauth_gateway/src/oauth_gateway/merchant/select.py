@@ -10,6 +10,7 @@ from uuid import UUID
 
 from ..domain import events, refusals
 from ..domain.model import AuthorisedOrg, Connection, ConnectionStatus, Flow, FlowStatus, JobKind, WebSession, clip
+from ..domain.platform import StoreLink
 from ..domain.refusals import Refusal
 from ..domain.subscription import GateDecision, Verdict, gate
 from ..ports import Clock, OrganisationInfo, SelectionWork, TenantForbidden, UnitOfWork, XeroApi, XeroUnavailable
@@ -95,7 +96,11 @@ class Select:
             current = await tx.flows.get(flow.flow_id, lock=True)
             if current is None or current.status is not FlowStatus.AUTHORISED:
                 return refusals.flow_expired()          # a double submit: the first one won
-            await tx.connections.save(connection, now)
+            grant = await tx.grants.get(connection.grant_id)
+            granted = grant.tokens.scopes if grant is not None and grant.tokens is not None else ()
+            await tx.connections.save(replace(connection, scopes=granted), now)
+            await tx.store_links.link(StoreLink(flow.store_id, flow.merchant_id, connection.tenant_id,
+                                                session.user_id, now))
             await tx.flows.save(replace(current, status=FlowStatus.SELECTED), "selected")
             await tx.outbox.publish(events.org_selected(flow, connection, session.user_id))
             await tx.sessions.set_flash(session.session_hash, f"'{flow.store_name}' is now connected to the Xero "

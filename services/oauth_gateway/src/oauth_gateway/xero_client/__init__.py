@@ -5,6 +5,7 @@ background upkeep. The merchant's pages and, later, the platform's internal API 
 from dataclasses import dataclass
 
 from .jobs import XeroJobs
+from .platform import PlatformAccess, PlatformClients
 from .removals import mark_removed
 from .tokens import GrantBroken, Tokens
 from .upkeep import Upkeep
@@ -17,4 +18,4 @@ class XeroClient:
     upkeep: Upkeep
 
 
-__all__ = ["GrantBroken", "Tokens", "Upkeep", "XeroClient", "XeroJobs", "mark_removed"]
+__all__ = ["GrantBroken", "PlatformAccess", "PlatformClients", "Tokens", "Upkeep", "XeroClient", "XeroJobs", "mark_removed"]

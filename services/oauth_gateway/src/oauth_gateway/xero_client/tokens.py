@@ -18,7 +18,7 @@ from typing import TypeVar
 from shared.contracts import DisconnectReason
 
 from ..domain import events
-from ..domain.model import ConnectionStatus, Grant, GrantStatus, TokenSet
+from ..domain.model import REFRESH_SKEW, ConnectionStatus, Grant, GrantStatus, TokenSet
 from ..ports import Clock, OAuthRejected, TokenRejected, TokenResponse, UnitOfWork, XeroIdentity, XeroUnavailable, \
     XeroWork
 
@@ -37,16 +37,29 @@ class Tokens:
         self._clock = clock
         self._identity = identity
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # The last access token seen per grant: an access token stays valid until it expires even after another
+        # instance refreshed the grant, and one Xero rejects (revoked) forces a refresh, which reads the row.
+        self._fresh: dict[str, TokenSet] = {}
 
     async def access_token(self, grant_id: str, *, force: bool = False) -> str:
+        return (await self.token_set(grant_id, force=force)).access_token
+
+    async def token_set(self, grant_id: str, *, force: bool = False, valid_for: timedelta = REFRESH_SKEW) -> TokenSet:
+        """The grant's tokens, refreshed first (once, across instances) unless the access token lives at least
+        `valid_for` longer."""
+        remembered = self._fresh.get(grant_id)
+        if not force and remembered is not None and remembered.expires_at - self._clock() > valid_for:
+            return remembered
         async with self._locks[grant_id]:
             async with self._unit_of_work() as tx:
                 seen = await tx.grants.get(grant_id)
             if seen is None or seen.status is not GrantStatus.ACTIVE or seen.tokens is None:
+                self._fresh.pop(grant_id, None)
                 raise GrantBroken(grant_id)
-            if not force and not seen.needs_refresh(self._clock()):
-                return seen.tokens.access_token
-            return await self._refresh(seen)
+            tokens = seen.tokens if not force and not seen.needs_refresh(self._clock(), valid_for) else \
+                await self._refresh(seen)
+            self._fresh[grant_id] = tokens
+            return tokens
 
     async def with_token(self, grant_id: str, call: Callable[[str], Awaitable[T]]) -> T:
         """Run an API call; a 401 (token expired early or revoked) forces one refresh and one retry."""
@@ -55,13 +68,13 @@ class Tokens:
         except TokenRejected:
             return await call(await self.access_token(grant_id, force=True))
 
-    async def _refresh(self, seen: Grant) -> str:
+    async def _refresh(self, seen: Grant) -> TokenSet:
         async with self._unit_of_work() as tx:
             current = await tx.grants.get(seen.grant_id, lock=True)     # other instances wait here
             if current is None or current.status is not GrantStatus.ACTIVE or current.tokens is None:
                 raise GrantBroken(seen.grant_id)
             if current.version != seen.version:                         # refreshed elsewhere meanwhile
-                return current.tokens.access_token
+                return current.tokens
             try:
                 response = await self._call_token_endpoint(current.tokens.refresh_token)
             except OAuthRejected as error:
@@ -74,9 +87,10 @@ class Tokens:
                 tokens = token_set(response, self._clock())
                 await tx.grants.save(replace(current, tokens=tokens, refreshed_at=self._clock()), self._clock())
         if broken:       # committed: the grant is marked broken and the events are in the outbox
+            self._fresh.pop(seen.grant_id, None)
             raise GrantBroken(seen.grant_id)
         log.info("refreshed Xero grant %s", seen.grant_id)
-        return tokens.access_token
+        return tokens
 
     async def _call_token_endpoint(self, refresh_token: str) -> TokenResponse:
         """A lost response (timeout after Xero rotated) is retried with the same token: the grace period."""

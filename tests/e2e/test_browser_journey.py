@@ -202,12 +202,11 @@ async def test_one_store_can_be_connected_again_alone(page):
 
 async def test_the_helpdesk_finalises_and_the_sales_poster_puts_yesterdays_invoice_into_xero(page, stack):
     """examples/daily_sales, started by `make run`, posts through the gateway's platform proxy once finalised."""
-    registry = stack.url(stack.ports.registry)
-    await page.goto(f"{registry}/helpdesk/login")
+    await page.goto(stack.url(stack.ports.registry, "/helpdesk/login"))
     await page.get_by_label("Your helpdesk ID").fill("helpdesk.alice")
     await page.get_by_label("Helpdesk token").fill(stack.secrets["helpdesk_page"])
     await page.get_by_role("button", name="Sign in").click()
-    waiting = page.locator("li, tr").filter(has_text=pos.STEVE_MERCHANT_NAME)
+    waiting = page.locator("section.merchant").filter(has_text=pos.STEVE_MERCHANT_NAME)
     await waiting.get_by_role("button", name="Mark finalised").click()
     await expect(page.get_by_text("SetupFinalised was published")).to_be_visible()
     await shot(page, "16-helpdesk-finalised")

@@ -1,9 +1,10 @@
-"""The three JSON-API services served over real uvicorn (lifespan on: pool, migrations, relay, consumers)
+"""The JSON APIs (key_validator, connection_registry, notifier, the gateway's platform API) served over real uvicorn (lifespan on: pool, migrations, relay, consumers)
 on the session's real PostgreSQL and Kafka, each on a fresh database, for the fuzz and injection suites."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,6 +20,10 @@ from key_validator.main import build_app as build_key_validator
 from key_validator.settings import KeyValidatorSettings
 from local_infra.postgres import with_database
 from notifier.main import build_app as build_notifier
+from oauth_gateway.domain.platform import Operation, PlatformClient
+from oauth_gateway.main import build_app as build_gateway
+from oauth_gateway.main import platform_clients
+from oauth_gateway.settings import GatewaySettings
 from notifier.settings import NotifierSettings
 from services.key_validator.tests.sandbox import serving as cloudpos_sandbox
 from tests.support import http
@@ -99,4 +104,37 @@ def json_apis(pg_dsn: str, kafka_bootstrap: str) -> Iterator[dict[str, Api]]:
         for name, build in builds.items():
             dsn = stack.enter_context(_database(pg_dsn, f"sec_{name}"))
             apis[name] = Api(name, stack.enter_context(served(build(dsn))), dsn)
+        dsn = stack.enter_context(_database(pg_dsn, "sec_platform"))
+        gateway = build_gateway(gateway_settings(dsn, kafka_bootstrap, f"{group}-gw"))
+        apis["platform_api"] = Api("platform_api", stack.enter_context(served(PlatformApiOf(gateway))), dsn)
+        _in_thread(lambda: _platform_client(dsn))
         yield apis
+
+
+class PlatformApiOf:
+    """The gateway's platform API on its own listener, started by the gateway's lifespan (pool, migrations)."""
+
+    def __init__(self, gateway: Any) -> None:
+        self.gateway, self.platform = gateway, gateway.state.platform_api
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        await (self.gateway if scope["type"] == "lifespan" else self.platform)(scope, receive, send)
+
+
+def gateway_settings(dsn: str, kafka_bootstrap: str, group: str) -> GatewaySettings:
+    """No merchant page is used: the third parties are addresses nothing listens on."""
+    nowhere = "http://127.0.0.1:9"
+    return GatewaySettings(
+        database={"url": dsn}, kafka={"bootstrap_servers": kafka_bootstrap, "consumer_group": group},
+        public_base_url="http://127.0.0.1:8100", cloudpos={"base_url": nowhere},
+        key_validator={"base_url": nowhere, "api_token": TOKEN}, registry={"base_url": nowhere, "api_token": TOKEN},
+        xero={"issuer": nowhere, "api_base_url": nowhere, "client_id": "SECURITYSUITE", "client_secret": TOKEN,
+              "redirect_uri": "http://127.0.0.1:8100/xero/callback"},
+        session_secret="security-suite-session-secret-0123456789", token_keys={"k1": base64.b64encode(bytes(32))
+                                                                                .decode()},
+        active_token_key_id="k1", keepalive_interval_seconds=0)
+
+
+async def _platform_client(dsn: str) -> None:
+    async with platform_clients(dsn) as clients:
+        await clients.register(PlatformClient("security-suite", frozenset(Operation)), TOKEN)

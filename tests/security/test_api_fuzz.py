@@ -1,4 +1,4 @@
-"""§B32/§B40 on every JSON API (key_validator, connection_registry, notifier) over real HTTP, with real
+"""§B32/§B40 on every JSON API (key_validator, connection_registry, notifier, the gateway's platform API) over real HTTP, with real
 PostgreSQL and Kafka behind them: schemathesis-generated requests from each service's /openapi.json, then
 a fixed list of hostile values in every path, query, header and body field, and oversized bodies.
 The promise checked: never a 5xx, never an echo of a hostile value, and the bearer token always first."""
@@ -17,7 +17,7 @@ from .apis import TOKEN, Api, json_apis
 TOKEN_PREFIX = TOKEN[:-1].encode()  # all but the last character
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.security]
-SERVICES = ["key_validator", "connection_registry", "notifier"]
+SERVICES = ["key_validator", "connection_registry", "notifier", "platform_api"]
 HOSTILE = [
     "", " ", "\x00", "a\x00b", "' OR '1'='1", "1; DROP TABLE stores; --", "\" OR 1=1 --",
     "<script>alert(1)</script>", "{{7*7}}", "${jndi:ldap://127.0.0.1/x}", "../../../../etc/passwd",
@@ -163,7 +163,7 @@ def test_registry_helpdesk_pages_survive_hostile_cookies_forms_and_paths(apis):
 @pytest.mark.parametrize("service", SERVICES)
 def test_forged_bearer_tokens_are_401_never_5xx(apis, service):
     api = apis[service]
-    protected = [op for op in operations(api) if op.path.startswith("/v1/")]
+    protected = [op for op in operations(api) if op.path.startswith(("/v1/", "/internal/v1/"))]
     assert protected
     forged = [b"Bearer \xf0\x9f\x92\xa5", b"Bearer " + b"A" * 8000, b"Bearer", b"Basic dXNlcjpwYXNz", b"bearer x",
               b"Bearer " + TOKEN_PREFIX, b"Bearer " + TOKEN_PREFIX + b"\xff"]

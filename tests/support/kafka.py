@@ -8,8 +8,9 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from local_infra.probes import read_topic
+from shared.contracts import CloudEvent, to_kafka
 
-__all__ = ["committed_offset", "eventually", "produce", "read_topic"]  # read_topic: local_infra, bench reads too
+__all__ = ["committed_offset", "eventually", "produce", "publish", "read_topic"]  # read_topic: local_infra, bench reads too
 
 
 async def produce(bootstrap: str, topic: str, value: bytes, *, key: bytes,
@@ -20,6 +21,13 @@ async def produce(bootstrap: str, topic: str, value: bytes, *, key: bytes,
         await producer.send_and_wait(topic, value=value, key=key, headers=headers)
     finally:
         await producer.stop()
+
+
+async def publish(bootstrap: str, *events: CloudEvent) -> None:
+    """Binary-mode CloudEvents on the events' own topics, keyed by merchant, as a service's outbox sends them."""
+    for event in events:
+        record = to_kafka(event)
+        await produce(bootstrap, record.topic, record.value, key=record.key, headers=record.headers)
 
 
 async def committed_offset(bootstrap: str, group: str, topic: str, partition: int = 0) -> int:

@@ -15,9 +15,6 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import httpx
 import uvicorn
 
-from shared.contracts import CloudEvent, to_kafka
-from tests.support.kafka import produce
-
 XERO_CLIENT_ID = "DAILYSALESTESTCLIENT000000000001"
 XERO_CLIENT_SECRET = "daily-sales-test-client-secret"
 XERO_REDIRECT = "http://localhost:8123/xero/callback"
@@ -75,10 +72,3 @@ async def xero_access_token(xero_url: str, tenant_id: str, email: str, password:
             "code_verifier": verifier})
         token.raise_for_status()
         return token.json()["access_token"]
-
-
-async def publish(bootstrap: str, *events: CloudEvent) -> None:
-    """Binary-mode CloudEvents on the events' own topics, keyed by merchant, as the registry's outbox sends."""
-    for event in events:
-        record = to_kafka(event)
-        await produce(bootstrap, record.topic, record.value, key=record.key, headers=record.headers)

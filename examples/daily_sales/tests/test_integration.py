@@ -23,9 +23,9 @@ from sandboxes.cloudpos import build_app as build_cloudpos
 from sandboxes.xero import DEMO_PASSWORD, STEVE_EMAIL, STEVE_TEST_STORE_TENANT_ID, XeroSandboxSettings
 from sandboxes.xero import build_app as build_xero
 from shared.contracts import CloudEvent, ConnectionsChanged, SetupCompleted, SetupFinalised, StoreLink
-from tests.support.kafka import eventually
+from tests.support.kafka import eventually, publish
 
-from .live import (XERO_CLIENT_ID, XERO_CLIENT_SECRET, XERO_REDIRECT, bound_socket, publish, serving, url_of,
+from .live import (XERO_CLIENT_ID, XERO_CLIENT_SECRET, XERO_REDIRECT, bound_socket, serving, url_of,
                    xero_access_token)
 from .platform_standin import PlatformStandin, StandinConnection
 

@@ -175,9 +175,10 @@ def operation_forbidden(client: PlatformClient, operation: Operation) -> ApiRefu
     return ApiRefusal(ApiCode.FORBIDDEN, f"Client {client.name!r} may not use {operation.value}.")
 
 
-def path_not_allowed(path: str) -> ApiRefusal:
-    return ApiRefusal(ApiCode.PATH_NOT_ALLOWED, f"{path[:100]!r} is not a Xero tenant API path (expected e.g. "
-                      "api.xro/2.0/Invoices).")
+def path_not_allowed() -> ApiRefusal:
+    """The path is not repeated back: what a caller sent is never echoed."""
+    return ApiRefusal(ApiCode.PATH_NOT_ALLOWED, "Only Xero's tenant APIs can be reached (e.g. api.xro/2.0/Invoices); "
+                      "not /connections, the identity host, '..' segments or another host.")
 
 
 def rate_limited(retry_after: int, limit: str) -> ApiRefusal:

@@ -84,7 +84,7 @@ class PlatformAccess:
     async def proxy(self, client: PlatformClient, store_id: str, call: ProxyCall) -> ProxyAnswer | ApiRefusal:
         path = rules.proxy_path(call.path)
         if path is None:
-            return rules.path_not_allowed(call.path)
+            return rules.path_not_allowed()
         found = await self._usable(client, store_id, Operation.PROXY)
         if isinstance(found, ApiRefusal):
             return found

@@ -19,7 +19,7 @@ THREE = Limit(3, timedelta(minutes=15))
 async def pool(fresh_database):
     pool = await asyncpg.create_pool(fresh_database, min_size=1, max_size=40)
     assert await apply_migrations(pool, RATE_LIMIT_MIGRATIONS) == ["ratelimit/0001_rate_limit_hits",
-                                                                  "ratelimit/0002_rate_limit_slices"]
+                                                                  "ratelimit/0002_rate_limit_slices", "ratelimit/0003_rate_limit_reserve"]
     yield pool
     await pool.close()
 

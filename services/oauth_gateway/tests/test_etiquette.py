@@ -66,7 +66,8 @@ async def test_a_429_is_honoured_for_every_instance_and_explained(pg_dsn, kafka_
 
         assert page.status_code == 503 and "Xero is not responding" in browser.text()
         assert "Select an Organisation" in browser.text()            # the way forward
-        blocked = await stack.pool.fetchval("SELECT until > clock_timestamp() FROM xero_tenant_blocks")
+        blocked = await stack.pool.fetchval("SELECT until > clock_timestamp() FROM rate_limit_holds WHERE bucket = $1",
+                                            f"xero-tenant:{STEVE_TEST_STORE_TENANT_ID}:minute")
         assert blocked is True
         statuses = [c["status"] for c in (await stack.xero_state())["calls"] if "organisation" in c["path"].lower()]
         assert statuses.count(429) == 1                              # told once; no hammering

@@ -11,6 +11,7 @@ from sandboxes.xero import STEVE_TEST_STORE_TENANT_ID
 from oauth_gateway.domain.platform import Operation, PlatformClient
 from oauth_gateway.main import platform_clients
 from oauth_gateway.settings import SALES_POSTER_SCOPES
+from shared.metrics import REGISTRY
 
 from .stack import Stack, gateway_stack, second_platform_api
 
@@ -25,6 +26,10 @@ async def _connected(stack: Stack) -> str:
     await connect(stack, browser, store, STEVE_TEST_STORE_TENANT_ID)
     assert "is now connected" in browser.text(), browser.text()
     return store
+
+
+def _proxy_calls(outcome: str) -> float:
+    return REGISTRY.get_sample_value("platform_api_calls_total", {"operation": "proxy", "outcome": outcome}) or 0
 
 
 def _tenant_calls(state: dict, since: int) -> list[dict]:
@@ -105,6 +110,7 @@ async def test_a_burst_through_two_instances_stays_within_xeros_limits(stack):
     since = len((await stack.xero_state())["calls"])
     path = f"/internal/v1/stores/{store}/xero/proxy/{ORGANISATION}"
     gate = asyncio.Semaphore(40)
+    refused_before = _proxy_calls("rate_limited")
 
     async def one(client) -> int:  # noqa: ANN001
         async with gate:
@@ -119,6 +125,7 @@ async def test_a_burst_through_two_instances_stays_within_xeros_limits(stack):
     assert len(reached) + earlier <= 60, (len(reached), earlier)
     assert all(c["status"] == 200 for c in reached)                       # Xero never had to say 429
     assert statuses.count(200) == len(reached) and statuses.count(429) == 300 - len(reached)
+    assert _proxy_calls("rate_limited") - refused_before == statuses.count(429)            # the metrics say so
     assert state["limits"][STEVE_TEST_STORE_TENANT_ID]["peak_in_flight"] <= 5
 
 

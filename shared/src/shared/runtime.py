@@ -213,20 +213,24 @@ def serve(app: FastAPI, host: str, port: int, *, also: Sequence[tuple[FastAPI, s
     """Run one service process under uvicorn (each service's `__main__` calls this): JSON logs, and spans
     exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (`shared.tracing.configure_tracing`).
     `also`: more apps of the same process on listeners of their own (e.g. an internal API kept off the public
-    port); they share `app`'s lifespan and stop with it."""
+    port); they share `app`'s lifespan and stop with it. uvloop and httptools are used when installed."""
+    import uvicorn
+
     from .tracing import configure_tracing
 
     runtime = getattr(app.state, "runtime", None)
     configure_logging(runtime.name if runtime else None)
     tracing = configure_tracing(runtime.name if runtime else "unknown_service")  # only with an OTLP endpoint
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
     try:
-        asyncio.run(_serve_all(app, host, port, also))
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+            runner.run(_serve_all(uvicorn.Server(config), also))
     finally:
         if tracing is not None:
             tracing.shutdown()  # exports the last batch before the process ends
 
 
-async def _serve_all(app: FastAPI, host: str, port: int, also: Sequence[tuple[FastAPI, str, int]]) -> None:
+async def _serve_all(main: Any, also: Sequence[tuple[FastAPI, str, int]]) -> None:
     import uvicorn
 
     class Listener(uvicorn.Server):
@@ -236,7 +240,6 @@ async def _serve_all(app: FastAPI, host: str, port: int, also: Sequence[tuple[Fa
         def capture_signals(self) -> Iterator[None]:
             yield
 
-    main = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
     extras = [Listener(uvicorn.Config(extra, host=h, port=p, log_config=None, access_log=False, lifespan="off"))
               for extra, h, p in also]
     serving = asyncio.create_task(main.serve())

@@ -33,3 +33,16 @@ def count_rate_limited(problem: str | None) -> None:
     """Xero's problem header as sent (lower-cased); anything else is "unknown", so the series stay few."""
     name = (problem or "").strip().lower()
     RATE_LIMITED.labels(name if name in RATE_LIMIT_PROBLEMS else "unknown").inc()
+
+
+PLATFORM_CALLS = Counter(
+    "platform_api_calls_total", "Calls to the platform API: `operation` (connection, access_token, proxy) and "
+    "`outcome`, the refusal's code or, for calls Xero answered, `xero_<status class>` (xero_2xx, xero_4xx...)",
+    ["operation", "outcome"], registry=REGISTRY)
+TOKENS_ISSUED = Counter("platform_tokens_issued_total", "Access tokens handed to platform clients", ["client"],
+                        registry=REGISTRY)
+
+
+def count_platform_call(operation: str, outcome: str | int) -> None:
+    """`outcome`: a refusal code, or Xero's status (folded into its class to keep the series few)."""
+    PLATFORM_CALLS.labels(operation, f"xero_{outcome // 100}xx" if isinstance(outcome, int) else outcome).inc()

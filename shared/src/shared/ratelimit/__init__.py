@@ -5,11 +5,14 @@ A `Claim` names a bucket (e.g. "merchant:m-1", "client:203.0.113.9", "xero-tenan
 `reserve` takes one hit from every claimed bucket at once, or none when any bucket is full (then
 `Reservation.retry_after` says when to come back and `refused_by` which bucket); `release` gives the hits
 back, for callers that only count some outcomes (e.g. failed attempts). Both run inside the caller's
-transaction. A service applies `RATE_LIMIT_MIGRATIONS` once at start-up (after its runtime started).
+transaction; `take` is a reservation in a transaction of its own (one round trip), `hold` stops a bucket
+giving anything until a time (e.g. a third party's Retry-After). A service applies `RATE_LIMIT_MIGRATIONS`
+once at start-up (after its runtime started).
 """
 
 from .limits import Claim, Limit, Reservation, slice_expiry, slice_start, wait_before_next, wait_before_next_slice
-from .postgres import RATE_LIMIT_MIGRATIONS, release, reserve
+from .postgres import RATE_LIMIT_MIGRATIONS, hold, release, reserve, take
 
-__all__ = ["RATE_LIMIT_MIGRATIONS", "Claim", "Limit", "Reservation", "release", "reserve", "slice_expiry",
+__all__ = ["RATE_LIMIT_MIGRATIONS", "Claim", "Limit", "Reservation", "hold", "release", "reserve", "slice_expiry",
+           "take",
            "slice_start", "wait_before_next", "wait_before_next_slice"]

@@ -54,13 +54,14 @@ class Reservation:
     """The hits taken (allowed), or how long until every claimed bucket has room again (refused).
 
     `hit_ids` are the logged hits, `slice_hits` the (bucket, slice start) of the counted ones; `refused_by`
-    names the bucket with the longest wait, the one `retry_after` is about.
+    names the bucket with the longest wait, the one `retry_after` is about (`held`: it was held, not full).
     """
 
     hit_ids: tuple[int, ...] = ()
     retry_after: timedelta = _NOW
     slice_hits: tuple[tuple[str, datetime], ...] = ()
     refused_by: str | None = None
+    held: bool = False          # refused because `refused_by` is held (postgres.hold), not because it is full
 
     @property
     def allowed(self) -> bool:

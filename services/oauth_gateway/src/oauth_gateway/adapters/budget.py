@@ -11,8 +11,9 @@ Xero's windows either, whatever Xero's windows are aligned to. But a call is sta
 before it reaches Xero (queueing, a round trip, the network), so two calls we stamped a window apart may
 reach Xero a little less than a window apart: every window is widened by `margin` (1 s) to absorb that.
 
-A 429 from Xero records Retry-After in `xero_tenant_blocks`, so every instance waits it out: for the
-tenant, or for every tenant when the app minute is spent (the nil-UUID row; no Xero tenant has that id).
+A 429 from Xero holds a bucket for Retry-After (`shared.ratelimit.hold`), so every instance waits it out:
+the tenant's minute, or the app minute (which every call claims) when the app minute is spent. A slot costs
+one round trip to PostgreSQL (`take`) and one to give the in-flight hit back.
 """
 
 import asyncio
@@ -27,14 +28,14 @@ from uuid import UUID
 
 import asyncpg
 
-from shared.ratelimit import Claim, Limit, Reservation, release, reserve
+from shared.ratelimit import Claim, Limit, Reservation, hold, release, take
 
 from ..metrics import BUDGET_IN_FLIGHT, count_rate_limited, count_reservation
 from ..ports import BudgetExhausted
 
-__all__ = ["APP_WIDE", "BudgetExhausted", "TenantBudget", "XeroLimits"]
+__all__ = ["BudgetExhausted", "TenantBudget", "XeroLimits"]
 
-APP_WIDE = UUID(int=0)             # the xero_tenant_blocks row that blocks every tenant
+_APP_MINUTE = "xero-app:minute"    # every call claims it, so holding it holds every tenant
 _POLL = (0.05, 0.15)               # a full in-flight budget frees when any call ends: poll, with jitter
 _LOGGED_UP_TO = 1_000             # a minute limit above this (only ever configured) is counted in slices
 _CONCURRENT_BACKOFF = 1            # a concurrent-limit 429 clears when a call ends: block only briefly
@@ -100,8 +101,7 @@ class TenantBudget:
         finally:
             BUDGET_IN_FLIGHT.dec()
             if in_flight.hit_ids:          # one DELETE: no transaction needed around it
-                async with self._pool().acquire() as conn:
-                    await release(conn, in_flight)
+                await release(self._pool(), in_flight)
 
     def app_slot(self, *, max_wait: float | None = None) -> AbstractAsyncContextManager[None]:
         """A tenantless call's slot (the app minute only): `slot(None)`."""
@@ -110,16 +110,13 @@ class TenantBudget:
     async def back_off(self, tenant_id: UUID | None, seconds: int, problem: str | None = None) -> None:
         """Xero said 429: every instance waits `seconds` before calling for the tenant, or for any tenant when
         the app minute is spent (problem "appminute", or a tenantless call, which only that limit governs).
-        A concurrent-limit 429 clears as soon as a call ends, so it blocks for a second at most."""
+        A concurrent-limit 429 clears as soon as a call ends, so it holds for a second at most."""
         count_rate_limited(problem)
         problem = (problem or "").lower()
-        scope = APP_WIDE if problem == "appminute" or tenant_id is None else tenant_id
+        bucket = _APP_MINUTE if problem == "appminute" or tenant_id is None else f"xero-tenant:{tenant_id}:minute"
         if problem == "concurrent":
             seconds = min(seconds, _CONCURRENT_BACKOFF)
-        await self._pool().execute(
-            "INSERT INTO xero_tenant_blocks (tenant_id, until) VALUES ($1, clock_timestamp() + make_interval("
-            "secs => $2)) ON CONFLICT (tenant_id) DO UPDATE SET until = greatest(xero_tenant_blocks.until,"
-            " excluded.until)", scope, float(seconds))
+        await hold(self._pool(), bucket, seconds)
 
     async def _acquire(self, tenant_id: UUID | None, max_wait: float) -> Reservation:
         """Try, and wait what the budget says, until granted or the wait would pass `max_wait`."""
@@ -137,38 +134,20 @@ class TenantBudget:
             await asyncio.sleep(attempt.wait)
 
     async def _try(self, tenant_id: UUID | None) -> _Attempt:
-        """One transaction: committed when granted, rolled back when refused (so nothing is spent)."""
-        async with self._pool().acquire() as conn:
-            transaction = conn.transaction()
-            await transaction.start()
-            try:
-                attempt = await self._reserve(conn, tenant_id)
-            except BaseException:
-                await transaction.rollback()
-                raise
-            await (transaction.rollback() if attempt.granted is None else transaction.commit())
-            return attempt
-
-    async def _reserve(self, conn: asyncpg.Connection, tenant_id: UUID | None) -> _Attempt:
-        """Blocks first, then every claim in one `reserve` (its bucket locks are taken in one order, so they
-        never deadlock): the tenant's minute, day and in-flight slot, and the app minute."""
-        now, blocked = await conn.fetchrow(
-            "SELECT clock_timestamp(), (SELECT max(until) FROM xero_tenant_blocks WHERE tenant_id = ANY($1::uuid[]))",
-            [APP_WIDE] if tenant_id is None else [APP_WIDE, tenant_id])
-        if blocked and blocked > now:
-            return _refused("blocked", blocked - now)
-        app = Claim("xero-app:minute", self._app_minute)
+        """One reservation in one round trip (shared.ratelimit.take): the tenant's minute, day and in-flight
+        slot and the app minute, all or nothing; a held bucket (a 429 from Xero) refuses as "blocked"."""
+        app = Claim(_APP_MINUTE, self._app_minute)
         if tenant_id is None:
-            taken = await reserve(conn, now, app)
-            return _Attempt(granted=Reservation()) if taken.allowed else _refused("appminute", taken.retry_after)
-        tenant = f"xero-tenant:{tenant_id}"
-        taken = await reserve(conn, now, Claim(f"{tenant}:minute", self._minute), Claim(f"{tenant}:day", self._day),
-                              Claim(f"{tenant}:in-flight", self._in_flight), app)
-        if taken.allowed:                     # the logged claims are the minute's and the in-flight slot's
+            taken = await take(self._pool(), app)
+        else:
+            tenant = f"xero-tenant:{tenant_id}"
+            taken = await take(self._pool(), Claim(f"{tenant}:minute", self._minute), Claim(f"{tenant}:day", self._day),
+                               Claim(f"{tenant}:in-flight", self._in_flight), app)
+        if taken.allowed:                 # of the logged claims (the minute's, the in-flight slot's), the last
             return _Attempt(granted=Reservation(hit_ids=taken.hit_ids[-1:]))
         refused_by = str(taken.refused_by)
-        limit = "appminute" if refused_by == app.bucket else {"in-flight": "concurrent", "minute": "minute",
-                                                               "day": "day"}[refused_by.rsplit(":", 1)[-1]]
-        if limit == "concurrent":             # frees when any call ends: poll rather than wait out the lease
+        limit = "blocked" if taken.held else "appminute" if refused_by == _APP_MINUTE else {
+            "in-flight": "concurrent", "minute": "minute", "day": "day"}[refused_by.rsplit(":", 1)[-1]]
+        if limit == "concurrent":         # frees when any call ends: poll rather than wait out the lease
             return _Attempt(limit=limit, wait=random.uniform(*_POLL), retry_after=1)
         return _refused(limit, taken.retry_after)

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from ..domain.platform import ApiCode, ApiRefusal, LinkStatus, PlatformClient, forwarded_headers
+from ..metrics import TOKENS_ISSUED, count_platform_call
 from ..ports import ProxyCall
 from ..xero_client.platform import ConnectionView, PlatformAccess
 
@@ -126,6 +127,7 @@ router = APIRouter(prefix="/internal/v1/stores/{store_id}/xero", tags=["platform
 async def store_connection(store_id: StoreId, client: Client, request: Request) -> ConnectionInfo | JSONResponse:
     """The organisation the store posts to, the connection's status and the scopes it was granted."""
     found = await access_of(request).connection(client, store_id)
+    count_platform_call("connection", found.code.value if isinstance(found, ApiRefusal) else "ok")
     return problem(found) if isinstance(found, ApiRefusal) else _info(found)
 
 
@@ -134,8 +136,10 @@ async def store_connection(store_id: StoreId, client: Client, request: Request) 
 async def access_token(store_id: StoreId, client: Client, request: Request) -> Response:
     """An access token for the store's organisation, valid at least 5 more minutes; refreshed once if needed."""
     issued = await access_of(request).access_token(client, store_id)
+    count_platform_call("access_token", issued.code.value if isinstance(issued, ApiRefusal) else "ok")
     if isinstance(issued, ApiRefusal):
         return problem(issued)
+    TOKENS_ISSUED.labels(client.name).inc()
     body = AccessToken(access_token=issued.access_token, expires_at=issued.expires_at, tenant_id=issued.tenant_id,
                        scopes=list(issued.scopes))
     return JSONResponse(body.model_dump(mode="json"), headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
@@ -146,6 +150,7 @@ async def proxy(store_id: StoreId, path: str, client: Client, request: Request) 
     body = await _body(request, request.app.state.max_body_bytes)
     call = ProxyCall(request.method, path, request.url.query, forwarded_headers(dict(request.headers)), body)
     answer = await access_of(request).proxy(client, store_id, call)
+    count_platform_call("proxy", answer.code.value if isinstance(answer, ApiRefusal) else answer.status)
     if isinstance(answer, ApiRefusal):
         return problem(answer)
     return Response(answer.body, status_code=answer.status, headers=answer.headers)

@@ -31,15 +31,13 @@ import statistics
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import httpx
 
-from local_infra.browser import Browser
 from local_infra.launch import RunningStack, running_stack
-from local_infra.merchant import CLOUDPOS_TOKENS, Merchant, consent, ready, seed_merchant, to_xero_consent
+from local_infra.merchant import CLOUDPOS_TOKENS, Walk, consent, ready, seed_merchant, to_xero_consent
 from local_infra.probes import read_topic
 from local_infra.stack import generate_secrets
 from sandboxes.xero import STEVE_TEST_STORE_TENANT_ID
@@ -77,19 +75,6 @@ def make_run(offset: int, say: Callable[[str], None]) -> AbstractContextManager[
     return running_stack(offset, secrets)
 
 
-@dataclass
-class _Walk:
-    """A local_infra.merchant.Site on the `make run` stack: the gateway's address, the merchant, browsers."""
-
-    gateway_url: str
-    merchant: Merchant
-    browsers: list[Browser] = field(default_factory=list)
-
-    def browser(self) -> Browser:
-        self.browsers.append(Browser())
-        return self.browsers[-1]
-
-
 async def _until(check: Callable[[], object], what: str, timeout: float = 60) -> object:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -111,7 +96,7 @@ async def walk(stack: RunningStack, helpdesk: httpx.AsyncClient, notifier: httpx
     """One merchant from sign-in to the helpdesk's email; the figures of STEPS in ms."""
     gateway = stack.url(stack.ports.gateway).rstrip("/")
     merchant = await seed_merchant(stack.url(stack.ports.cloudpos).rstrip("/"))
-    view = _Walk(gateway, merchant)
+    view = Walk(gateway, merchant)
     try:
         browser = await ready(view)
         store_id = next(iter(merchant.stores))

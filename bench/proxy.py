@@ -22,14 +22,12 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import httpx
 
-from local_infra.browser import Browser
 from local_infra.launch import RunningStack, running_stack
-from local_infra.merchant import CLOUDPOS_TOKENS, Merchant, connect, ready, seed_merchant
+from local_infra.merchant import CLOUDPOS_TOKENS, Walk, connect, ready, seed_merchant
 from local_infra.stack import generate_secrets
 from sandboxes.xero import STEVE_TEST_STORE_TENANT_ID
 
@@ -45,20 +43,9 @@ LIFTED = {"XERO_SANDBOX_TENANT_MINUTE_LIMIT": "10000000", "XERO_SANDBOX_TENANT_D
           "OAUTH_GATEWAY_XERO_LIMITS__APP_PER_MINUTE": "10000000", "OAUTH_GATEWAY_XERO_LIMITS__CONCURRENT": "10000"}
 
 
-@dataclass
-class _Site:
-    gateway_url: str
-    merchant: Merchant
-    browsers: list[Browser] = field(default_factory=list)
-
-    def browser(self) -> Browser:
-        self.browsers.append(Browser())
-        return self.browsers[-1]
-
-
 async def _connected_store(stack: RunningStack) -> str:
     merchant = await seed_merchant(stack.url(stack.ports.cloudpos).rstrip("/"))
-    site = _Site(stack.url(stack.ports.gateway).rstrip("/"), merchant)
+    site = Walk(stack.url(stack.ports.gateway).rstrip("/"), merchant)
     store = next(iter(merchant.stores))
     try:
         await connect(site, await ready(site), store, STEVE_TEST_STORE_TENANT_ID)

@@ -4,11 +4,12 @@ Services talk to each other and to third parties over HTTP, so a bug in headers,
 framing must show up in tests; an in-process transport would hide it.
 """
 
+import asyncio
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import uvicorn
@@ -38,3 +39,32 @@ def served(app: Any, *, log_level: str = "warning", lifespan: str = "on",
     finally:
         server.should_exit = True
         thread.join(timeout=max(10, startup_timeout / 3))
+
+
+def bound_socket() -> socket.socket:
+    """A loopback socket bound to a free port (port 0), so its address is known before anything serves on it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    return "http://{}:{}".format(*sock.getsockname())
+
+
+@asynccontextmanager
+async def serving(app: Any, sock: socket.socket) -> AsyncIterator[str]:
+    """Serve an ASGI app on a bound socket in this event loop (its lifespan is the caller's business; no access
+    log: it would hold codes)."""
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield url_of(sock)
+    finally:
+        server.should_exit = True
+        await task

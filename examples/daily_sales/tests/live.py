@@ -1,51 +1,24 @@
 """What the integration test runs: servers on loopback in the test's event loop, a Xero consent done the way a
 browser does it (to get the token the stand-in platform API keeps), and events published like the registry."""
 
-import asyncio
 import base64
 import hashlib
 import re
 import secrets
-import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from html import unescape
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
-import uvicorn
+
+from tests.support.http import bound_socket, serving, url_of
+
+__all__ = ["XERO_CLIENT_ID", "XERO_CLIENT_SECRET", "XERO_REDIRECT", "bound_socket", "serving", "url_of",
+           "xero_access_token"]
 
 XERO_CLIENT_ID = "DAILYSALESTESTCLIENT000000000001"
 XERO_CLIENT_SECRET = "daily-sales-test-client-secret"
 XERO_REDIRECT = "http://localhost:8123/xero/callback"
 XERO_SCOPES = "openid profile email offline_access accounting.transactions accounting.contacts accounting.settings"
-
-
-def bound_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-def url_of(sock: socket.socket) -> str:
-    return "http://{}:{}".format(*sock.getsockname())
-
-
-@asynccontextmanager
-async def serving(app, sock: socket.socket) -> AsyncIterator[str]:
-    """Serve an ASGI app on a bound socket in this event loop; its lifespan is the caller's business."""
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield url_of(sock)
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def xero_access_token(xero_url: str, tenant_id: str, email: str, password: str) -> str:

@@ -7,17 +7,14 @@ docs/internal-apis.md stand in (fakes_http.py): the key validator introspects th
 sandbox; the registry builds its summary from the real Kafka topics the gateway publishes.
 """
 
-import asyncio
 import base64
 import os
-import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from local_infra.browser import Browser
@@ -31,6 +28,8 @@ from sandboxes.cloudpos import build_app as build_cloudpos
 from sandboxes.xero import Clock, XeroSandboxSettings
 from sandboxes.xero import build_app as build_xero
 
+from tests.support.http import bound_socket, serving
+
 from .fakes_http import FakeRegistry, build_key_validator, publish_key_validated
 
 CLIENT_ID = "0A1B2C3D4E5F60718293A4B5C6D7E8F9"
@@ -39,30 +38,6 @@ CONTROL = "xero-control-token"
 SERVICE_TOKEN = "internal-service-token-1"
 PLATFORM_TOKEN = "platform-client-token-for-tests-0123456789"
 KEY_1, KEY_2 = base64.b64encode(os.urandom(32)).decode(), base64.b64encode(os.urandom(32)).decode()
-
-
-def _socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-@asynccontextmanager
-async def serving(app, sock: socket.socket) -> AsyncIterator[str]:
-    """Serve an ASGI app on an already bound socket in this event loop (no access log: it would hold codes)."""
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    host, port = sock.getsockname()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 @dataclass
@@ -141,7 +116,8 @@ async def gateway_stack(pg_dsn: str, kafka_bootstrap: str, group: str, xero_opti
                         **gateway_extra) -> AsyncIterator[Stack]:
     """`key_validator(token, cloudpos_url, platform_token, on_valid)` builds what answers on the key
     validator's port (a fake by default; tests/test_tracing.py passes the real one)."""
-    sockets = {name: _socket() for name in ("gateway", "platform", "xero", "cloudpos", "key_validator", "registry")}
+    sockets = {name: bound_socket() for name in ("gateway", "platform", "xero", "cloudpos", "key_validator",
+                                                 "registry")}
     urls = {name: "http://{}:{}".format(*s.getsockname()) for name, s in sockets.items()}
     clock = Clock()
     xero_app = build_xero(XeroSandboxSettings(
@@ -194,14 +170,14 @@ async def second_platform_api(stack: Stack, **changes: object) -> AsyncIterator[
     settings = stack.app.state.settings
     app = build_app(settings.model_copy(update={"kafka": settings.kafka.model_copy(
         update={"consumer_group": settings.kafka.consumer_group + "-p"}), **changes}), clock=stack.clock.now)
-    async with app.router.lifespan_context(app), serving(app.state.platform_api, _socket()) as url:
+    async with app.router.lifespan_context(app), serving(app.state.platform_api, bound_socket()) as url:
         yield url
 
 
 @asynccontextmanager
 async def second_instance(stack: Stack, kafka_bootstrap: str) -> AsyncIterator[str]:
     """Another gateway process on the same database (same settings), on its own port."""
-    async with another_gateway(stack) as app, serving(app, _socket()) as url:
+    async with another_gateway(stack) as app, serving(app, bound_socket()) as url:
         yield url
 
 

@@ -4,7 +4,7 @@ Shared by the gateway tests (on the in-process stack) and bench.journey (on the 
 walk the same pages the same way.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 from uuid import uuid4
 
@@ -33,6 +33,19 @@ class Site(Protocol):
     merchant: Merchant
 
     def browser(self) -> Browser: ...
+
+
+@dataclass
+class Walk:
+    """A `Site` on a running stack (the `make run` one, for the benchmarks); close `browsers` when done."""
+
+    gateway_url: str
+    merchant: Merchant
+    browsers: list[Browser] = field(default_factory=list)
+
+    def browser(self) -> Browser:
+        self.browsers.append(Browser())
+        return self.browsers[-1]
 
 
 async def seed_merchant(cloudpos_url: str, licence: str = "pro_plus") -> Merchant:

@@ -12,11 +12,10 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from shared.tracing import inject_httpx
-
 from ..domain import DaySales, VatTotal
 from ..ports import CloudPosUnavailable
 from ..settings import CloudPosSettings
+from .http import bearer_client
 
 log = logging.getLogger(__name__)
 Money = Annotated[Decimal, Field(allow_inf_nan=False, ge=-10_000_000, le=10_000_000)]
@@ -55,16 +54,10 @@ class HttpCloudPosSales:
 
     @asynccontextmanager
     async def connected(self) -> AsyncIterator[None]:
-        token = self._settings.platform_token.get_secret_value()
-        self._client = httpx.AsyncClient(
-            base_url=self._settings.base_url, transport=self._transport, follow_redirects=False,
-            timeout=httpx.Timeout(self._settings.timeout_seconds), headers={"Authorization": f"Bearer {token}"},
-            event_hooks={"request": [inject_httpx]})
-        try:
+        s = self._settings
+        async with bearer_client(s.base_url, s.platform_token, s.timeout_seconds, self._transport) as self._client:
             yield
-        finally:
-            client, self._client = self._client, None
-            await client.aclose()
+        self._client = None
 
     async def day_of_sales(self, store_id: str, day: date) -> DaySales | None:
         if self._client is None:

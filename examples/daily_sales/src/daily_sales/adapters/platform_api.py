@@ -18,11 +18,10 @@ from uuid import UUID
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.tracing import inject_httpx
-
 from ..domain import Connection, Invoice, ProxyAnswer
 from ..ports import PlatformUnavailable
 from ..settings import PlatformApiSettings
+from .http import bearer_client
 
 log = logging.getLogger(__name__)
 INVOICES = "api.xro/2.0/Invoices"
@@ -49,17 +48,11 @@ class HttpPlatformXero:
 
     @asynccontextmanager
     async def connected(self) -> AsyncIterator[None]:
-        token = self._settings.token.get_secret_value()
-        self._client = httpx.AsyncClient(
-            base_url=self._settings.base_url.rstrip("/") + "/internal/v1/stores/", transport=self._transport,
-            follow_redirects=False, timeout=httpx.Timeout(self._settings.timeout_seconds),
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            event_hooks={"request": [inject_httpx]})
-        try:
+        s = self._settings
+        async with bearer_client(s.base_url.rstrip("/") + "/internal/v1/stores/", s.token, s.timeout_seconds,
+                                 self._transport, Accept="application/json") as self._client:
             yield
-        finally:
-            client, self._client = self._client, None
-            await client.aclose()
+        self._client = None
 
     async def connection(self, store_id: str) -> Connection | None:
         response = await self._send("GET", f"{quote(store_id, safe='')}/xero")

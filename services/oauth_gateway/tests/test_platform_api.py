@@ -173,3 +173,28 @@ async def test_a_missing_scope_is_a_clear_problem_and_grown_scopes_ask_for_a_rec
         assert info["missing_scopes"] == ["accounting.contacts", "accounting.invoices", "accounting.payments"]
         refused = (await platform.get(f"/internal/v1/stores/{store}/xero/proxy/api.xro/2.0/Invoices")).json()
         assert refused["code"] == "missing_scope" and "accounting.invoices" in refused["missing_scopes"]
+
+
+async def test_an_invoice_goes_through_once_per_idempotency_key_and_xeros_validation_error_comes_back(stack):
+    store = await _connected(stack)
+    path = f"/internal/v1/stores/{store}/xero/proxy/api.xro/2.0/Invoices"
+    invoice = {"Type": "ACCREC", "Contact": {"Name": "Cloud POS sales"}, "Date": "2026-03-02",
+               "LineAmountTypes": "Exclusive", "Status": "AUTHORISED",
+               "LineItems": [{"Description": "Sales", "Quantity": 1, "UnitAmount": 100, "AccountCode": "200",
+                              "TaxType": "OUTPUT2"}]}
+    key = {"Idempotency-Key": f"daily-sales:{store}:2026-03-02", "Accept": "application/json"}
+    async with stack.platform() as platform:
+        first = await platform.put(path, json={"Invoices": [invoice]}, headers=key)
+        again = await platform.put(path, json={"Invoices": [invoice]}, headers=key)
+        refused = await platform.put(path, json={"Invoices": [invoice | {"LineItems": [
+            invoice["LineItems"][0] | {"AccountCode": "999"}]}]}, headers={"Accept": "application/json"})
+    assert first.status_code == again.status_code == 200, first.text
+    assert first.json()["Invoices"][0]["InvoiceID"] == again.json()["Invoices"][0]["InvoiceID"]
+    assert first.json()["Invoices"][0]["Total"] == 120.0
+    control = (await stack.xero("GET", f"/_sandbox/tenants/{STEVE_TEST_STORE_TENANT_ID}/invoices")).json()
+    assert len(control["invoices"]) == 1                                    # the repeat created nothing
+    assert refused.status_code == 400 and refused.headers["content-type"].startswith("application/json")
+    body = refused.json()
+    assert (body["Type"], body["ErrorNumber"]) == ("ValidationException", 10)     # Xero's body, unchanged
+    assert "999" in body["Elements"][0]["ValidationErrors"][0]["Message"]
+    assert "x-minlimit-remaining" in refused.headers

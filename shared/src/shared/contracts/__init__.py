@@ -7,6 +7,9 @@ from .base import TYPE_PREFIX, Event, event_types
 from .cloudevents import CloudEvent, KafkaRecord, PoisonMessage, from_kafka, to_kafka
 from .events import (
     AuthorisedOrganisation,
+    BreakReason,
+    ConnectionBroken,
+    ConnectionRestored,
     ConnectionsChanged,
     DisconnectReason,
     KeyValidated,
@@ -19,12 +22,16 @@ from .events import (
     StoreConnected,
     StoreDisconnected,
     StoreLink,
+    XeroUser,
 )
 
 __all__ = [
     "TYPE_PREFIX",
     "AuthorisedOrganisation",
+    "BreakReason",
     "CloudEvent",
+    "ConnectionBroken",
+    "ConnectionRestored",
     "ConnectionsChanged",
     "DisconnectReason",
     "Event",
@@ -40,6 +47,7 @@ __all__ = [
     "StoreConnected",
     "StoreDisconnected",
     "StoreLink",
+    "XeroUser",
     "event_types",
     "from_kafka",
     "to_kafka",

@@ -1,5 +1,6 @@
 """The events the four services publish. Past tense, data only; see `base.py` for the envelope rules."""
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 from uuid import UUID
@@ -34,6 +35,25 @@ class DisconnectReason(StrEnum):
     GRANT_INVALID = "grant_invalid"
     ORGANISATION_DELETED = "organisation_deleted"
     REPLACED = "replaced"
+
+
+class BreakReason(StrEnum):
+    """Why a store's connection needs the merchant to connect it again (the merchant's page says it in words)."""
+
+    REMOVED_IN_XERO = "removed_in_xero"                  # the app was removed under Connected Apps in Xero
+    AUTHORISATION_EXPIRED = "authorisation_expired"      # invalid_grant: the user left, 60 idle days, revoked
+    ORGANISATION_DELETED = "organisation_deleted"
+    SUBSCRIPTION_DOWNGRADED = "subscription_downgraded"  # now Starter or Trial: Standard or better only
+    NEW_PERMISSIONS_NEEDED = "new_permissions_needed"    # the app asks for more scopes than were granted
+
+
+class XeroUser(_Part):
+    """The Xero user who authorised a connection (from the ID token); removing the app for them removes it
+    for every store on that organisation."""
+
+    xero_userid: UUID
+    name: Annotated[str, StringConstraints(max_length=200)] = ""
+    email: Annotated[str, StringConstraints(max_length=320)] = ""
 
 
 class Store(_Part):
@@ -79,6 +99,8 @@ class StoreConnected(Event):
     auth_event_id: UUID
     organisations: tuple[AuthorisedOrganisation, ...] = Field(max_length=100)
     actor: Identifier
+    authorised_by: XeroUser | None = None
+    previous_tenant_id: UUID | None = None       # the organisation the store posted to before this consent
 
 
 @event(topics.ORG_SELECTED, "OrgSelected")
@@ -92,6 +114,9 @@ class OrgSelected(Event):
     connection_id: UUID
     grant_id: Identifier
     actor: Identifier
+    authorised_by: XeroUser | None = None
+    previous_tenant_id: UUID | None = None
+    same_organisation: bool | None = None        # None: the store had no organisation before
 
 
 @event(topics.ORG_DISCONNECTED, "OrgDisconnected")
@@ -112,6 +137,37 @@ class StoreDisconnected(Event):
     tenant_id: UUID
     organisation_name: Name
     reason: DisconnectReason
+
+
+@event(topics.CONNECTION_BROKEN, "ConnectionBroken")
+class ConnectionBroken(Event):
+    """A store's connection stopped working and only the merchant can repair it (Reconnect). Published once
+    per incident: `incident_id` names it until ConnectionRestored. Xero being slow or rate-limited is never
+    a break."""
+
+    store_id: Identifier
+    store_name: Name
+    tenant_id: UUID
+    organisation_name: Name
+    reason: BreakReason
+    since: datetime
+    incident_id: UUID
+    authorised_by: XeroUser | None = None
+    reconnect_url: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+
+
+@event(topics.CONNECTION_RESTORED, "ConnectionRestored")
+class ConnectionRestored(Event):
+    """A broken store's connection works again: reconnected to the same organisation, or to another one."""
+
+    store_id: Identifier
+    store_name: Name
+    tenant_id: UUID
+    organisation_name: Name
+    incident_id: UUID
+    broken_since: datetime
+    same_organisation: bool
+    restored_by: Identifier
 
 
 @event(topics.SETUP_COMPLETED, "SetupCompleted")

@@ -8,6 +8,8 @@ STORE_DISCONNECTED = "StoreDisconnected"
 SETUP_COMPLETED = "SetupCompleted"
 CONNECTIONS_CHANGED = "ConnectionsChanged"
 SETUP_FINALISED = "SetupFinalised"
+CONNECTION_BROKEN = "ConnectionBroken"
+CONNECTION_RESTORED = "ConnectionRestored"
 
 
 def dead_letter_topic(consumer_group: str) -> str:

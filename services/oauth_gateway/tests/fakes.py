@@ -19,6 +19,7 @@ from oauth_gateway.domain.model import (
     WebSession,
     XeroJob,
 )
+from oauth_gateway.domain.health import ReconnectLinks
 from oauth_gateway.domain.platform import PlatformClient, StoreConnection, StoreLink
 from oauth_gateway.ports import (
     KeyValidation,
@@ -31,6 +32,7 @@ from oauth_gateway.ports import (
 )
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+LINKS = ReconnectLinks(b"reconnect-link-secret-for-tests", "https://setup.example")
 
 
 @dataclass
@@ -44,6 +46,7 @@ class State:
     audit: list = field(default_factory=list)
     outbox: list = field(default_factory=list)
     reasons: dict = field(default_factory=dict)          # (merchant_id, tenant_id) -> why it changed
+    class_checked: dict = field(default_factory=dict)    # (merchant_id, tenant_id) -> when Class was re-read
     store_links: dict = field(default_factory=dict)      # store_id -> StoreLink
     clients: dict = field(default_factory=dict)          # token hash -> [client, disabled_at]
 
@@ -143,6 +146,13 @@ class FakeConnections(_Rows):
         return any(c.connection_id == connection_id and c.status is ConnectionStatus.ACTIVE
                    for c in self.s.connections.values())
 
+    async def due_for_class_check(self, checked_before: datetime, limit: int = 100) -> list[Connection]:
+        return [c for key, c in self.s.connections.items() if c.status is ConnectionStatus.ACTIVE
+                and self.s.class_checked.get(key, datetime.min.replace(tzinfo=UTC)) < checked_before][:limit]
+
+    async def class_checked(self, merchant_id: str, tenant_id: UUID, now: datetime) -> None:
+        self.s.class_checked[(merchant_id, tenant_id)] = now
+
 
 class FakeJobs(_Rows):
     async def add(self, kind: JobKind, grant_id: str, merchant_id: str, actor: str, now: datetime,
@@ -177,7 +187,17 @@ class FakeStoreLinks(_Rows):
         if connection is None:
             return None
         return StoreConnection(link, connection.organisation_name, connection.grant_id, connection.status,
-                               self.s.reasons.get(key), connection.scopes)
+                               self.s.reasons.get(key), connection.scopes, connection.incident_id,
+                               connection.broken_since)
+
+    async def of_connection(self, merchant_id: str, tenant_id: UUID) -> list[StoreLink]:
+        return sorted((v for v in self.s.store_links.values() if (v.merchant_id, v.tenant_id) == (merchant_id,
+                                                                                                 tenant_id)),
+                      key=lambda link: link.store_id)
+
+    async def of_merchant(self, merchant_id: str) -> list[StoreConnection]:
+        found = [await self.of_store(k) for k, v in sorted(self.s.store_links.items()) if v.merchant_id == merchant_id]
+        return [f for f in found if f is not None]
 
     async def unlink_organisation(self, merchant_id: str, tenant_id: UUID) -> int:
         doomed = [k for k, v in self.s.store_links.items() if (v.merchant_id, v.tenant_id) == (merchant_id, tenant_id)]

@@ -94,7 +94,7 @@ def gateway_settings(dsn: str, kafka: str, group: str, urls: dict[str, str], *,
         xero={"issuer": urls["xero"], "api_base_url": urls["xero"], "client_id": CLIENT_ID,
               "client_secret": CLIENT_SECRET, "redirect_uri": urls["gateway"] + "/xero/callback", **scopes},
         session_secret="test-session-secret-0123456789-abcdef", token_keys={"k1": KEY_1, "k2": KEY_2},
-        active_token_key_id="k1", keepalive_interval_seconds=0, **extra)
+        active_token_key_id="k1", keepalive_interval_seconds=0, health_check_interval_seconds=0, **extra)
 
 
 @asynccontextmanager

@@ -81,19 +81,37 @@ async def test_a_disconnect_while_xero_is_down_takes_effect_here_and_is_retried_
     assert await stack.pool.fetchval("SELECT done_at IS NOT NULL FROM xero_jobs WHERE kind = 'delete_connection'")
 
 
-async def test_an_organisation_removed_inside_xero_is_detected_and_published(stack, kafka_bootstrap):
-    _, store_1, store_2 = await _two_connected(stack)
+async def test_an_organisation_removed_inside_xero_asks_the_merchant_to_reconnect_and_reconnecting_repairs_it(
+        stack, kafka_bootstrap):
+    browser, store_1, store_2 = await _two_connected(stack)
+    merchant = stack.merchant.merchant_id.encode()
 
     await stack.xero("POST", f"/_sandbox/tenants/{STEVE_TEST_STORE_TENANT_ID}/remove-app")
-    removed = await stack.xero_client.upkeep.check_connections()
-
-    assert removed == 1
-    [event] = await _disconnects(stack, kafka_bootstrap, 1)
-    assert (str(event.tenant_id), event.reason.value, event.actor) == (STEVE_TEST_STORE_TENANT_ID,
-                                                                      "removed_in_xero", "xero")
-    await eventually(lambda: _is(_store_state(stack, store_1), "disconnected"), what="the registry to see it")
-    assert _store_state(stack, store_2) == "connected"
+    assert await stack.xero_client.upkeep.check_connections() == 1
     assert await stack.xero_client.upkeep.check_connections() == 0          # published once, not every sweep
+
+    [broken] = [_data(r) for r in await read_topic(kafka_bootstrap, topics.CONNECTION_BROKEN, key=merchant, expect=1)]
+    assert (broken.store_id, str(broken.tenant_id), broken.reason.value) == (store_1, STEVE_TEST_STORE_TENANT_ID,
+                                                                            "removed_in_xero")
+    assert broken.authorised_by is not None and broken.authorised_by.email == "steve@xero-demo.test"
+    await browser.get(stack.gateway_url + "/")
+    assert "1 store needs reconnecting to Xero" in browser.text()
+    assert "the Cloud POS app was removed from this organisation inside Xero" in browser.text()
+
+    await browser.get(broken.reconnect_url)                                  # the emailed link, signed in already
+    assert f"Reconnect '{stack.merchant.stores[store_1]}' to Xero" in browser.text()
+    await connect(stack, browser, store_1, STEVE_TEST_STORE_TENANT_ID)       # the same organisation again
+    [restored] = [_data(r) for r in await read_topic(kafka_bootstrap, topics.CONNECTION_RESTORED, key=merchant,
+                                                     expect=1)]
+    assert (restored.store_id, restored.incident_id, restored.same_organisation) == (store_1, broken.incident_id,
+                                                                                   True)
+    await browser.get(stack.gateway_url + "/")
+    assert "needs reconnecting" not in browser.text()
+    assert _store_state(stack, store_2) == "connected"
+
+
+def _data(record):  # noqa: ANN001, ANN202
+    return from_kafka({k: v.decode() for k, v in record.headers}, record.value).data
 
 
 async def _is(value, expected) -> bool:

@@ -14,10 +14,12 @@ from oauth_gateway.domain.refusals import Code, Refusal
 from oauth_gateway.merchant import Connect, Disconnect, RefusalLog, Select, SessionLifetime, Sessions, Summaries
 from oauth_gateway.merchant.sessions import SignedIn
 from oauth_gateway.ports import ServiceRefusal, XeroConnection, XeroUnavailable
-from oauth_gateway.xero_client import GrantBroken, Tokens, Upkeep, XeroJobs
-from shared.contracts import OrgDisconnected, OrgSelected, StoreConnected
+from oauth_gateway.xero_client import Breaks, GrantBroken, Tokens, Upkeep, XeroJobs
+from oauth_gateway.domain.platform import StoreLink
+from shared.contracts import ConnectionBroken, ConnectionRestored, OrgDisconnected, OrgSelected, StoreConnected
 
 from .fakes import (
+    LINKS,
     FakeApi,
     FakeClock,
     FakeCloudPos,
@@ -62,19 +64,20 @@ def world() -> World:
                   {STANDARD: "STANDARD", STARTER: "STARTER", ELSEWHERE: "PREMIUM"})
     cloudpos, key_validator, registry = FakeCloudPos(), FakeKeyValidator(), FakeRegistry()
     refusal_log = RefusalLog(uow, clock)
-    tokens = Tokens(uow, clock, identity)
+    breaks = Breaks(LINKS)
+    tokens = Tokens(uow, clock, identity, breaks)
     jobs = XeroJobs(uow, clock, tokens, identity, api)
     summaries = Summaries(uow, clock, registry, settle_timeout=0)
     session = WebSession(hashlib.sha256(b"sid").digest(), "u-1", "m-1", "M", "D", clock(), clock(),
                          (StoreRef("s-1", "One"),))
     return World(
         uow, clock, identity, api, cloudpos, key_validator, registry, session, tokens, jobs,
-        Upkeep(uow, uow, clock, tokens, jobs, api, refresh_after=timedelta(days=14),
+        Upkeep(uow, uow, clock, tokens, jobs, api, breaks, refresh_after=timedelta(days=14),
                session_idle=timedelta(minutes=30)),
         Sessions(uow, clock, cloudpos, key_validator, refusal_log, SessionLifetime()),
         Connect(uow, clock, identity, api, PlainSealer(), refusal_log, issuer="https://identity.xero.com",
                 flow_ttl=timedelta(minutes=10)),
-        Select(uow, clock, api, tokens, jobs, summaries, refusal_log),
+        Select(uow, clock, api, tokens, jobs, summaries, refusal_log, breaks),
         Disconnect(uow, clock, jobs, refusal_log),
         summaries)
 
@@ -271,18 +274,25 @@ async def test_concurrent_callers_share_one_refresh(world: World) -> None:
     assert set(tokens) == {"access-2"} and world.identity.refreshes == 1
 
 
-async def test_invalid_grant_breaks_the_grant_and_disconnects_its_organisations(world: World) -> None:
+async def test_invalid_grant_breaks_the_grant_and_asks_each_store_to_reconnect(world: World) -> None:
     world.uow.committed.grants["g-1"] = active_grant(expires_in=timedelta(seconds=30))
     world.uow.committed.connections[("m-1", STANDARD)] = Connection("m-1", STANDARD, "Org", uuid4(), "g-1",
                                                                     "STANDARD")
+    for store in ("s-1", "s-2"):
+        world.uow.committed.store_links[store] = StoreLink(store, "m-1", STANDARD, "u-1", world.clock(), store.upper())
     world.identity.refuse = "invalid_grant"
 
     with pytest.raises(GrantBroken):
         await world.tokens.access_token("g-1")
 
     assert world.uow.committed.grants["g-1"].status is GrantStatus.BROKEN
-    [event] = world.uow.committed.outbox
-    assert isinstance(event.data, OrgDisconnected) and event.data.reason.value == "grant_invalid"
+    broken = world.uow.committed.connections[("m-1", STANDARD)]
+    assert broken.status is ConnectionStatus.BROKEN and broken.incident_id and broken.broken_since == world.clock()
+    events = [e.data for e in world.uow.committed.outbox]
+    assert [(e.store_id, e.store_name, e.reason.value) for e in events] == [
+        ("s-1", "S-1", "authorisation_expired"), ("s-2", "S-2", "authorisation_expired")]
+    assert all(isinstance(e, ConnectionBroken) and e.incident_id == broken.incident_id for e in events)
+    assert world.uow.committed.store_links.keys() == {"s-1", "s-2"}          # kept, to be reconnected
 
 
 async def test_disconnect_ends_the_connection_deletes_it_at_xero_and_revokes_the_unused_grant(world: World) -> None:
@@ -319,7 +329,51 @@ async def test_upkeep_marks_an_organisation_removed_inside_xero(world: World) ->
     assert await world.upkeep.check_connections() == 0          # published once, not every sweep
 
     event = world.uow.committed.outbox[-1]
-    assert isinstance(event.data, OrgDisconnected) and event.data.reason.value == "removed_in_xero"
+    assert isinstance(event.data, ConnectionBroken) and event.data.reason.value == "removed_in_xero"
+    assert LINKS.verify("m-1", "s-1", event.data.reconnect_url.split("link=")[1], world.clock())
+    assert not LINKS.verify("m-2", "s-1", event.data.reconnect_url.split("link=")[1], world.clock())
+
+
+async def test_reconnecting_the_same_organisation_restores_the_store_once(world: World) -> None:
+    await _selected(world)
+    world.api.listed = [c for c in world.api.listed if c.tenant_id != STANDARD]
+    await world.upkeep.check_connections()
+    broken = world.uow.committed.connections[("m-1", STANDARD)]
+    world.api.listed.append(XeroConnection(uuid4(), STANDARD, "Standard Org", EVENT))
+
+    await _selected(world)
+
+    restored = [e.data for e in world.uow.committed.outbox if isinstance(e.data, ConnectionRestored)]
+    assert [(r.store_id, r.same_organisation, r.incident_id) for r in restored] == [("s-1", True,
+                                                                                      broken.incident_id)]
+    selected = [e.data for e in world.uow.committed.outbox if isinstance(e.data, OrgSelected)][-1]
+    assert (selected.previous_tenant_id, selected.same_organisation) == (STANDARD, True)
+    assert world.uow.committed.connections[("m-1", STANDARD)].status is ConnectionStatus.ACTIVE
+
+
+async def test_a_downgrade_to_starter_found_by_the_daily_reread_breaks_the_connection(world: World) -> None:
+    await _selected(world)
+    assert await world.upkeep.check_subscriptions() == 0
+    world.api.plans[STANDARD] = "STARTER"
+    assert await world.upkeep.check_subscriptions() == 0              # re-read once a day, not every sweep
+    world.clock.advance(days=1, seconds=1)
+
+    assert await world.upkeep.check_subscriptions() == 1
+
+    event = world.uow.committed.outbox[-1]
+    assert isinstance(event.data, ConnectionBroken) and event.data.reason.value == "subscription_downgraded"
+
+
+async def test_xero_away_during_the_sweeps_breaks_nothing(world: World) -> None:
+    await _selected(world)
+    world.clock.advance(days=1, seconds=1)
+    world.api.failure = XeroUnavailable("503", retry_after=1)
+    before = len(world.uow.committed.outbox)
+
+    assert await world.upkeep.check_connections() == 0 and await world.upkeep.check_subscriptions() == 0
+
+    assert len(world.uow.committed.outbox) == before
+    assert world.uow.committed.connections[("m-1", STANDARD)].status is ConnectionStatus.ACTIVE
 
 
 async def test_keep_alive_refreshes_only_grants_idle_for_long(world: World) -> None:

@@ -10,9 +10,9 @@ from oauth_gateway.domain import platform as rules
 from oauth_gateway.domain.model import Connection, ConnectionStatus
 from oauth_gateway.domain.platform import ApiCode, ApiRefusal, LinkStatus, Operation, PlatformClient, StoreLink
 from oauth_gateway.ports import BudgetExhausted, ProxyAnswer, ProxyCall, XeroUnavailable
-from oauth_gateway.xero_client import PlatformAccess, PlatformClients, Tokens
+from oauth_gateway.xero_client import Breaks, PlatformAccess, PlatformClients, Tokens
 
-from .fakes import NOW, FakeClock, FakeIdentity, FakePlatformReads, FakeUnitOfWork, active_grant
+from .fakes import LINKS, NOW, FakeClock, FakeIdentity, FakePlatformReads, FakeUnitOfWork, active_grant
 
 TENANT = uuid4()
 WANTED = ("openid", "offline_access", "accounting.invoices")
@@ -36,8 +36,9 @@ class ScriptedApi:
 class World:
     def __init__(self, api: ScriptedApi) -> None:
         self.uow, self.clock, self.identity, self.api = FakeUnitOfWork(), FakeClock(), FakeIdentity(uuid4()), api
-        self.tokens = Tokens(self.uow, self.clock, self.identity)
-        self.access = PlatformAccess(FakePlatformReads(self.uow), self.uow, self.clock, self.tokens, api,
+        breaks = Breaks(LINKS)
+        self.tokens = Tokens(self.uow, self.clock, self.identity, breaks)
+        self.access = PlatformAccess(FakePlatformReads(self.uow), self.uow, self.clock, self.tokens, api, breaks,
                                      wanted_scopes=WANTED, max_wait=1.5)
         self.clients = PlatformClients(self.uow, self.clock)
 

@@ -62,7 +62,7 @@ async def test_the_old_refresh_token_still_works_after_a_lost_rotation(stack):
     assert token and (await stack.token_calls())[-1]["status"] == 200
 
 
-async def test_invalid_grant_marks_the_grant_broken_and_publishes_org_disconnected(stack):
+async def test_invalid_grant_marks_the_grant_broken_and_asks_for_a_reconnect(stack):
     grant = await _connected_grant(stack)
     await stack.xero("POST", "/_sandbox/refresh-tokens/expire", json={})
 
@@ -70,9 +70,11 @@ async def test_invalid_grant_marks_the_grant_broken_and_publishes_org_disconnect
         await stack.xero_client.tokens.access_token(grant, force=True)
 
     assert await stack.pool.fetchval("SELECT status FROM grants") == "broken"
-    assert await stack.pool.fetchval("SELECT status || ':' || reason FROM connections") == "broken:invalid_grant"
-    rows = await stack.pool.fetch("SELECT value FROM delivery_outbox WHERE topic = 'OrgDisconnected'")
-    assert len(rows) == 1 and b'"reason":"grant_invalid"' in rows[0]["value"]
+    assert await stack.pool.fetchval("SELECT status || ':' || reason FROM connections") == \
+        "broken:authorisation_expired"
+    rows = await stack.pool.fetch("SELECT value FROM delivery_outbox WHERE topic = 'ConnectionBroken'")
+    assert len(rows) == 1 and b'"reason":"authorisation_expired"' in rows[0]["value"]
+    assert await stack.pool.fetchval("SELECT count(*) FROM delivery_outbox WHERE topic = 'OrgDisconnected'") == 0
     with pytest.raises(GrantBroken):                  # no retry storm: broken stays broken, no token call
         await stack.xero_client.tokens.access_token(grant)
     assert [c["status"] for c in await stack.token_calls()][-1] == 400

@@ -10,7 +10,7 @@ from uuid import uuid4
 
 import httpx
 
-from local_infra.browser import Browser
+from local_infra.browser import Browser, forms_of
 from sandboxes.xero import DEMO_PASSWORD, STEVE_EMAIL
 
 # The Cloud POS sandbox's tokens: a stack must start the sandbox with these for `seed_merchant` to work.
@@ -82,7 +82,9 @@ async def validate_key(site: Site, browser: Browser) -> None:
 
 async def to_xero_consent(site: Site, browser: Browser, store_id: str) -> None:
     """Click "Connect to Xero" for a store and log in at Xero if Xero asks."""
-    await browser.submit("Connect to Xero", within=f"/stores/{store_id}/connect")
+    action = f"/stores/{store_id}/connect"   # the button reads "Change organisation" or "Reconnect" once linked
+    labels = [text for form in forms_of(browser.page.text) if action in form.action for _, _, text in form.buttons]
+    await browser.submit(labels[0] if labels else "Connect to Xero", within=action)
     if "Log in to Xero" in browser.text():
         await browser.submit("Log in", {"email": STEVE_EMAIL, "password": DEMO_PASSWORD})
     assert "wants to access your Xero data" in browser.text(), browser.text()

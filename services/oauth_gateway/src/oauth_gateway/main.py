@@ -29,10 +29,21 @@ from .adapters.xero_identity import XeroIdentityClient
 from .entrypoints import pages
 from .entrypoints.platform_api import build_platform_api
 from .entrypoints.web import Web
-from .merchant import Connect, Disconnect, MerchantUseCases, RefusalLog, Select, SessionLifetime, Sessions, Summaries
+from .merchant import (
+    Connect,
+    Disconnect,
+    MerchantUseCases,
+    Reconnect,
+    RefusalLog,
+    Select,
+    SessionLifetime,
+    Sessions,
+    Summaries,
+)
 from .ports import XeroApi, XeroIdentity
 from .settings import GatewaySettings
-from .xero_client import PlatformAccess, PlatformClients, Tokens, Upkeep, XeroClient, XeroJobs
+from .domain.health import ReconnectLinks
+from .xero_client import Breaks, PlatformAccess, PlatformClients, Tokens, Upkeep, XeroClient, XeroJobs
 
 MIGRATIONS = Migrations("oauth_gateway", files("oauth_gateway") / "migrations")
 
@@ -55,6 +66,8 @@ def build_app(settings: GatewaySettings, *, clock: Clock = utc_now) -> FastAPI:
     xero = build_xero_client(settings, uow, clock, identity, api)
     if settings.keepalive_interval_seconds > 0:
         runtime.background("upkeep", every(settings.keepalive_interval_seconds, xero.upkeep.run_once))
+    if settings.health_check_interval_seconds > 0:
+        runtime.background("health", every(settings.health_check_interval_seconds, xero.upkeep.check_health))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -69,7 +82,7 @@ def build_app(settings: GatewaySettings, *, clock: Clock = utc_now) -> FastAPI:
     app.state.web = Web(settings)
     app.state.merchant = build_merchant_use_cases(settings, uow, clock, http, xero, identity, api, cipher)
     app.state.platform_api = build_platform_api(
-        PlatformAccess(PgPlatformReads(lambda: runtime.pool), uow, clock, xero.tokens, api,
+        PlatformAccess(PgPlatformReads(lambda: runtime.pool), uow, clock, xero.tokens, api, xero.breaks,
                        wanted_scopes=settings.xero.scopes, max_wait=settings.proxy_max_wait_seconds), max_body_bytes=settings.proxy_max_body_bytes)
     return app
 
@@ -86,12 +99,17 @@ async def platform_clients(database_url: str) -> AsyncIterator[PlatformClients]:
 
 def build_xero_client(settings: GatewaySettings, uow: UnitOfWork[PgGatewayTransaction], clock: Clock,
                       identity: XeroIdentity, api: XeroApi) -> XeroClient:
-    tokens = Tokens(uow, clock, identity)
+    breaks = Breaks(reconnect_links(settings))
+    tokens = Tokens(uow, clock, identity, breaks)
     jobs = XeroJobs(uow, clock, tokens, identity, api)
-    upkeep = Upkeep(uow, uow, clock, tokens, jobs, api,
+    upkeep = Upkeep(uow, uow, clock, tokens, jobs, api, breaks,
                     refresh_after=timedelta(days=settings.keepalive_refresh_after_days),
                     session_idle=timedelta(minutes=settings.session_idle_minutes))
-    return XeroClient(tokens, jobs, upkeep)
+    return XeroClient(tokens, jobs, upkeep, breaks)
+
+
+def reconnect_links(settings: GatewaySettings) -> ReconnectLinks:
+    return ReconnectLinks(settings.session_secret.get_secret_value().encode(), settings.public_base_url)
 
 
 def build_merchant_use_cases(settings: GatewaySettings, uow: UnitOfWork[PgGatewayTransaction], clock: Clock,
@@ -109,6 +127,7 @@ def build_merchant_use_cases(settings: GatewaySettings, uow: UnitOfWork[PgGatewa
                           lifetime),
         connect=Connect(uow, clock, identity, api, cipher, refusal_log, issuer=settings.xero.issuer,
                         flow_ttl=timedelta(seconds=settings.flow_ttl_seconds)),
-        select=Select(uow, clock, api, xero.tokens, xero.jobs, summaries, refusal_log),
+        select=Select(uow, clock, api, xero.tokens, xero.jobs, summaries, refusal_log, xero.breaks),
         disconnect=Disconnect(uow, clock, xero.jobs, refusal_log),
-        summaries=summaries)
+        summaries=summaries,
+        reconnect=Reconnect(summaries, reconnect_links(settings), clock, refusal_log))

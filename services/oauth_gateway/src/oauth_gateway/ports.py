@@ -206,6 +206,8 @@ class ConnectionRows(Protocol):
     async def active_of_grant(self, grant_id: str) -> list[Connection]: ...
     async def of_merchant(self, merchant_id: str) -> list[Connection]: ...
     async def in_use(self, connection_id: UUID) -> bool: ...
+    async def due_for_class_check(self, checked_before: datetime, limit: int = 100) -> list[Connection]: ...
+    async def class_checked(self, merchant_id: str, tenant_id: UUID, now: datetime) -> None: ...
 
 
 class JobRows(Protocol):
@@ -219,6 +221,8 @@ class JobRows(Protocol):
 class StoreLinkRows(Protocol):
     async def link(self, link: StoreLink) -> None: ...
     async def of_store(self, store_id: str) -> StoreConnection | None: ...
+    async def of_connection(self, merchant_id: str, tenant_id: UUID) -> list[StoreLink]: ...
+    async def of_merchant(self, merchant_id: str) -> list[StoreConnection]: ...
     async def unlink_organisation(self, merchant_id: str, tenant_id: UUID) -> int: ...
 
 
@@ -297,12 +301,12 @@ class SessionWork(WithSessions, Audited, Protocol):
     """Sign-in, the session's life, the validated key."""
 
 
-class ConsentWork(WithFlows, WithGrants, WithOutbox, Audited, Protocol):
-    """Connect to Xero: the flow, then the consent's grant and StoreConnected."""
+class ConsentWork(WithFlows, WithGrants, WithStoreLinks, WithOutbox, Audited, Protocol):
+    """Connect to Xero: the flow (a reconnect may name a store linked before), the grant, StoreConnected."""
 
 
-class RemovalWork(WithConnections, WithOutbox, Audited, Protocol):
-    """Enough to record that an organisation was removed inside Xero."""
+class BreakWork(WithGrants, WithConnections, WithStoreLinks, WithOutbox, Audited, Protocol):
+    """Enough to mark a connection broken: its stores, who authorised it, ConnectionBroken for each store."""
 
 
 class SelectionWork(WithSessions, WithFlows, WithGrants, WithConnections, WithStoreLinks, WithJobs, WithOutbox, Audited,
@@ -314,11 +318,11 @@ class DisconnectWork(WithSessions, WithConnections, WithStoreLinks, WithJobs, Wi
     """Disconnect from Xero: the connection ends, OrgDisconnected, the Xero work owed."""
 
 
-class SummaryWork(WithConnections, Audited, Protocol):
+class SummaryWork(WithGrants, WithConnections, WithStoreLinks, Audited, Protocol):
     """The summary and "I have finished"."""
 
 
-class XeroWork(WithGrants, WithConnections, WithJobs, WithOutbox, Audited, Protocol):
+class XeroWork(WithGrants, WithConnections, WithStoreLinks, WithJobs, WithOutbox, Audited, Protocol):
     """The Xero client part: tokens, owed Xero jobs, upkeep."""
 
 

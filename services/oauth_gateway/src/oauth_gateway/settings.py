@@ -82,6 +82,8 @@ class GatewaySettings(BaseSettings):
     session_absolute_hours: int = Field(default=12, ge=1)
     flow_ttl_seconds: int = Field(default=600, ge=60, description="time allowed at Xero for one consent")
     keepalive_interval_seconds: float = Field(default=3600, ge=0, description="0 turns the loop off")
+    health_check_interval_seconds: float = Field(default=300, ge=0, description="how often every connection is "
+                                                 "checked against Xero's /connections (0: off); make run uses 30")
     keepalive_refresh_after_days: int = Field(default=14, ge=1, le=45,
                                               description="refresh idle grants well before Xero's 60 days")
 

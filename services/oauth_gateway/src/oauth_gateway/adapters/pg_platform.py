@@ -14,8 +14,9 @@ from ..domain.platform import Operation, PlatformClient, StoreConnection, StoreL
 from .pg_xero import PgAuditLog
 
 
-_STORE = ("SELECT l.*, c.organisation_name, c.grant_id, c.status, c.reason, c.scopes FROM store_links l"
-          " JOIN connections c USING (merchant_id, tenant_id) WHERE l.store_id = $1")
+_STORE_COLUMNS = ("SELECT l.*, c.organisation_name, c.grant_id, c.status, c.reason, c.scopes, c.incident_id,"
+                  " c.broken_since FROM store_links l JOIN connections c USING (merchant_id, tenant_id)")
+_STORE = _STORE_COLUMNS + " WHERE l.store_id = $1"
 _CLIENT = "SELECT * FROM platform_clients WHERE token_hash = $1 AND disabled_at IS NULL"
 _REMEMBERED_CLIENTS = 1_000
 
@@ -57,14 +58,23 @@ class PgStoreLinks:
     async def link(self, link: StoreLink) -> None:
         """A store posts to one organisation at a time: connecting it again moves it."""
         await self._conn.execute(
-            "INSERT INTO store_links (store_id, merchant_id, tenant_id, authorised_by, connected_at)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (store_id) DO UPDATE SET merchant_id = $2, tenant_id = $3,"
-            " authorised_by = $4, connected_at = $5", link.store_id, link.merchant_id, link.tenant_id,
-            link.authorised_by, link.connected_at)
+            "INSERT INTO store_links (store_id, merchant_id, tenant_id, authorised_by, connected_at, store_name)"
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (store_id) DO UPDATE SET merchant_id = $2, tenant_id = $3,"
+            " authorised_by = $4, connected_at = $5, store_name = $6", link.store_id, link.merchant_id,
+            link.tenant_id, link.authorised_by, link.connected_at, link.store_name)
 
     async def of_store(self, store_id: str) -> StoreConnection | None:
         row = await self._conn.fetchrow(_STORE, store_id)
         return _store_connection(row) if row else None
+
+    async def of_connection(self, merchant_id: str, tenant_id: UUID) -> list[StoreLink]:
+        rows = await self._conn.fetch("SELECT * FROM store_links WHERE merchant_id = $1 AND tenant_id = $2"
+                                      " ORDER BY store_id", merchant_id, tenant_id)
+        return [_link(r) for r in rows]
+
+    async def of_merchant(self, merchant_id: str) -> list[StoreConnection]:
+        rows = await self._conn.fetch(_STORE_COLUMNS + " WHERE l.merchant_id = $1 ORDER BY l.store_id", merchant_id)
+        return [_store_connection(r) for r in rows]
 
     async def unlink_organisation(self, merchant_id: str, tenant_id: UUID) -> int:
         done = await self._conn.execute("DELETE FROM store_links WHERE merchant_id = $1 AND tenant_id = $2",
@@ -99,10 +109,14 @@ class PgPlatformClients:
         return [(_client(r), r["disabled_at"]) for r in rows]
 
 
+def _link(row: asyncpg.Record) -> StoreLink:
+    return StoreLink(row["store_id"], row["merchant_id"], row["tenant_id"], row["authorised_by"], row["connected_at"],
+                     row["store_name"] or row["store_id"])
+
+
 def _store_connection(row: asyncpg.Record) -> StoreConnection:
-    link = StoreLink(row["store_id"], row["merchant_id"], row["tenant_id"], row["authorised_by"], row["connected_at"])
-    return StoreConnection(link, row["organisation_name"], row["grant_id"], ConnectionStatus(row["status"]),
-                           row["reason"], tuple(row["scopes"]))
+    return StoreConnection(_link(row), row["organisation_name"], row["grant_id"], ConnectionStatus(row["status"]),
+                           row["reason"], tuple(row["scopes"]), row["incident_id"], row["broken_since"])
 
 
 def _client(row: asyncpg.Record) -> PlatformClient:

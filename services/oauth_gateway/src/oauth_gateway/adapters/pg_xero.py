@@ -7,6 +7,8 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.contracts import XeroUser
+
 from ..domain.model import Connection, ConnectionStatus, Grant, GrantStatus, JobKind, TokenSet, XeroJob
 from .crypto import TokenCipher
 
@@ -35,12 +37,13 @@ class PgGrants:
                    list(tokens.scopes)) if tokens else (None, None, None, []))
         version = await self._conn.fetchval(
             "INSERT INTO grants (grant_id, xero_sub, access_token, refresh_token, access_expires_at, scopes,"
-            " refreshed_at, status, status_reason, created_at, updated_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) ON CONFLICT (grant_id) DO UPDATE SET"
+            " refreshed_at, status, status_reason, created_at, updated_at, xero_user)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11::jsonb) ON CONFLICT (grant_id) DO UPDATE SET"
             " access_token = $3, refresh_token = $4, access_expires_at = $5, scopes = $6, refreshed_at = $7,"
-            " status = $8, status_reason = $9, updated_at = $10, version = grants.version + 1"
-            " RETURNING version", gid, grant.xero_sub, *sealed, grant.refreshed_at, grant.status.value, reason,
-            now)
+            " status = $8, status_reason = $9, updated_at = $10, version = grants.version + 1,"
+            " xero_user = coalesce($11::jsonb, grants.xero_user) RETURNING version", gid, grant.xero_sub, *sealed,
+            grant.refreshed_at, grant.status.value, reason, now,
+            grant.xero_user.model_dump_json() if grant.xero_user else None)
         return replace(grant, version=version)
 
     async def due_for_keepalive(self, refreshed_before: datetime) -> list[str]:
@@ -64,8 +67,9 @@ class PgGrants:
             tokens = TokenSet(self._cipher.open(row["access_token"], f"grant:{gid}:access"),
                               self._cipher.open(row["refresh_token"], f"grant:{gid}:refresh"),
                               row["access_expires_at"], tuple(row["scopes"]))
+        user = XeroUser.model_validate_json(row["xero_user"]) if row["xero_user"] else None
         return Grant(row["grant_id"], row["xero_sub"], row["version"], GrantStatus(row["status"]), tokens,
-                     row["refreshed_at"])
+                     row["refreshed_at"], user)
 
 
 class PgConnections:
@@ -76,11 +80,13 @@ class PgConnections:
         c = connection
         await self._conn.execute(
             "INSERT INTO connections (merchant_id, tenant_id, organisation_name, connection_id, grant_id,"
-            " subscription_class, status, reason, updated_at, scopes) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)"
+            " subscription_class, status, reason, updated_at, scopes, incident_id, broken_since)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)"
             " ON CONFLICT (merchant_id, tenant_id) DO UPDATE SET organisation_name = $3, connection_id = $4,"
-            " grant_id = $5, subscription_class = $6, status = $7, reason = $8, updated_at = $9, scopes = $10",
+            " grant_id = $5, subscription_class = $6, status = $7, reason = $8, updated_at = $9, scopes = $10,"
+            " incident_id = $11, broken_since = $12",
             c.merchant_id, c.tenant_id, c.organisation_name, c.connection_id, c.grant_id, c.subscription_class,
-            c.status.value, reason, now, list(c.scopes))
+            c.status.value, reason, now, list(c.scopes), c.incident_id, c.broken_since)
 
     async def get(self, merchant_id: str, tenant_id: UUID, *, lock: bool = False) -> Connection | None:
         row = await self._conn.fetchrow(
@@ -101,6 +107,16 @@ class PgConnections:
         return await self._conn.fetchval(
             "SELECT EXISTS (SELECT 1 FROM connections WHERE connection_id = $1 AND status = 'active')",
             connection_id)
+
+    async def due_for_class_check(self, checked_before: datetime, limit: int = 100) -> list[Connection]:
+        rows = await self._conn.fetch(
+            "SELECT * FROM connections WHERE status = 'active' AND (class_checked_at IS NULL OR class_checked_at < $1)"
+            " ORDER BY class_checked_at NULLS FIRST LIMIT $2", checked_before, limit)
+        return [_connection(r) for r in rows]
+
+    async def class_checked(self, merchant_id: str, tenant_id: UUID, now: datetime) -> None:
+        await self._conn.execute("UPDATE connections SET class_checked_at = $3 WHERE merchant_id = $1 AND"
+                                 " tenant_id = $2", merchant_id, tenant_id, now)
 
 
 class PgJobs:
@@ -149,4 +165,5 @@ class PgAuditLog:
 
 def _connection(row: asyncpg.Record) -> Connection:
     return Connection(row["merchant_id"], row["tenant_id"], row["organisation_name"], row["connection_id"],
-                      row["grant_id"], row["subscription_class"], ConnectionStatus(row["status"]), tuple(row["scopes"]))
+                      row["grant_id"], row["subscription_class"], ConnectionStatus(row["status"]), tuple(row["scopes"]),
+                      row["incident_id"], row["broken_since"])

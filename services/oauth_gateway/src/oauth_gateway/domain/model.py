@@ -5,6 +5,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
+from shared.contracts import XeroUser
+
 REFRESH_SKEW = timedelta(seconds=120)       # refresh this long before the access token expires
 
 
@@ -106,6 +108,7 @@ class Grant:
     status: GrantStatus
     tokens: TokenSet | None
     refreshed_at: datetime
+    xero_user: XeroUser | None = None       # who authorised it (from the ID token)
 
     def needs_refresh(self, now: datetime, valid_for: timedelta = REFRESH_SKEW) -> bool:
         """`valid_for`: how long the access token must still live for the caller (a platform client is
@@ -135,6 +138,8 @@ class Connection:
     subscription_class: str
     status: ConnectionStatus = ConnectionStatus.ACTIVE
     scopes: tuple[str, ...] = ()        # granted in the consent the organisation was selected under
+    incident_id: UUID | None = None     # while broken: one id per break, until the merchant reconnects
+    broken_since: datetime | None = None
 
 
 class JobKind(StrEnum):

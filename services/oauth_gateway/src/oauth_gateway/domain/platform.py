@@ -54,6 +54,7 @@ class StoreLink:
     tenant_id: UUID
     authorised_by: str
     connected_at: datetime
+    store_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,8 @@ class StoreConnection:
     connection_status: ConnectionStatus
     status_reason: str | None
     scopes: tuple[str, ...]
+    incident_id: UUID | None = None
+    broken_since: datetime | None = None
 
     def missing_scopes(self, wanted: tuple[str, ...]) -> tuple[str, ...]:
         granted = set(self.scopes)

@@ -16,6 +16,7 @@ class Code(StrEnum):
     KEY_OF_OTHER_MERCHANT = "key_of_other_merchant"
     KEY_VALIDATOR_UNAVAILABLE = "key_validator_unavailable"
     STORE_NOT_YOURS = "store_not_yours"
+    RECONNECT_LINK_INVALID = "reconnect_link_invalid"
     BAD_CALLBACK = "bad_callback"
     FLOW_EXPIRED = "flow_expired"
     CANCELLED_AT_XERO = "cancelled_at_xero"
@@ -87,6 +88,11 @@ def key_validator_unavailable() -> Refusal:
 def store_not_yours() -> Refusal:
     return Refusal(Code.STORE_NOT_YOURS, "That store is not one of the stores listed for your Cloud POS API key. "
                    "Validate your key again to see your stores.")
+
+
+def reconnect_link_invalid() -> Refusal:
+    return Refusal(Code.RECONNECT_LINK_INVALID, "This reconnect link has expired or is for another account. Your "
+                   "stores that need reconnecting are listed on your stores page, each with a Reconnect button.")
 
 
 def bad_callback() -> Refusal:

@@ -4,6 +4,7 @@ the refusal's page (`problems`). The use cases, the page renderer and the sessio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
+from urllib.parse import quote, urlsplit
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -88,14 +89,33 @@ async def home(request: Request, web: Pages, cases: UseCases, session: MaybeSess
 
 @router.post("/sign-in")
 async def sign_in(request: Request, web: Pages, cases: UseCases,
-                  form: Annotated[dict[str, str], Depends(_form("username", "password"))]) -> Response:
+                  form: Annotated[dict[str, str], Depends(_form("username", "password", "next"))]) -> Response:
     outcome = await cases.sessions.sign_in(form.get("username", ""), form.get("password", ""), web.cookie(request))
+    then = _reconnect_target(form.get("next", ""))
     if isinstance(outcome, Refusal):
         problem = problem_of(outcome)
-        return web.page(request, "signin.html", problem.status, error=problem.message)
-    response = web.redirect("/")
+        return web.page(request, "signin.html", problem.status, error=problem.message, next=then)
+    response = web.redirect(then or "/")
     web.set_cookie(response, outcome.session_id)        # a new id: the pre-sign-in cookie is replaced
     return response
+
+
+@router.get("/reconnect/{store_id}")
+async def reconnect(store_id: str, request: Request, web: Pages, cases: UseCases, session: MaybeSession,
+                    link: str = "") -> Response:
+    """The emailed link: sign in first if need be, then this store's reconnect page."""
+    if session is None:
+        return web.page(request, "signin.html", next=f"/reconnect/{quote(store_id, safe='')}?link={quote(link)}")
+    outcome = await cases.reconnect.page(session, store_id, link)
+    return _answer(request, web, outcome, lambda store: web.page(request, "reconnect.html", store=store))
+
+
+def _reconnect_target(next_url: str) -> str | None:
+    """Only back to a reconnect page of this site: never an open redirect."""
+    parts = urlsplit(next_url)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/reconnect/") or "//" in parts.path:
+        return None
+    return next_url
 
 
 @router.post("/sign-out")
@@ -130,7 +150,8 @@ async def callback(request: Request, web: Pages, cases: UseCases, session: Maybe
 @router.get("/connect/{flow_id}")
 async def selection(request: Request, web: Pages, cases: UseCases, session: Session, flow_id: FlowId) -> Response:
     return _answer(request, web, await cases.select.page(session, flow_id), lambda page: web.page(
-        request, "select.html", session=session, flow=page.flow, serving=page.serving))
+        request, "select.html", session=session, flow=page.flow, serving=page.serving,
+        organisations=page.organisations, previous=str(page.previous_tenant_id or "")))
 
 
 @router.post("/connect/{flow_id}")

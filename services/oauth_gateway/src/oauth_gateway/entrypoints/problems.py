@@ -39,6 +39,7 @@ _PAGES: dict[Code, Page] = {
     Code.KEY_OF_OTHER_MERCHANT: Page(403, _KEY),
     Code.KEY_VALIDATOR_UNAVAILABLE: Page(503, "We could not check your key just now"),
     Code.STORE_NOT_YOURS: Page(403, "Store not available"),
+    Code.RECONNECT_LINK_INVALID: Page(400, "This reconnect link cannot be used"),
     Code.BAD_CALLBACK: Page(400, "This Xero sign-in link is not valid"),
     Code.FLOW_EXPIRED: Page(400, _FLOW),
     Code.CANCELLED_AT_XERO: Page(400, "You cancelled at Xero"),

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from .connect import Connect
 from .disconnect import Disconnect
+from .reconnect import Reconnect
 from .refusals_log import RefusalLog
 from .select import Select
 from .sessions import SessionLifetime, Sessions
@@ -19,7 +20,8 @@ class MerchantUseCases:
     select: Select
     disconnect: Disconnect
     summaries: Summaries
+    reconnect: Reconnect
 
 
-__all__ = ["Connect", "Disconnect", "MerchantUseCases", "RefusalLog", "Select", "SessionLifetime", "Sessions",
-           "Summaries"]
+__all__ = ["Connect", "Disconnect", "MerchantUseCases", "Reconnect", "RefusalLog", "Select", "SessionLifetime",
+           "Sessions", "Summaries"]

@@ -8,9 +8,11 @@ from uuid import UUID, uuid4
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
+from shared.contracts import XeroUser
+
 from ..domain import events, refusals
 from ..domain.callback import BadCallback, parse_callback
-from ..domain.model import AuthorisedOrg, Flow, FlowStatus, Grant, GrantStatus, TokenSet, WebSession, clip
+from ..domain.model import AuthorisedOrg, Flow, FlowStatus, Grant, GrantStatus, StoreRef, TokenSet, WebSession, clip
 from ..domain.refusals import Refusal
 from ..ports import (
     Clock,
@@ -48,7 +50,7 @@ class Connect:
     async def start(self, session: WebSession, store_id: str) -> str | Refusal:
         """A fresh state, nonce and PKCE verifier per click; the flow row binds them to session + store.
         Returns Xero's authorize URL."""
-        store = session.store(store_id)
+        store = session.store(store_id) or await self._linked(session, store_id)
         if store is None:
             return await self._refusal_log.refused(session, "store", store_id, refusals.store_not_yours())
         state, nonce, verifier = generate_token(43), generate_token(32), generate_token(64)
@@ -63,6 +65,15 @@ class Connect:
             await tx.audit.record(flow.created_at, session.user_id, "connect.started", session.merchant_id,
                                   store_id=store.store_id, flow_id=flow.flow_id)
         return url
+
+    async def _linked(self, session: WebSession, store_id: str) -> StoreRef | None:
+        """A store this merchant connected before may be reconnected without pasting the key again (its link
+        exists only because the merchant's validated key listed it then)."""
+        async with self._unit_of_work() as tx:
+            found = await tx.store_links.of_store(store_id)
+        if found is None or found.link.merchant_id != session.merchant_id:
+            return None
+        return StoreRef(store_id, found.link.store_name or store_id)
 
     async def callback(self, session: WebSession | None, params: list[tuple[str, str]]) -> UUID | Refusal:
         """Consume the state once, check it belongs to this browser, exchange the code, record the consent.
@@ -111,20 +122,20 @@ class Connect:
                      for c in found if c.auth_event_id == event_id)
         if not orgs:
             return refusals.no_organisation()
-        await self._record(flow, identity["sub"], token_set(tokens, now), event_id, orgs)
+        await self._record(flow, identity["sub"], token_set(tokens, now), event_id, orgs, xero_user(identity))
         return flow.flow_id
 
     async def _record(self, flow: Flow, sub: str, tokens: TokenSet, event_id: UUID,
-                      orgs: tuple[AuthorisedOrg, ...]) -> None:
+                      orgs: tuple[AuthorisedOrg, ...], user: XeroUser | None) -> None:
         now = self._clock()
         async with self._unit_of_work() as tx:
             known = await tx.grants.of_user(sub)    # one token set per Xero user + app: the newest wins
             grant = Grant(known.grant_id if known else f"g-{uuid4().hex}", sub, known.version if known else 0,
-                          GrantStatus.ACTIVE, tokens, now)
+                          GrantStatus.ACTIVE, tokens, now, user)
             grant = await tx.grants.save(grant, now)
             await tx.flows.save(replace(flow, status=FlowStatus.AUTHORISED, grant_id=grant.grant_id,
                                         auth_event_id=event_id, organisations=orgs), "authorised")
-            await tx.outbox.publish(events.store_connected(flow, grant.grant_id, event_id, orgs))
+            await tx.outbox.publish(events.store_connected(flow, grant.grant_id, event_id, orgs, user))
             await tx.audit.record(now, flow.user_id, "connect.authorised", flow.merchant_id, store_id=flow.store_id,
                                   grant_id=grant.grant_id, organisations=[str(o.tenant_id) for o in orgs])
 
@@ -140,3 +151,13 @@ def _cancelled(flow: Flow, error: str) -> Refusal:
     if error == "access_denied":
         return refusals.cancelled_at_xero(flow.store_name)
     return refusals.xero_error(error)
+
+
+def xero_user(claims: dict) -> XeroUser | None:
+    """Who authorised, from the verified ID token (profile and email scopes); None if Xero left it out."""
+    try:
+        name = " ".join(str(claims.get(k) or "") for k in ("given_name", "family_name")).strip()
+        return XeroUser(xero_userid=UUID(str(claims["xero_userid"])), name=name[:200],
+                        email=str(claims.get("email") or "")[:320])
+    except (KeyError, ValueError):
+        return None

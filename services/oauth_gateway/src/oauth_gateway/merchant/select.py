@@ -8,13 +8,15 @@ import logging
 from dataclasses import dataclass, replace
 from uuid import UUID
 
+from shared.contracts import BreakReason, XeroUser
+
 from ..domain import events, refusals
 from ..domain.model import AuthorisedOrg, Connection, ConnectionStatus, Flow, FlowStatus, JobKind, WebSession, clip
-from ..domain.platform import StoreLink
+from ..domain.platform import StoreConnection, StoreLink
 from ..domain.refusals import Refusal
 from ..domain.subscription import GateDecision, Verdict, gate
 from ..ports import Clock, OrganisationInfo, SelectionWork, TenantForbidden, UnitOfWork, XeroApi, XeroUnavailable
-from ..xero_client import GrantBroken, Tokens, XeroJobs, mark_removed
+from ..xero_client import Breaks, GrantBroken, Tokens, XeroJobs
 from .refusals_log import RefusalLog
 from .summary import Summaries
 
@@ -25,6 +27,11 @@ log = logging.getLogger(__name__)
 class SelectionPage:
     flow: Flow
     serving: dict[str, list[str]]      # tenant id -> names of the stores that organisation already serves
+    previous_tenant_id: UUID | None = None   # the store's organisation before: offered first on a reconnect
+
+    @property
+    def organisations(self) -> list[AuthorisedOrg]:
+        return sorted(self.flow.organisations, key=lambda o: o.tenant_id != self.previous_tenant_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +42,9 @@ class Selected:
 
 class Select:
     def __init__(self, unit_of_work: UnitOfWork[SelectionWork], clock: Clock, api: XeroApi, tokens: Tokens,
-                 jobs: XeroJobs, summaries: Summaries, refusal_log: RefusalLog) -> None:
+                 jobs: XeroJobs, summaries: Summaries, refusal_log: RefusalLog, breaks: Breaks) -> None:
         self._unit_of_work = unit_of_work
+        self._breaks = breaks
         self._clock = clock
         self._api = api
         self._tokens = tokens
@@ -48,7 +56,10 @@ class Select:
         flow = await self._own_flow(session, flow_id)
         if isinstance(flow, Refusal):
             return flow
-        return SelectionPage(flow, await self._summaries.served_by(session.merchant_id))
+        async with self._unit_of_work() as tx:
+            before = await tx.store_links.of_store(flow.store_id)
+        previous = before.link.tenant_id if before and before.link.merchant_id == session.merchant_id else None
+        return SelectionPage(flow, await self._summaries.served_by(session.merchant_id), previous)
 
     async def confirm(self, session: WebSession, flow_id: UUID, tenant_id: str) -> Selected | Refusal:
         """Connect the flow's store to the chosen organisation, if its subscription allows."""
@@ -97,18 +108,36 @@ class Select:
             if current is None or current.status is not FlowStatus.AUTHORISED:
                 return refusals.flow_expired()          # a double submit: the first one won
             grant = await tx.grants.get(connection.grant_id)
-            granted = grant.tokens.scopes if grant is not None and grant.tokens is not None else ()
-            await tx.connections.save(replace(connection, scopes=granted), now)
-            await tx.store_links.link(StoreLink(flow.store_id, flow.merchant_id, connection.tenant_id,
-                                                session.user_id, now))
+            before = await tx.store_links.of_store(flow.store_id)
+            known = await tx.connections.get(connection.merchant_id, connection.tenant_id, lock=True)
+            await tx.connections.save(replace(connection, scopes=grant.tokens.scopes if grant and grant.tokens
+                                              else ()), now)
+            link = StoreLink(flow.store_id, flow.merchant_id, connection.tenant_id, session.user_id, now,
+                             flow.store_name)
+            await tx.store_links.link(link)
             await tx.flows.save(replace(current, status=FlowStatus.SELECTED), "selected")
-            await tx.outbox.publish(events.org_selected(flow, connection, session.user_id))
-            await tx.sessions.set_flash(session.session_hash, f"'{flow.store_name}' is now connected to the Xero "
-                                        f"organisation '{connection.organisation_name}'.")
+            user = grant.xero_user if grant else None
+            previous = before.link.tenant_id if before and before.link.merchant_id == flow.merchant_id else None
+            await tx.outbox.publish(events.org_selected(flow, connection, session.user_id, user, previous))
+            await self._restored(tx, session, link, connection, before, known)
+            await tx.sessions.set_flash(session.session_hash, _selected_words(flow, connection, known, user))
             await tx.audit.record(now, session.user_id, "organisation.selected", flow.merchant_id,
                                   connection.tenant_id, store_id=flow.store_id,
                                   subscription_class=decision.subscription_class)
         return Selected(flow.store_id, connection.tenant_id)
+
+    async def _restored(self, tx: SelectionWork, session: WebSession, link: StoreLink, connection: Connection,
+                        before: StoreConnection | None, known: Connection | None) -> None:
+        """A reconnect repairs every store of a broken connection it makes work again, and this store's own
+        break if it moved to another organisation: one ConnectionRestored each."""
+        if known is not None and known.status is ConnectionStatus.BROKEN and known.incident_id and known.broken_since:
+            for store in await tx.store_links.of_connection(known.merchant_id, known.tenant_id):
+                await tx.outbox.publish(events.connection_restored(store, connection, known.incident_id,
+                                                                   known.broken_since, True, session.user_id))
+        moved = before is not None and before.link.tenant_id != connection.tenant_id
+        if moved and before.connection_status is ConnectionStatus.BROKEN and before.incident_id and before.broken_since:
+            await tx.outbox.publish(events.connection_restored(link, connection, before.incident_id,
+                                                               before.broken_since, False, session.user_id))
 
     async def _refuse(self, session: WebSession, flow: Flow, connection_id: UUID, tenant_id: UUID,
                       plan: str) -> None:
@@ -127,7 +156,7 @@ class Select:
         async with self._unit_of_work() as tx:
             known = await tx.connections.get(session.merchant_id, tenant_id, lock=True)
             if known is not None and known.status is ConnectionStatus.ACTIVE:
-                await mark_removed(tx, known, self._clock())
+                await self._breaks.mark(tx, known, BreakReason.REMOVED_IN_XERO, self._clock(), events.XERO_ACTOR)
 
     async def _own_flow(self, session: WebSession, flow_id: UUID) -> Flow | Refusal:
         async with self._unit_of_work() as tx:
@@ -142,3 +171,14 @@ class Select:
         if flow.status is not FlowStatus.AUTHORISED:
             return refusals.flow_expired()
         return flow
+
+
+def _selected_words(flow: Flow, connection: Connection, known: Connection | None, user: XeroUser | None) -> str:
+    """The flash after Confirm Selection; warns when another Xero user had authorised this organisation, since
+    removing the app in Xero for either of them disconnects every store on it."""
+    words = f"'{flow.store_name}' is now connected to the Xero organisation '{connection.organisation_name}'."
+    if known is not None and known.grant_id != connection.grant_id and known.status is ConnectionStatus.ACTIVE:
+        who = f" ({user.name or user.email})" if user else ""
+        words += (f" Note: a different Xero user{who} has now authorised '{connection.organisation_name}' than "
+                  "before; if either removes the Cloud POS app in Xero, every store on it must be reconnected.")
+    return words

@@ -8,8 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from shared.contracts import BreakReason, XeroUser
+
 from ..domain import refusals
+from ..domain.health import Health, StoreHealth
 from ..domain.model import ConnectionStatus, WebSession
+from ..domain.platform import StoreConnection
 from ..domain.refusals import Refusal
 from ..ports import Clock, Registry, ServiceRefusal, ServiceUnavailable, SummaryWork, UnitOfWork
 
@@ -23,6 +27,14 @@ class Summary:
     completed: bool = False
     organisations: list[dict] = field(default_factory=list)   # {tenant_id, organisation_name, stores: [...]}
     store_states: dict[str, dict] = field(default_factory=dict)
+    health: tuple[StoreHealth, ...] = ()       # this gateway's own view: it is the one that sees breaks first
+
+    @property
+    def needs_attention(self) -> tuple[StoreHealth, ...]:
+        return tuple(h for h in self.health if h.health is Health.RECONNECT_NEEDED)
+
+    def of_store(self, store_id: str) -> StoreHealth | None:
+        return next((h for h in self.health if h.store_id == store_id), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,20 +51,28 @@ class Summaries:
         self._settle_timeout = settle_timeout
 
     async def read(self, session: WebSession) -> Summary:
-        """The registry is the source of truth; organisations this gateway has just ended are hidden at once."""
+        """The registry is the source of truth for the map; organisations this gateway has just ended are hidden
+        at once, and each store's health (connected, or reconnect needed and why) is the gateway's own."""
+        health = await self.health(session.merchant_id)
         try:
             found = await self._registry.summary(session.merchant_id)
         except (ServiceUnavailable, ServiceRefusal) as error:
             log.warning("registry summary unavailable: %s", type(error).__name__)
-            return Summary(available=False)
+            return Summary(available=False, health=health)
         if found is None:
-            return Summary(available=True)
+            return Summary(available=True, health=health)
         async with self._unit_of_work() as tx:
             ours = {str(c.tenant_id): c.status for c in await tx.connections.of_merchant(session.merchant_id)}
         organisations = [o for o in found.get("organisations", []) if o.get("stores") and ours.get(
             str(o.get("tenant_id")), ConnectionStatus.ACTIVE) is ConnectionStatus.ACTIVE]
         return Summary(True, bool(found.get("completed")), organisations,
-                       {s["store_id"]: s for s in found.get("stores", []) if "store_id" in s})
+                       {s["store_id"]: s for s in found.get("stores", []) if "store_id" in s}, health)
+
+    async def health(self, merchant_id: str) -> tuple[StoreHealth, ...]:
+        async with self._unit_of_work() as tx:
+            linked = await tx.store_links.of_merchant(merchant_id)
+            users = {g: (await tx.grants.get(g)) for g in {s.grant_id for s in linked}}
+        return tuple(store_health(s, users[s.grant_id].xero_user if users[s.grant_id] else None) for s in linked)
 
     async def settle(self, merchant_id: str, shows: Callable[[RegistryView], bool]) -> bool:
         """Wait (briefly, bounded) until the registry shows the merchant's own change.
@@ -106,3 +126,17 @@ def store_connected(store_id: str, tenant_id: UUID) -> Callable[[RegistryView], 
 def organisation_released(tenant_id: str) -> Callable[[RegistryView], bool]:
     return lambda found: not any(s.get("state") == "connected" and s.get("tenant_id") == tenant_id
                                  for s in found.get("stores", []))
+
+
+def store_health(found: StoreConnection, user: XeroUser | None) -> StoreHealth:
+    link = found.link
+    broken = found.connection_status is ConnectionStatus.BROKEN
+    reason = None
+    if broken:
+        try:
+            reason = BreakReason(found.status_reason or "")
+        except ValueError:       # broken before reasons had names (e.g. "invalid_grant")
+            reason = BreakReason.AUTHORISATION_EXPIRED if found.status_reason == "invalid_grant" else \
+                BreakReason.REMOVED_IN_XERO
+    return StoreHealth(link.store_id, link.store_name or link.store_id, link.tenant_id, found.organisation_name,
+                       Health.RECONNECT_NEEDED if broken else Health.CONNECTED, reason, found.broken_since, user)

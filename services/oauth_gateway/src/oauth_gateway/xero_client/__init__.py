@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from .jobs import XeroJobs
 from .platform import PlatformAccess, PlatformClients
-from .removals import mark_removed
+from .breaks import Breaks
 from .tokens import GrantBroken, Tokens
 from .upkeep import Upkeep
 
@@ -16,6 +16,7 @@ class XeroClient:
     tokens: Tokens
     jobs: XeroJobs
     upkeep: Upkeep
+    breaks: Breaks
 
 
-__all__ = ["GrantBroken", "PlatformAccess", "PlatformClients", "Tokens", "Upkeep", "XeroClient", "XeroJobs", "mark_removed"]
+__all__ = ["Breaks", "GrantBroken", "PlatformAccess", "PlatformClients", "Tokens", "Upkeep", "XeroClient", "XeroJobs"]

@@ -10,20 +10,25 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from shared.contracts import BreakReason
+
+from ..domain import events
 from ..domain import platform as rules
 from ..domain.platform import ApiRefusal, IssuedToken, Operation, PlatformClient, StoreConnection
 from ..ports import (
-    Audited,
+    BreakWork,
     BudgetExhausted,
     Clock,
     PlatformReads,
     PlatformWork,
     ProxyAnswer,
     ProxyCall,
+    TenantForbidden,
     UnitOfWork,
     XeroApi,
     XeroUnavailable,
 )
+from .breaks import Breaks
 from .tokens import GrantBroken, Tokens
 
 log = logging.getLogger(__name__)
@@ -45,11 +50,12 @@ class ConnectionView:
 
 
 class PlatformAccess:
-    def __init__(self, reads: PlatformReads, unit_of_work: UnitOfWork[Audited], clock: Clock, tokens: Tokens,
-                 api: XeroApi, *, wanted_scopes: tuple[str, ...], max_wait: float) -> None:
-        """`reads`: the hot path's lookups; `unit_of_work`: only for the audit of tokens issued."""
+    def __init__(self, reads: PlatformReads, unit_of_work: UnitOfWork[BreakWork], clock: Clock, tokens: Tokens,
+                 api: XeroApi, breaks: Breaks, *, wanted_scopes: tuple[str, ...], max_wait: float) -> None:
+        """`reads`: the hot path's lookups; `unit_of_work`: the audit of tokens issued, and breaks found."""
         self._reads = reads
         self._unit_of_work = unit_of_work
+        self._breaks = breaks
         self._clock = clock
         self._tokens = tokens
         self._api = api
@@ -100,7 +106,27 @@ class PlatformAccess:
             return rules.xero_unavailable(str(error), error.retry_after)
         if rules.scope_refused(answer.status, answer.headers.get("www-authenticate", "")):
             return rules.missing_scope(found, self._wanted)
+        await self._health_signal(found, answer.status)
         return replace(answer, headers={k: v for k, v in answer.headers.items() if k.lower() != "www-authenticate"})
+
+    async def _health_signal(self, found: StoreConnection, status: int) -> None:
+        """Xero's answer as a health signal: a 401 a refresh did not cure breaks the connection; a 403 breaks it
+        only if /connections confirms the organisation is gone. 429s and 5xx are never a break."""
+        if status == 401:
+            await self._break(found, BreakReason.AUTHORISATION_EXPIRED)
+        elif status == 403:
+            try:
+                live = await self._tokens.with_token(found.grant_id, self._api.connections)
+            except (GrantBroken, XeroUnavailable, TenantForbidden):
+                return
+            if found.link.tenant_id not in {c.tenant_id for c in live}:
+                await self._break(found, BreakReason.REMOVED_IN_XERO)
+
+    async def _break(self, found: StoreConnection, reason: BreakReason) -> None:
+        async with self._unit_of_work() as tx:
+            known = await tx.connections.get(found.link.merchant_id, found.link.tenant_id, lock=True)
+            if known is not None:
+                await self._breaks.mark(tx, known, reason, self._clock(), events.XERO_ACTOR)
 
     async def _forward(self, found: StoreConnection, call: ProxyCall, *, force: bool) -> ProxyAnswer:
         token = await self._tokens.access_token(found.grant_id, force=force)

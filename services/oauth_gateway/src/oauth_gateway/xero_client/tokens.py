@@ -15,12 +15,13 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from shared.contracts import DisconnectReason
+from shared.contracts import BreakReason
 
 from ..domain import events
-from ..domain.model import REFRESH_SKEW, ConnectionStatus, Grant, GrantStatus, TokenSet
+from ..domain.model import REFRESH_SKEW, Grant, GrantStatus, TokenSet
 from ..ports import Clock, OAuthRejected, TokenRejected, TokenResponse, UnitOfWork, XeroIdentity, XeroUnavailable, \
     XeroWork
+from .breaks import Breaks
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -32,8 +33,10 @@ class GrantBroken(Exception):
 
 
 class Tokens:
-    def __init__(self, unit_of_work: UnitOfWork[XeroWork], clock: Clock, identity: XeroIdentity) -> None:
+    def __init__(self, unit_of_work: UnitOfWork[XeroWork], clock: Clock, identity: XeroIdentity,
+                 breaks: Breaks) -> None:
         self._unit_of_work = unit_of_work
+        self._breaks = breaks
         self._clock = clock
         self._identity = identity
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -105,15 +108,12 @@ class Tokens:
         raise AssertionError("unreachable")
 
     async def _break(self, tx: XeroWork, grant: Grant, reason: str) -> None:
+        """The grant is dead: every connection on it needs its merchant to reconnect (ConnectionBroken)."""
         now = self._clock()
         await tx.grants.save(replace(grant, status=GrantStatus.BROKEN, tokens=None), now, reason)
         for connection in await tx.connections.active_of_grant(grant.grant_id):
-            await tx.connections.save(replace(connection, status=ConnectionStatus.BROKEN), now, reason)
-            await tx.outbox.publish(events.org_disconnected(connection, DisconnectReason.GRANT_INVALID,
-                                                            events.SYSTEM_ACTOR))
-            await tx.audit.record(now, events.SYSTEM_ACTOR, "grant.broken", connection.merchant_id,
-                                  connection.tenant_id, grant_id=grant.grant_id, reason=reason)
-        log.warning("Xero grant %s is broken (%s); its connections were disconnected", grant.grant_id, reason)
+            await self._breaks.mark(tx, connection, BreakReason.AUTHORISATION_EXPIRED, now, events.SYSTEM_ACTOR)
+        log.warning("Xero grant %s is broken (%s); its connections need reconnecting", grant.grant_id, reason)
 
 
 def token_set(response: TokenResponse, now: datetime) -> TokenSet:

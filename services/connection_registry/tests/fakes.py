@@ -114,6 +114,14 @@ class FakeReads:
         done = [m for m in self._uow.committed.merchants.values() if m.completion and not m.finalisation]
         return [self._uow.committed.graph(m.merchant_id) for m in done][:limit]
 
+    async def needing_attention(self, limit: int) -> list[Graph]:
+        graphs = [self._uow.committed.graph(m) for m in self._uow.committed.merchants]
+        broken = sorted((g for g in graphs if g.broken()), key=lambda g: (g.broken()[0].incident.since, g.merchant_id))
+        return broken[:limit]
+
+    async def attention_count(self) -> int:
+        return len(await self.needing_attention(10_000))
+
     async def parked_count(self) -> int:
         return len(self._uow.committed.parked)
 

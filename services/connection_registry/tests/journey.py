@@ -4,12 +4,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
-from shared.contracts import (AuthorisedOrganisation, CloudEvent, DisconnectReason, KeyValidated, Licence,
-                              OrgDisconnected, OrgSelected, Store, StoreConnected)
+from shared.contracts import (AuthorisedOrganisation, BreakReason, CloudEvent, ConnectionBroken, ConnectionRestored,
+                              DisconnectReason, KeyValidated, Licence, OrgDisconnected, OrgSelected, Store,
+                              StoreConnected, XeroUser)
 
 ORG_A = UUID("aaaaaaaa-0000-4000-8000-000000000001")
 ORG_B = UUID("bbbbbbbb-0000-4000-8000-000000000002")
 NAMES = {ORG_A: "Steve's Cycles Ltd", ORG_B: "Steve's Rentals Ltd"}
+STEVE = XeroUser(xero_userid=UUID("6f1a2b3c-4d5e-4f60-8a71-92b3c4d5e6f7"), name="Steve Tester",
+                 email="steve@xero-demo.test")
 
 
 class Journey:
@@ -38,10 +41,28 @@ class Journey:
             organisations=tuple(AuthorisedOrganisation(tenant_id=t, connection_id=uuid4(), name=NAMES[t])
                                 for t in tenants)), **kw)
 
-    def org_selected(self, store: str, tenant: UUID, grant: str, **kw: object) -> CloudEvent:
+    def org_selected(self, store: str, tenant: UUID, grant: str, authorised_by: XeroUser | None = None,
+                     **kw: object) -> CloudEvent:
         return self._event(OrgSelected(
             merchant_id=self.merchant_id, store_id=store, tenant_id=tenant, organisation_name=NAMES[tenant],
-            subscription_class="STANDARD", connection_id=uuid4(), grant_id=grant, actor="u-1"), **kw)
+            subscription_class="STANDARD", connection_id=uuid4(), grant_id=grant, actor="u-1",
+            authorised_by=authorised_by), **kw)
+
+    def broken(self, store: str, tenant: UUID, incident: UUID, reason: BreakReason = BreakReason.REMOVED_IN_XERO,
+               since: datetime | None = None, time: datetime | None = None, **kw: object) -> CloudEvent:
+        """The gateway's ConnectionBroken; `since` is the event's own time unless given."""
+        time = time or self._tick()
+        return self._event(ConnectionBroken(
+            merchant_id=self.merchant_id, store_id=store, store_name=f"Store {store[2:]}", tenant_id=tenant,
+            organisation_name=NAMES[tenant], reason=reason, since=since or time, incident_id=incident,
+            authorised_by=STEVE, reconnect_url=f"http://gateway.test/reconnect/{store}?link=signed"), time, **kw)
+
+    def restored(self, store: str, tenant: UUID, incident: UUID, broken_since: datetime,
+                 same_organisation: bool = True, **kw: object) -> CloudEvent:
+        return self._event(ConnectionRestored(
+            merchant_id=self.merchant_id, store_id=store, store_name=f"Store {store[2:]}", tenant_id=tenant,
+            organisation_name=NAMES[tenant], incident_id=incident, broken_since=broken_since,
+            same_organisation=same_organisation, restored_by="u-1"), **kw)
 
     def org_disconnected(self, tenant: UUID, reason: DisconnectReason = DisconnectReason.REMOVED_IN_XERO,
                          **kw: object) -> CloudEvent:
@@ -55,8 +76,10 @@ class Journey:
                 self.org_selected("s-2", ORG_A, "g-1"),
                 self.store_connected("s-3", "g-2", ORG_B), self.org_selected("s-3", ORG_B, "g-2")]
 
+    def _tick(self) -> datetime:
+        self.time = self.clock() if self.clock else self.time + timedelta(minutes=1)
+        return self.time
+
     def _event(self, data, time: datetime | None = None, **kw: object) -> CloudEvent:  # noqa: ANN001
-        if time is None:
-            self.time = self.clock() if self.clock else self.time + timedelta(minutes=1)
-        return CloudEvent(data=data, source="/cloudpos-xero/oauth_gateway", time=time or self.time,
+        return CloudEvent(data=data, source="/cloudpos-xero/oauth_gateway", time=time or self._tick(),
                           correlation_id=self.correlation, **kw)  # type: ignore[arg-type]

@@ -1,6 +1,8 @@
 """The helpdesk pages over fakes: sign-in, the awaiting list with its map, CSRF, finalise and resend."""
 
 import re
+from datetime import UTC, datetime
+from uuid import UUID
 
 import httpx
 import pytest
@@ -10,7 +12,9 @@ from connection_registry.main import build_http
 from shared.contracts import SetupCompleted, SetupFinalised
 
 from .fakes import HELPDESK_TOKEN, SETTINGS, FakeReads, FakeUnitOfWork, StepClock
-from .journey import Journey
+from .journey import ORG_A, STEVE, Journey
+
+INCIDENT = UUID("00000000-0000-4000-8000-00000000000a")
 
 
 @pytest.fixture
@@ -115,3 +119,63 @@ async def test_a_merchant_page_shows_the_timeline_and_sign_out_ends_the_session(
     assert unknown.status_code == 404
     assert out.headers["location"] == "/helpdesk/login"
     assert (await browser.get("/helpdesk/")).status_code == 303
+
+
+async def broken_after_completion(handlers: RegistryHandlers) -> Journey:
+    j = Journey()
+    kv, sc1, _, os2, sc3, os3 = j.connected()
+    for event in [kv, sc1, j.org_selected("s-1", ORG_A, "g-1", authorised_by=STEVE), os2, sc3, os3]:
+        await handlers.handle(event)
+    await handlers.complete("m-1", "u-1", None)
+    await handlers.handle(j.broken("s-1", ORG_A, INCIDENT, since=datetime(2026, 3, 2, 9, 30, tzinfo=UTC)))
+    return j
+
+
+async def test_a_broken_store_shows_reconnect_needed_with_reason_since_and_who_authorised(browser, handlers):
+    await broken_after_completion(handlers)
+    await sign_in(browser)
+
+    for path in ("/helpdesk/", "/helpdesk/merchants/m-1"):
+        page = (await browser.get(path)).text
+        assert ("Reconnect needed — the app was removed inside Xero, since 2026-03-02 09:30 UTC" in page), path
+        assert "Steve Tester" in page and "steve@xero-demo.test" in page, path
+    merchant = (await browser.get("/helpdesk/merchants/m-1")).text
+    assert "Store 1 needs reconnecting: the app was removed inside Xero" in merchant  # the timeline
+    assert merchant.count("Reconnect needed — ") == 2  # the map line (it stays) and the store's own line
+
+
+async def test_connections_needing_attention_lists_broken_stores_of_finalised_merchants_too(browser, handlers):
+    j = await broken_after_completion(handlers)
+    await handlers.finalise("m-1", "hd-ann")
+    await sign_in(browser)
+
+    home = (await browser.get("/helpdesk/")).text
+    page = await browser.get("/helpdesk/attention")
+
+    assert '<a href="/helpdesk/attention">Connections needing attention</a>' in home
+    assert "1 merchant(s) have a" in home
+    assert page.status_code == 200
+    assert "<h2>Connections needing attention (1 merchant)</h2>" in page.text
+    assert "<caption>Stores that need reconnecting, by merchant, longest broken first</caption>" in page.text
+    assert re.search(r"Store 1 .*?s-1.*?Steve&#39;s Cycles Ltd.*?Reconnect needed — the app was removed inside "
+                     r"Xero.*?2026-03-02 09:30 UTC.*?Steve Tester.*?Finalised", page.text, re.S)
+
+    await handlers.handle(j.restored("s-1", ORG_A, INCIDENT, datetime(2026, 3, 2, 9, 30, tzinfo=UTC)))
+
+    assert "No connection needs attention." in (await browser.get("/helpdesk/attention")).text
+    assert "Reconnect needed" not in (await browser.get("/helpdesk/merchants/m-1")).text
+
+
+async def test_the_attention_page_needs_a_signed_in_helpdesk_user(browser):
+    assert (await browser.get("/helpdesk/attention")).headers["location"] == "/helpdesk/login"
+
+
+async def test_every_table_is_labelled_and_headed(browser, handlers):
+    await broken_after_completion(handlers)
+    await sign_in(browser)
+
+    for path in ("/helpdesk/", "/helpdesk/merchants/m-1", "/helpdesk/attention"):
+        page = (await browser.get(path)).text
+        tables = page.count("<table>")
+        assert tables and page.count("<caption>") == tables and page.count("<thead>") == tables, path
+        assert "<h1>" in page and "<h2>" in page and "<main>" in page, path

@@ -1,13 +1,16 @@
 """The internal HTTP API over fakes: the contract in docs/internal-apis.md, bearer auth, error shape."""
 
+from uuid import uuid4
+
 import httpx
 import pytest
 
 from connection_registry.handlers import RegistryHandlers
 from connection_registry.main import build_http
+from shared.contracts import BreakReason
 
 from .fakes import API_TOKEN, SETTINGS, FakeReads, FakeUnitOfWork, StepClock
-from .journey import ORG_A, ORG_B, Journey
+from .journey import ORG_A, ORG_B, STEVE, Journey
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 
@@ -128,3 +131,35 @@ async def test_the_openapi_document_describes_the_api_and_its_bearer_scheme(api)
     assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     completion = doc["paths"]["/v1/merchants/{merchant_id}/completion"]["post"]
     assert {"202", "200", "400", "401", "404", "409"} <= set(completion["responses"])
+
+
+async def test_summary_adds_status_reason_since_per_store_and_who_authorised_each_organisation(api, handlers):
+    j = Journey()
+    kv, sc1, _, os2, sc3, os3 = j.connected()
+    for event in [kv, sc1, j.org_selected("s-1", ORG_A, "g-1", authorised_by=STEVE), os2, sc3, os3,
+                  j.key_validated(stores=4), j.org_disconnected(ORG_B)]:
+        await handlers.handle(event)
+    broken = j.broken("s-2", ORG_A, uuid4(), BreakReason.SUBSCRIPTION_DOWNGRADED)
+    await handlers.handle(broken)
+
+    body = (await api.get("/v1/merchants/m-1/summary", headers=AUTH)).json()
+
+    assert [(s["store_id"], s["state"], s["status"], s["reason"], s["since"]) for s in body["stores"]] == [
+        ("s-1", "connected", "connected", None, None),
+        ("s-2", "connected", "reconnect_needed", "subscription_downgraded", "2026-03-01T08:10:00Z"),
+        ("s-3", "disconnected", "disconnected", "removed_in_xero", None),
+        ("s-4", "eligible", "eligible", None, None)]
+    (org,) = body["organisations"]  # a broken store keeps its line in the map
+    assert [s["store_id"] for s in org["stores"]] == ["s-1", "s-2"]
+    assert org["authorised_by"] == {"xero_userid": str(STEVE.xero_userid), "name": "Steve Tester",
+                                    "email": "steve@xero-demo.test"}
+    one = (await api.get("/v1/merchants/m-1/stores/s-2", headers=AUTH)).json()
+    assert (one["state"], one["status"], one["reason"]) == ("connected", "reconnect_needed", "subscription_downgraded")
+
+
+async def test_an_organisation_nobody_is_known_to_have_authorised_says_null(api, handlers):
+    await journey(handlers)
+
+    body = (await api.get("/v1/merchants/m-1/summary", headers=AUTH)).json()
+
+    assert [o["authorised_by"] for o in body["organisations"]] == [None]

@@ -116,3 +116,23 @@ def _data(record):  # noqa: ANN001, ANN202
 
 async def _is(value, expected) -> bool:
     return value == expected
+
+
+@pytest.mark.parametrize("status", [503, 429])
+async def test_a_long_xero_storm_breaks_nothing_and_tells_nobody(stack, status):
+    """Health checks (each one is 30 s of make run's storm) and proxied calls while every Xero answer is a 503
+    or a 429: no store needs reconnecting, no ConnectionBroken is staged, the page shows no banner. Each check
+    already retries its calls, so six of them stand for the long storm (the unit tests run more, faster)."""
+    browser, store_1, _ = await _two_connected(stack)
+    await stack.xero("POST", "/_sandbox/faults", json={"count": 10_000, "status": status, "paths": "/",
+                                                        "retry_after": 1})
+    async with stack.platform() as platform:
+        for _ in range(6):
+            await stack.xero_client.upkeep.check_health()
+            answer = await platform.get(f"/internal/v1/stores/{store_1}/xero/proxy/api.xro/2.0/Organisation")
+            assert answer.status_code in (status, 429, 502), answer.text
+    await stack.xero("POST", "/_sandbox/faults", json={"count": 0})
+    assert await stack.pool.fetchval("SELECT count(*) FROM delivery_outbox WHERE topic = 'ConnectionBroken'") == 0
+    assert await stack.pool.fetchval("SELECT count(*) FROM connections WHERE status <> 'active'") == 0
+    await browser.get(stack.gateway_url + "/")
+    assert "reconnecting" not in browser.text()

@@ -63,6 +63,7 @@ class RegistryHandlers:
         return Outcome.APPLIED
 
     key_validated = store_connected = org_selected = org_disconnected = handle
+    connection_broken = connection_restored = handle
 
     async def complete(self, merchant_id: str, completed_by: str, correlation_id: UUID | None) -> Done | Refusal:
         return await self._command(merchant_id, lambda graph: domain.complete(
@@ -83,6 +84,12 @@ class RegistryHandlers:
 
     async def awaiting_finalisation(self, limit: int = 200) -> list[Graph]:
         return await self._read().awaiting_finalisation(limit)
+
+    async def needing_attention(self, limit: int = 200) -> list[Graph]:
+        return await self._read().needing_attention(limit)
+
+    async def attention_count(self) -> int:
+        return await self._read().attention_count()
 
     async def parked_count(self) -> int:
         return await self._read().parked_count()

@@ -20,6 +20,7 @@ _LOCK_AND_CLAIM = ("WITH locked AS (SELECT pg_advisory_xact_lock(hashtextextende
                    " claimed AS (INSERT INTO delivery_inbox (consumer, event_id) SELECT $2, $3 FROM locked"
                    " ON CONFLICT DO NOTHING RETURNING true)"
                    " SELECT coalesce((SELECT true FROM claimed), false)")
+_BROKEN = "state = 'connected' AND incident_id IS NOT NULL AND restored_at IS NULL"  # StoreRecord.broken
 _INSERT_LINE = f"INSERT INTO timeline ({rows.TIMELINE_COLUMNS}) VALUES ({', '.join(f'${i}' for i in range(1, 12))})"
 
 
@@ -36,7 +37,7 @@ class PgRegistryTransaction:
         self._last_position: int | None = None
 
     async def lock(self, merchant_id: str) -> None:
-        """Serialise one merchant's changes (the four topics' consumers run concurrently)."""
+        """Serialise one merchant's changes (the consumed topics' consumers run concurrently)."""
         await self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", _lock_key(merchant_id))
 
     async def lock_and_claim(self, merchant_id: str, consumer: str, event_id: UUID) -> bool:
@@ -116,6 +117,16 @@ class PgRegistryReads:
                                    " AND finalisation_event_id IS NULL ORDER BY completed_at, merchant_id LIMIT $1",
                                    limit)
             return [(await rows.load_graph(conn, r["merchant_id"]))[0] for r in ids]
+
+    async def needing_attention(self, limit: int) -> list[Graph]:
+        """Merchants with a connected store whose connection is broken, finalised or not: longest broken first."""
+        async with self._pool().acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            ids = await conn.fetch(f"SELECT merchant_id FROM stores WHERE {_BROKEN} GROUP BY merchant_id"
+                                   " ORDER BY min(broken_since), merchant_id LIMIT $1", limit)
+            return [(await rows.load_graph(conn, r["merchant_id"]))[0] for r in ids]
+
+    async def attention_count(self) -> int:
+        return await self._pool().fetchval(f"SELECT count(DISTINCT merchant_id) FROM stores WHERE {_BROKEN}")
 
     async def parked_count(self) -> int:
         return await self._pool().fetchval("SELECT count(*) FROM parked_events")

@@ -4,17 +4,18 @@ import json
 
 import asyncpg
 
-from shared.contracts import DisconnectReason, StoreLink
+from shared.contracts import BreakReason, DisconnectReason, StoreLink, XeroUser
 
-from ..domain import (Completion, Finalisation, Grant, Graph, Merchant, Organisation, OrgState, StoreRecord,
-                      StoreState, TimelineEntry)
+from ..domain import (Completion, Finalisation, Grant, Graph, Incident, Merchant, Organisation, OrgState,
+                      StoreRecord, StoreState, TimelineEntry)
 from ..ports import TimelineLine
 
 MERCHANT_COLUMNS = ("merchant_id, name, licence, key_id, created_at, updated_at, correlation_id, completion_event_id,"
                     " completed_at, completed_by, completion_links, finalisation_event_id, finalised_at, finalised_by")
-STORE_COLUMNS = "merchant_id, store_id, name, state, tenant_id, reason, grant_id, connected_at, changed_at"
+STORE_COLUMNS = ("merchant_id, store_id, name, state, tenant_id, reason, grant_id, connected_at, changed_at,"
+                 " incident_id, incident_reason, broken_since, broken_at, restored_at")
 ORG_COLUMNS = ("merchant_id, tenant_id, name, state, grant_id, connection_id, subscription_class, reason,"
-               " changed_at")
+               " changed_at, authorised_by_xero_userid, authorised_by_name, authorised_by_email")
 GRANT_COLUMNS = "merchant_id, grant_id, auth_event_id, store_id, authorised_by, authorised_at"
 TIMELINE_COLUMNS = ("merchant_id, position, occurred_at, what, actor, reason, event_id, causation_id,"
                     " correlation_id, store_id, tenant_id")
@@ -53,8 +54,13 @@ def merchant(r: asyncpg.Record) -> Merchant:
 
 
 def store(r: asyncpg.Record) -> StoreRecord:
+    incident = None
+    if r["incident_id"]:
+        incident = Incident(r["incident_id"], r["broken_since"],
+                            BreakReason(r["incident_reason"]) if r["incident_reason"] else None, r["broken_at"],
+                            r["restored_at"])
     return StoreRecord(r["merchant_id"], r["store_id"], r["name"], StoreState(r["state"]), r["tenant_id"],
-                       r["reason"], r["grant_id"], r["connected_at"], r["changed_at"])
+                       r["reason"], r["grant_id"], r["connected_at"], r["changed_at"], incident)
 
 
 def grant(r: asyncpg.Record) -> Grant:
@@ -63,9 +69,13 @@ def grant(r: asyncpg.Record) -> Grant:
 
 
 def organisation(r: asyncpg.Record) -> Organisation:
+    user = None
+    if r["authorised_by_xero_userid"]:
+        user = XeroUser(xero_userid=r["authorised_by_xero_userid"], name=r["authorised_by_name"] or "",
+                        email=r["authorised_by_email"] or "")
     return Organisation(r["merchant_id"], r["tenant_id"], r["name"], OrgState(r["state"]), r["grant_id"],
                         r["connection_id"], r["changed_at"], r["subscription_class"],
-                        DisconnectReason(r["reason"]) if r["reason"] else None)
+                        DisconnectReason(r["reason"]) if r["reason"] else None, user)
 
 
 def timeline_line(r: asyncpg.Record) -> TimelineLine:
@@ -81,13 +91,16 @@ def merchant_values(m: Merchant) -> tuple[object, ...]:
 
 
 def store_values(s: StoreRecord) -> tuple[object, ...]:
+    i = s.incident
     return (s.merchant_id, s.store_id, s.name, s.state.value, s.tenant_id, s.reason, s.grant_id, s.connected_at,
-            s.changed_at)
+            s.changed_at, i and i.incident_id, i and i.reason and i.reason.value, i and i.since, i and i.broken_at,
+            i and i.restored_at)
 
 
 def organisation_values(o: Organisation) -> tuple[object, ...]:
+    u = o.authorised_by
     return (o.merchant_id, o.tenant_id, o.name, o.state.value, o.grant_id, o.connection_id, o.subscription_class,
-            o.reason.value if o.reason else None, o.changed_at)
+            o.reason.value if o.reason else None, o.changed_at, u and u.xero_userid, u and u.name, u and u.email)
 
 
 def grant_values(g: Grant) -> tuple[object, ...]:

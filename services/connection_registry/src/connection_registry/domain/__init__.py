@@ -3,7 +3,7 @@
 Ordering and delivery rules (what happens to events that cannot be applied as they come):
 
 1. Duplicates: every event id is claimed once (delivery inbox); a redelivered event changes nothing.
-2. Per merchant, one at a time: the handlers take a per-merchant lock, so the four topics' consumers never
+2. Per merchant, one at a time: the handlers take a per-merchant lock, so the consumed topics' consumers never
    interleave inside one merchant's graph.
 3. Unknown or early -> PARKED, never dropped, never dead-lettered: an event that names a merchant or store
    no KeyValidated has listed yet, an OrgSelected whose grant no StoreConnected has announced, or an
@@ -16,17 +16,21 @@ Ordering and delivery rules (what happens to events that cannot be applied as th
    written to the timeline as `superseded` and changes nothing, so the graph converges whatever the
    arrival order across topics.
 5. Poison (undecodable, schema-invalid, wrong topic) is refused by the delivery kit to `DeadLetter.<group>`.
+6. Health (`health.py`): ConnectionBroken marks a connected store `reconnect_needed` without touching the map;
+   ConnectionRestored (same incident, or any later restore) clears it. A break that arrives after its
+   restore, or after a newer restore or link change, is recorded and changes nothing.
 """
 
 from collections.abc import Callable
 
-from shared.contracts import (CloudEvent, Event, KeyValidated, OrgDisconnected, OrgSelected, SetupCompleted,
-                              SetupFinalised, StoreConnected)
+from shared.contracts import (CloudEvent, ConnectionBroken, ConnectionRestored, Event, KeyValidated, OrgDisconnected,
+                              OrgSelected, SetupCompleted, SetupFinalised, StoreConnected)
 
 from .completion import Done, Refusal, complete, finalise, record_completion, record_finalisation, resend
 from .connections import key_validated, org_disconnected, org_selected, store_connected
-from .model import (Change, Completion, Finalisation, Grant, Graph, Merchant, Organisation, OrgState, Park,
-                    StoreRecord, StoreState, TimelineEntry)
+from .health import connection_broken, connection_restored, reason_in_words
+from .model import (RECONNECT_NEEDED, Change, Completion, Finalisation, Grant, Graph, Incident, Merchant,
+                    Organisation, OrgState, Park, StoreRecord, StoreState, TimelineEntry)
 from .outgoing import SOURCE
 
 Rule = Callable[[Graph, CloudEvent], Change | Park]
@@ -36,13 +40,15 @@ RULES: dict[type[Event], Rule] = {
     StoreConnected: store_connected,
     OrgSelected: org_selected,
     OrgDisconnected: org_disconnected,
+    ConnectionBroken: connection_broken,
+    ConnectionRestored: connection_restored,
     # The registry's own merchant-level facts, applied when a rebuild reads them back from Kafka.
     SetupCompleted: record_completion,
     SetupFinalised: record_finalisation,
 }
 
 __all__ = [
-    "RULES", "SOURCE", "Change", "Completion", "Done", "Finalisation", "Grant", "Graph", "Merchant", "OrgState",
-    "Organisation", "Park", "Refusal", "Rule", "StoreRecord", "StoreState", "TimelineEntry", "complete", "finalise",
-    "resend",
+    "RECONNECT_NEEDED", "RULES", "SOURCE", "Change", "Completion", "Done", "Finalisation", "Grant", "Graph",
+    "Incident", "Merchant", "OrgState", "Organisation", "Park", "Refusal", "Rule", "StoreRecord", "StoreState",
+    "TimelineEntry", "complete", "finalise", "reason_in_words", "resend",
 ]

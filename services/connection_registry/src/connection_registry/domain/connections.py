@@ -9,6 +9,8 @@ Rules written down (module doc of `connection_registry.domain` has the full list
 - Cascade: OrgDisconnected disconnects every store connected to that organisation (one StoreDisconnected
   each, causation = the OrgDisconnected's id); an OrgSelected moving a connected store to another
   organisation disconnects it from the old one with reason `replaced`.
+- A new link starts healthy: an OrgSelected that connects or moves a store drops its connection incident
+  (`health.py`); re-selecting the same organisation leaves it for ConnectionRestored to end.
 - After completion only, each event that changed the store → organisation map (a store connected or moved,
   an organisation disconnected with stores on it) publishes one ConnectionsChanged with the whole new map.
 """
@@ -62,9 +64,9 @@ def store_connected(graph: Graph, event: CloudEvent) -> Change | Park:
                                                      data.store_id, data.actor, event.time)
     orgs = tuple(o for o in (_authorise(graph, event, a) for a in data.organisations) if o is not None)
     names = ", ".join(a.name for a in data.organisations) or "none"
-    if _late(store.changed_at, event):
+    if late(store.changed_at, event):
         return Change(grants=(grant,), organisations=orgs,
-                      timeline=(_superseded(event, store, data.actor, store.changed_at),))
+                      timeline=(superseded(event, store, data.actor, store.changed_at),))
     if store.state is StoreState.CONNECTED:
         what = (f"Store '{store.name}' re-authorised Xero access (grant {data.grant_id}) to: {names}; "
                 f"still connected to '{graph.organisation_name(store.tenant_id)}'")
@@ -88,20 +90,21 @@ def org_selected(graph: Graph, event: CloudEvent) -> Change | Park:
     if data.grant_id not in graph.grants:
         return Park(f"StoreConnected announcing grant {data.grant_id}")
     org = graph.organisations.get(data.tenant_id)
-    if _late(store.changed_at, event):
-        return Change(timeline=(_superseded(event, store, data.actor, store.changed_at),))
-    if org and org.state is OrgState.DISCONNECTED and _late(org.changed_at, event):
-        return Change(timeline=(_superseded(event, store, data.actor, org.changed_at),))
-    if org is None or not _late(org.changed_at, event):
+    if late(store.changed_at, event):
+        return Change(timeline=(superseded(event, store, data.actor, store.changed_at),))
+    if org and org.state is OrgState.DISCONNECTED and late(org.changed_at, event):
+        return Change(timeline=(superseded(event, store, data.actor, org.changed_at),))
+    if org is None or not late(org.changed_at, event):
         org = Organisation(data.merchant_id, data.tenant_id, data.organisation_name, OrgState.AUTHORISED,
-                           data.grant_id, data.connection_id, event.time, data.subscription_class)
+                           data.grant_id, data.connection_id, event.time, data.subscription_class,
+                           authorised_by=data.authorised_by or (org.authorised_by if org else None))
     if store.state is StoreState.CONNECTED and store.tenant_id == data.tenant_id:
         line = entry(event, f"Store '{store.name}' re-selected organisation '{org.name}' (unchanged)", data.actor,
                      store_id=store.store_id, tenant_id=data.tenant_id)
         return Change(stores=(replace(store, grant_id=data.grant_id, changed_at=event.time),), organisations=(org,),
                       timeline=(line,))
     connected = replace(store, state=StoreState.CONNECTED, tenant_id=data.tenant_id, grant_id=data.grant_id,
-                        reason=None, connected_at=event.time, changed_at=event.time)
+                        reason=None, connected_at=event.time, changed_at=event.time, incident=None)  # a new link works
     lines = [entry(event, f"Store '{store.name}' connected to organisation '{org.name}'", data.actor,
                    store_id=store.store_id, tenant_id=data.tenant_id)]
     summary, reason, left = f"Store '{store.name}' connected to '{org.name}'", "store_connected", ()
@@ -123,9 +126,9 @@ def org_disconnected(graph: Graph, event: CloudEvent) -> Change | Park:
         return Park("KeyValidated for the merchant")
     if org is None:
         return Park(f"StoreConnected or OrgSelected naming organisation {data.tenant_id}")
-    orgs = () if _late(org.changed_at, event) else (replace(
+    orgs = () if late(org.changed_at, event) else (replace(
         org, name=data.organisation_name, state=OrgState.DISCONNECTED, reason=data.reason, changed_at=event.time),)
-    victims = [s for s in graph.connected() if s.tenant_id == data.tenant_id and not _late(s.changed_at, event)]
+    victims = [s for s in graph.connected() if s.tenant_id == data.tenant_id and not late(s.changed_at, event)]
     stores = tuple(replace(s, state=StoreState.DISCONNECTED, reason=data.reason.value, changed_at=event.time)
                    for s in victims)
     published = tuple(store_disconnected(event, s, data.organisation_name, data.reason) for s in victims)
@@ -146,12 +149,13 @@ def org_disconnected(graph: Graph, event: CloudEvent) -> Change | Park:
 
 def _authorise(graph: Graph, event: CloudEvent, authorised: AuthorisedOrganisation) -> Organisation | None:
     before = graph.organisations.get(authorised.tenant_id)
-    if before and _late(before.changed_at, event):
+    if before and late(before.changed_at, event):
         return None
     data = event.data
     assert isinstance(data, StoreConnected)
     return Organisation(data.merchant_id, authorised.tenant_id, authorised.name, OrgState.AUTHORISED, data.grant_id,
-                        authorised.connection_id, event.time, before.subscription_class if before else None)
+                        authorised.connection_id, event.time, before.subscription_class if before else None,
+                        authorised_by=data.authorised_by or (before.authorised_by if before else None))
 
 
 def _disconnection_line(cause: CloudEvent, published: CloudEvent, store: StoreRecord, org_name: str,
@@ -163,11 +167,11 @@ def _disconnection_line(cause: CloudEvent, published: CloudEvent, store: StoreRe
                          store_id=store.store_id, tenant_id=store.tenant_id)
 
 
-def _late(changed_at: datetime | None, event: CloudEvent) -> bool:
+def late(changed_at: datetime | None, event: CloudEvent) -> bool:
     return changed_at is not None and changed_at > event.time
 
 
-def _superseded(event: CloudEvent, store: StoreRecord, actor: str, newer: datetime | None) -> TimelineEntry:
+def superseded(event: CloudEvent, store: StoreRecord, actor: str, newer: datetime | None) -> TimelineEntry:
     return entry(event, f"{type(event.data).__name__} for store '{store.name}' arrived after a newer change "
                         f"({newer:%Y-%m-%d %H:%M:%S}); recorded, not applied", actor,
                  reason=SUPERSEDED, store_id=store.store_id)

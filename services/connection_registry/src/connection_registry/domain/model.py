@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
-from shared.contracts import CloudEvent, DisconnectReason, StoreLink
+from shared.contracts import BreakReason, CloudEvent, DisconnectReason, StoreLink, XeroUser
 
 
 class StoreState(StrEnum):
@@ -19,9 +19,29 @@ class StoreState(StrEnum):
     DISCONNECTED = "disconnected"    # was connected to `tenant_id`; `reason` says why it stopped
 
 
+RECONNECT_NEEDED = "reconnect_needed"  # a store's status (not a state): connected, but the merchant must reconnect
+
+
 class OrgState(StrEnum):
     AUTHORISED = "authorised"        # a grant gives access; stores may be connected to it
     DISCONNECTED = "disconnected"    # no longer serves the merchant; `reason` says why
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """A store's connection stopped working (ConnectionBroken) until ConnectionRestored. The link stays: the
+    merchant reconnects it, often to the same organisation. Kept once restored, so that its ConnectionBroken
+    arriving late (or replayed) is recognised and cannot break the store again."""
+
+    incident_id: UUID
+    since: datetime                        # when it stopped working (the break's `since`)
+    reason: BreakReason | None = None      # None: known only from its ConnectionRestored (the break came later)
+    broken_at: datetime | None = None      # the ConnectionBroken's event time
+    restored_at: datetime | None = None    # the ConnectionRestored's event time; None while broken
+
+    @property
+    def open(self) -> bool:
+        return self.restored_at is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +55,19 @@ class StoreRecord:
     grant_id: str | None = None
     connected_at: datetime | None = None
     changed_at: datetime | None = None
+    incident: Incident | None = None       # the last one; a connected store with an open one needs reconnecting
+
+    @property
+    def broken(self) -> Incident | None:
+        """The open incident of a connected store (its link stays until the merchant reconnects it)."""
+        if self.state is StoreState.CONNECTED and self.incident and self.incident.open:
+            return self.incident
+        return None
+
+    @property
+    def status(self) -> str:
+        """What the helpdesk and the gateway show: the state, or `reconnect_needed` for a broken link."""
+        return RECONNECT_NEEDED if self.broken else self.state.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +81,7 @@ class Organisation:
     changed_at: datetime
     subscription_class: str | None = None
     reason: DisconnectReason | None = None
+    authorised_by: XeroUser | None = None  # the Xero user whose consent gives access (kept until another's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +155,11 @@ class Graph:
     def connected(self) -> list[StoreRecord]:
         return sorted((s for s in self.stores.values() if s.state is StoreState.CONNECTED),
                       key=lambda s: s.store_id)
+
+    def broken(self) -> list[StoreRecord]:
+        """Connected stores that need reconnecting, the longest broken first."""
+        return sorted((s for s in self.stores.values() if s.broken),
+                      key=lambda s: (s.broken.since, s.store_id))  # type: ignore[union-attr]
 
     def links(self) -> tuple[StoreLink, ...]:
         """The current store → organisation map, in store order."""

@@ -1,6 +1,7 @@
-"""The helpdesk pages: merchants awaiting finalisation with their store → organisation map, one merchant's
-history, "mark finalised" (publishes SetupFinalised) and "resend notification" (re-publishes SetupCompleted
-under a new id; rule in `connection_registry.domain.completion`). HTML, outside the OpenAPI document."""
+"""The helpdesk pages: merchants awaiting finalisation with their store → organisation map, connections
+needing attention (stores to reconnect, finalised or not), one merchant's history, "mark finalised"
+(publishes SetupFinalised) and "resend notification" (re-publishes SetupCompleted under a new id; rule in
+`connection_registry.domain.completion`). HTML, outside the OpenAPI document."""
 
 import logging
 from collections.abc import Awaitable, Callable
@@ -11,7 +12,7 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from ..domain import Done, Refusal
+from ..domain import Done, Refusal, reason_in_words
 from ..handlers import RegistryHandlers
 from .helpdesk_session import COOKIE, HelpdeskSession, HelpdeskSessions
 
@@ -32,6 +33,7 @@ NOTICES = {
 }
 _templates = Environment(loader=PackageLoader("connection_registry", "templates"),
                          autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True)
+_templates.globals["reason_in_words"] = reason_in_words
 
 
 router = APIRouter(prefix="/helpdesk", include_in_schema=False)
@@ -84,7 +86,14 @@ async def awaiting(handlers: Handlers, session: MaybeSession, notice: str | None
         return _to_login()
     merchants = await handlers.awaiting_finalisation()
     return _page("awaiting.html", session=session, merchants=merchants, notice=NOTICES.get(notice or ""),
-                 parked=await handlers.parked_count())
+                 parked=await handlers.parked_count(), attention=await handlers.attention_count())
+
+
+@router.get("/attention")
+async def attention(handlers: Handlers, session: MaybeSession) -> Response:
+    if session is None:
+        return _to_login()
+    return _page("attention.html", session=session, merchants=await handlers.needing_attention())
 
 
 @router.get("/merchants/{merchant_id}")

@@ -1,10 +1,12 @@
 """The HTTP API's bodies (docs/internal-apis.md) and how a merchant's graph maps onto them."""
 
 from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.contracts import XeroUser
 from shared.contracts.events import Identifier
 
 from ..domain import Graph, StoreRecord, StoreState
@@ -32,19 +34,27 @@ class ConnectedStore(BaseModel):
     connected_at: datetime | None
 
 
+Status = Literal["eligible", "authorised", "connected", "reconnect_needed", "disconnected"]
+
+
 class OrganisationOut(BaseModel):
     tenant_id: UUID
     organisation_name: str
-    stores: list[ConnectedStore]
+    stores: list[ConnectedStore] = Field(description="its connected stores, including those that need reconnecting")
+    authorised_by: XeroUser | None = Field(
+        default=None, description="the Xero user whose consent gives access to it; null when not known")
 
 
 class StoreOut(BaseModel):
     store_id: str
     name: str
-    state: StoreState
+    state: StoreState = Field(description="the link: a store that needs reconnecting is still `connected`")
     tenant_id: UUID | None = Field(description="connected: the organisation; disconnected: the one it lost")
     organisation_name: str | None
-    reason: str | None
+    reason: str | None = Field(description="reconnect_needed: the BreakReason; disconnected: the DisconnectReason")
+    status: Status = Field(description="the state, or `reconnect_needed`: connected, but the connection stopped "
+                                       "working and the merchant must reconnect it")
+    since: datetime | None = Field(default=None, description="reconnect_needed: when the connection stopped working")
 
 
 class StoreStatus(StoreOut):
@@ -89,8 +99,10 @@ def summary(graph: Graph) -> Summary:
     organisations: dict[UUID, OrganisationOut] = {}
     for s in stores:
         if s.state is StoreState.CONNECTED and s.tenant_id is not None:
+            known = graph.organisations.get(s.tenant_id)
             org = organisations.setdefault(s.tenant_id, OrganisationOut(
-                tenant_id=s.tenant_id, organisation_name=graph.organisation_name(s.tenant_id), stores=[]))
+                tenant_id=s.tenant_id, organisation_name=graph.organisation_name(s.tenant_id), stores=[],
+                authorised_by=known.authorised_by if known else None))
             org.stores.append(ConnectedStore(store_id=s.store_id, name=s.name, connected_at=s.connected_at))
     m = graph.merchant
     return Summary(merchant_id=m.merchant_id, merchant_name=m.name, completed=m.completion is not None,
@@ -100,8 +112,11 @@ def summary(graph: Graph) -> Summary:
 
 
 def store_out(graph: Graph, s: StoreRecord) -> StoreOut:
+    broken = s.broken
+    reason = broken.reason.value if broken and broken.reason else s.reason
     return StoreOut(store_id=s.store_id, name=s.name, state=s.state, tenant_id=s.tenant_id,
-                    organisation_name=graph.organisation_name(s.tenant_id) if s.tenant_id else None, reason=s.reason)
+                    organisation_name=graph.organisation_name(s.tenant_id) if s.tenant_id else None,
+                    reason=reason, status=s.status, since=broken.since if broken else None)  # type: ignore[arg-type]
 
 
 def store_status(graph: Graph, s: StoreRecord) -> StoreStatus:

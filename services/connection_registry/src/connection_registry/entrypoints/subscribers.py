@@ -1,12 +1,13 @@
 """Kafka entrypoints: which event goes to which use case. Decoding, retries, dead letters and offset
 commits are the delivery kit's (`ServiceRuntime.consumes`).
 
-All four topics are consumed in the runtime's one consumer group; the record key (the merchant id) keeps
+All six topics are consumed in the runtime's one consumer group; the record key (the merchant id) keeps
 one merchant's events in order within each topic, and the handlers' per-merchant lock plus the domain's
 parking rule take care of order across topics.
 """
 
-from shared.contracts import KeyValidated, OrgDisconnected, OrgSelected, StoreConnected
+from shared.contracts import (ConnectionBroken, ConnectionRestored, KeyValidated, OrgDisconnected, OrgSelected,
+                              StoreConnected)
 from shared.runtime import ServiceRuntime
 
 from ..handlers import RegistryHandlers
@@ -20,3 +21,7 @@ def subscribe(runtime: ServiceRuntime, handlers: RegistryHandlers) -> None:
     runtime.consumes(OrgSelected, handlers.org_selected, "Connect the store to the chosen organisation.")
     runtime.consumes(OrgDisconnected, handlers.org_disconnected,
                      "Disconnect every store linked to the organisation (one StoreDisconnected each).")
+    runtime.consumes(ConnectionBroken, handlers.connection_broken,
+                     "Mark the store 'reconnect needed' (reason, since, incident); its link and the map stay.")
+    runtime.consumes(ConnectionRestored, handlers.connection_restored,
+                     "Mark the store connected again, following the organisation it was reconnected to.")

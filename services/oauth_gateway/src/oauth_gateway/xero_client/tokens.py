@@ -4,7 +4,7 @@ In-process, a lock per grant coalesces callers. Across instances, the grant row 
 and its version compared with the one read before: if another instance refreshed meanwhile, its token
 is used and no token call is made. A refresh whose response is lost is retried with the same (old)
 refresh token, which Xero honours for 30 minutes. `invalid_grant` breaks the grant: every connection
-on it is marked broken and an OrgDisconnected is published for each, in the same transaction.
+on it needs reconnecting (`Breaks`: one ConnectionBroken per store), in the same transaction.
 """
 
 import asyncio

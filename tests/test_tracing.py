@@ -42,7 +42,12 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 NOTIFIER = {"api_token": "notifier-api-token-for-tests", "dispatcher": {"enabled": False},
             "email": {"host": "127.0.0.1", "port": 9, "from_address": "xero@cloudpos.test",
-                      "to": ["helpdesk@cloudpos.test"], "starttls": False}}
+                      "to": ["helpdesk@cloudpos.test"], "starttls": False},
+            "merchant_email": {"host": "127.0.0.1", "port": 9, "from_address": "noreply@cloudpos.test",
+                               "starttls": False},
+            "cloudpos": {"base_url": "http://127.0.0.1:9", "platform_token": "unused-platform-token"},
+            "public_base_url": "http://127.0.0.1:8104",
+            "reminder_link_secret": "reminder-link-secret-for-tests-0123456789"}
 BROWSER = "tests merchant's browser"
 COMPLETION = "connection_registry POST /v1/merchants/{merchant_id}/completion"
 JOURNEY_HOPS = {

@@ -98,7 +98,11 @@ def json_apis(pg_dsn: str, kafka_bootstrap: str) -> Iterator[dict[str, Api]]:
                 helpdesk_token="security-suite-helpdesk-token-01", helpdesk_secure_cookie=False, **common)),
             "notifier": lambda dsn: build_notifier(NotifierSettings(
                 database={"url": dsn}, kafka={"bootstrap_servers": kafka_bootstrap, "consumer_group": f"{group}-nt"},
-                **common)),
+                merchant_email={"host": "127.0.0.1", "port": 9, "from_address": "noreply@cloudpos.test",
+                                "starttls": False},
+                cloudpos={"base_url": sandbox.url, "platform_token": sandbox.platform_token},
+                public_base_url="http://127.0.0.1:8104",
+                reminder_link_secret="security-suite-reminder-link-secret-0123456789", **common)),
         }
         apis = {}
         for name, build in builds.items():

@@ -67,8 +67,24 @@ def test_seed_a_merchant_with_another_licence(cloudpos, platform, control):
     assert control.post("/_sandbox/merchants", json=seed).status_code == 201
     assert control.post("/_sandbox/merchants", json=seed).status_code == 409
     assert platform.get("/api/v1/merchants/m-lite").json()["licence"] == "lite"
+    assert platform.get("/api/v1/merchants/m-lite").json()["contact_email"] is None  # none on file
     session = cloudpos.post("/api/v1/sessions", json={"username": "lite@example.test", "password": "pw-123456"})
     assert session.json()["merchant_name"] == "Lite Ltd"
+
+
+def test_seed_a_merchant_with_a_contact_email(platform, control):
+    seed = {"merchant_id": "m-mail", "name": "Mail Ltd", "licence": "pro_plus", "contact_email": "owner@mail.test"}
+    assert control.post("/_sandbox/merchants", json=seed).status_code == 201
+    assert platform.get("/api/v1/merchants/m-mail").json()["contact_email"] == "owner@mail.test"
+
+
+@pytest.mark.parametrize("address", ["not-an-address", "a@b.test\r\nBcc: c@d.test", "x" * 320 + "@long.test"])
+def test_a_seeded_contact_email_must_be_one_address(platform, control, address):
+    seed = {"merchant_id": "m-bad-mail", "name": "Bad", "licence": "pro_plus", "contact_email": address}
+    response = control.post("/_sandbox/merchants", json=seed)
+    assert response.status_code == 422 and response.json()["error"] == "invalid_request"
+    assert "contact_email" in response.json()["message"]
+    assert platform.get("/api/v1/merchants/m-bad-mail").status_code == 404  # nothing half-seeded
 
 
 def test_back_office_page_lists_keys_but_never_shows_one(cloudpos, support):

@@ -53,8 +53,16 @@ def test_platform_token_is_required(cloudpos, authorization):
 def test_merchant_licences(platform):
     steve = platform.get("/api/v1/merchants/m-steve-cycles").json()
     basil = platform.get("/api/v1/merchants/m-basil-bakery").json()
-    assert steve == {"merchant_id": "m-steve-cycles", "name": "Steve's Cycles", "licence": "pro_plus"}
+    assert steve == {"merchant_id": "m-steve-cycles", "name": "Steve's Cycles", "licence": "pro_plus",
+                     "contact_email": "accounts@steves-cycles.test"}
     assert basil["licence"] == "pro"
+
+
+def test_merchants_carry_the_contact_email_the_platform_writes_to(platform):
+    """The notifier emails a merchant whose Xero connection broke at this address."""
+    basil = platform.get("/api/v1/merchants/m-basil-bakery").json()
+    assert basil["contact_email"] == demo.BASIL_CONTACT_EMAIL == "hello@basils-bakery.test"
+    assert demo.STEVE_CONTACT_EMAIL == "accounts@steves-cycles.test"
 
 
 def test_unknown_merchant_is_404(platform):

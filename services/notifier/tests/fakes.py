@@ -2,14 +2,27 @@
 
 import asyncio
 import copy
+import dataclasses
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from notifier.domain.delivery import AttemptResult, Claimed, Decision, NewDelivery, Outcome, Status, can_redrive
-from notifier.domain.notifications import Notification
+from notifier.domain.delivery import (
+    AttemptResult,
+    Channel,
+    Claimed,
+    Decision,
+    NewDelivery,
+    Outcome,
+    Payload,
+    Status,
+    can_redrive,
+)
+from notifier.domain.incidents import Incident, MerchantNotice
+from notifier.domain.notifications import Kind
+from notifier.ports import CloudPosUnavailable
 from notifier.views import AttemptView, DeliveryView
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -29,7 +42,7 @@ class FakeClock:
 @dataclass
 class Row:
     view: DeliveryView
-    notification: Notification
+    notification: Payload
     cycle_attempts: int = 0
 
 
@@ -37,11 +50,64 @@ class Row:
 class State:
     rows: dict[UUID, Row] = field(default_factory=dict)
     inbox: set[tuple[str, UUID]] = field(default_factory=set)
+    incidents: dict[tuple[UUID, str], Incident] = field(default_factory=dict)
+
+
+def _record(state: State, deliveries: Sequence[NewDelivery]) -> None:
+    for d in deliveries:
+        n = d.notification
+        state.rows.setdefault(d.delivery_id, Row(DeliveryView(
+            delivery_id=d.delivery_id, event_id=n.event_id, kind=n.kind, channel=d.channel,
+            merchant_id=n.merchant_id, incident_id=n.incident_id, status=Status.PENDING, attempts=0, redrives=0,
+            next_attempt_at=d.due_at, last_error=None, created_at=d.created_at, delivered_at=None,
+            parked_at=None), n))
+
+
+class FakeIncidents:
+    """The incident rows, with the adapter's rules: first facts win, restored stays restored."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    async def open(self, incident: Incident) -> datetime | None:
+        key = (incident.incident_id, incident.store_id)
+        known = self.state.incidents.get(key)
+        if known is None:
+            self.state.incidents[key] = incident
+            return None
+        facts = {f.name: getattr(known, f.name) if getattr(known, f.name) is not None else getattr(incident, f.name)
+                 for f in dataclasses.fields(Incident)}
+        self.state.incidents[key] = Incident(**facts)
+        return known.restored_at
+
+    async def restore(self, merchant_id: str, store_id: str, incident_id: UUID, at: datetime) -> list[Incident]:
+        key = (incident_id, store_id)
+        named = self.state.incidents.get(key) or Incident(merchant_id, incident_id, store_id)
+        named = self.state.incidents[key] = dataclasses.replace(named, restored_at=named.restored_at or at)
+        older = [k for k, i in self.state.incidents.items() if k != key and i.merchant_id == merchant_id
+                 and i.store_id == store_id and i.restored_at is None and i.since is not None and i.since <= at]
+        for k in older:
+            self.state.incidents[k] = dataclasses.replace(self.state.incidents[k], restored_at=at)
+        return [named, *(self.state.incidents[k] for k in older)]
+
+    async def stop_reminders(self, merchant_id: str, incident_id: UUID, at: datetime) -> list[Incident]:
+        found = [k for k, i in self.state.incidents.items() if k[0] == incident_id and i.merchant_id == merchant_id]
+        for k in found:
+            i = self.state.incidents[k]
+            self.state.incidents[k] = dataclasses.replace(i, reminders_stopped_at=i.reminders_stopped_at or at)
+        return [self.state.incidents[k] for k in found]
 
 
 class FakeTransaction:
+    """Every row kind of one transaction, like `PgNotifierTransaction`."""
+
     def __init__(self, state: State) -> None:
         self.state = state
+        self.incidents = FakeIncidents(state)
+
+    @property
+    def deliveries(self) -> "FakeTransaction":
+        return self
 
     async def claim(self, consumer: str, event_id: UUID) -> bool:
         if (consumer, event_id) in self.state.inbox:
@@ -50,12 +116,30 @@ class FakeTransaction:
         return True
 
     async def record(self, deliveries: Sequence[NewDelivery]) -> None:
+        known = set(self.state.rows)
+        _record(self.state, deliveries)
         for d in deliveries:
-            n = d.notification
-            self.state.rows.setdefault(d.delivery_id, Row(DeliveryView(
-                delivery_id=d.delivery_id, event_id=n.event_id, kind=n.kind, channel=d.channel,
-                merchant_id=n.merchant_id, status=Status.PENDING, attempts=0, redrives=0, next_attempt_at=d.due_at,
-                last_error=None, created_at=d.due_at, delivered_at=None, parked_at=None), n))
+            row = self.state.rows[d.delivery_id]
+            if d.delivery_id in known and isinstance(d.notification, MerchantNotice) \
+                    and row.view.status is Status.PENDING and row.view.attempts == 0:
+                for store in d.notification.stores:
+                    row.notification = row.notification.with_store(store) or row.notification
+
+    async def withdraw(self, merchant_id: str, incident_ids: Sequence[UUID], kinds: Sequence[Kind], at: datetime,
+                       why: str, store_id: str | None = None) -> int:
+        cancelled = 0
+        for row in self.state.rows.values():
+            v = row.view
+            if (v.merchant_id == merchant_id and v.incident_id in incident_ids and v.kind in kinds
+                    and v.channel is Channel.MERCHANT_EMAIL and v.status in (Status.PENDING, Status.PARKED)):
+                left = row.notification.withdrawn(store_id)
+                if left is None:
+                    row.view = v.model_copy(update={"status": Status.CANCELLED, "cancelled_at": at,
+                                                    "next_attempt_at": None, "last_error": f"cancelled: {why}"})
+                    cancelled += 1
+                else:
+                    row.notification = left
+        return cancelled
 
 
 class FakeStore:
@@ -88,10 +172,12 @@ class FakeStore:
             claimed.append(Claimed(v.delivery_id, v.channel, row.notification, v.attempts + 1, row.cycle_attempts))
         return claimed
 
-    async def finish(self, claimed: Claimed, result: AttemptResult, decision: Decision, at: datetime) -> None:
+    async def finish(self, claimed: Claimed, result: AttemptResult, decision: Decision, at: datetime,
+                     follow_ups: Sequence[NewDelivery] = ()) -> None:
         if self.fail_finish:
             self.fail_finish -= 1
             raise ConnectionError("database away")
+        _record(self.committed, follow_ups)
         row = self.committed.rows[claimed.delivery_id]
         v = row.view
         history = [a.model_copy(update={"finished_at": at, "outcome": result.outcome.value,
@@ -131,9 +217,9 @@ class ScriptedSender:
     def __init__(self, *answers: AttemptResult, delay: float = 0.0) -> None:
         self.answers = list(answers) or [AttemptResult(Outcome.DELIVERED, "ok")]
         self.delay = delay
-        self.sent: list[tuple[UUID, Notification]] = []
+        self.sent: list[tuple[UUID, Payload]] = []
 
-    async def send(self, delivery_id: UUID, notification: Notification) -> AttemptResult:
+    async def send(self, delivery_id: UUID, notification: Payload) -> AttemptResult:
         self.sent.append((delivery_id, notification))
         await asyncio.sleep(self.delay)
         return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
@@ -146,3 +232,29 @@ def transient(detail: str = "HTTP 503", retry_after: float | None = None) -> Att
 def permanent(detail: str = "HTTP 410") -> AttemptResult:
     return AttemptResult(Outcome.PERMANENT, detail, 410)
 
+
+
+class FakeContacts:
+    """Cloud POS's merchants and their contact emails; `down` makes every lookup fail like an outage."""
+
+    def __init__(self, emails: dict[str, str | None] | None = None) -> None:
+        self.emails = dict(emails or {})
+        self.down = False
+        self.asked: list[str] = []
+
+    async def contact_email(self, merchant_id: str) -> str | None:
+        self.asked.append(merchant_id)
+        if self.down:
+            raise CloudPosUnavailable("GET merchant: HTTP 503")
+        return self.emails.get(merchant_id)
+
+
+class SentMail:
+    """Stands in for the SMTP relay: keeps each message handed over and answers `delivered`."""
+
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    async def __call__(self, message, _relay) -> AttemptResult:  # noqa: ANN001 - the adapter's `deliver`
+        self.messages.append(message)
+        return AttemptResult(Outcome.DELIVERED, "SMTP 250 ok")

@@ -3,74 +3,29 @@ verifies Standard Webhooks signatures (the helpdesk sandbox): exactly one email 
 although Kafka delivers twice, the helpdesk is down for hours, or a parked delivery is re-driven."""
 
 import asyncio
-import contextlib
 import os
-import socket
 import sys
-import threading
-import time
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import httpx
 import pytest
-import uvicorn
 
 from notifier.main import build_app
 from notifier.settings import NotifierSettings
-from sandboxes.helpdesk import HelpdeskSandboxSettings, Mailbox, start_smtp
-from sandboxes.helpdesk import build_app as build_helpdesk
 from shared.contracts import ConnectionsChanged, SetupCompleted, topics
 from shared.contracts.examples import LINK
-from shared.delivery import CloudEvent, to_kafka
+from shared.delivery import CloudEvent
 from shared.ports import Clock, utc_now
-from tests.support.kafka import committed_offset, eventually, produce, read_topic
+from tests.support.kafka import eventually, read_topic
 from tests.support.services import running
 
 from .fakes import FakeClock
+from .live import LINK_SECRET, Helpdesk, consumed, publish
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 TOKEN = "operator-token-for-tests"
-
-
-class Helpdesk:
-    """The sandbox's SMTP sink and webhook receiver, each switchable off and on."""
-
-    def __init__(self) -> None:
-        self.mailbox, self.smtp_port = Mailbox(), _free_port()
-        self.smtp = start_smtp(self.mailbox, "127.0.0.1", self.smtp_port)
-        app = build_helpdesk(HelpdeskSandboxSettings(webhook_secret=SECRET), self.mailbox)
-        self.server, self.url = _serve(app)
-        self.control = httpx.Client(base_url=self.url, timeout=10)
-
-    def down(self) -> None:
-        self.smtp.stop()
-        self.control.post("/_sandbox/receiver/down", json={"status": 503})
-
-    def up(self) -> None:
-        self.smtp = start_smtp(self.mailbox, "127.0.0.1", self.smtp_port)
-        self.control.post("/_sandbox/receiver/up")
-
-    def mail(self, merchant: str) -> list[dict]:
-        return [m for m in self.mailbox.messages() if f"({merchant})" in (m["text"] or "")]
-
-    def hooks(self, merchant: str) -> list[dict]:
-        return [h for h in self.control.get("/webhooks").json() if (h["body"] or {}).get("data", {}).get(
-            "merchant_id") == merchant]
-
-    def settings(self) -> dict:
-        return {"email": {"host": "127.0.0.1", "port": self.smtp_port, "from_address": "Xero <noreply@xero.test>",
-                          "to": ["helpdesk@desk.test"], "starttls": False, "timeout_seconds": 5},
-                "webhook": {"url": f"{self.url}/webhooks/helpdesk", "secret": SECRET, "timeout_seconds": 5,
-                            "allow_insecure_loopback": True}}
-
-    def close(self) -> None:
-        self.control.close()
-        self.server.should_exit = True
-        with contextlib.suppress(AssertionError):  # already stopped by a test that failed while "down"
-            self.smtp.stop()
 
 
 @pytest.fixture
@@ -90,7 +45,8 @@ def notifier(helpdesk, pg_dsn, kafka_bootstrap, unique_name):
             built.update(app=build_app(settings, clock=clock), url=settings.database.url)
             return built["app"]
 
-        options = helpdesk.settings() | {"api_token": TOKEN, "dispatcher": {"batch_size": 500}} | overrides
+        options = (helpdesk.settings() | helpdesk.merchant_settings()
+                   | {"api_token": TOKEN, "dispatcher": {"batch_size": 500}} | overrides)
         async with running(build, NotifierSettings, pg_dsn=pg_dsn, kafka_bootstrap=kafka_bootstrap,
                            group=unique_name("notifier"), **options) as runtime:
             yield runtime, built["app"], built["url"]
@@ -106,12 +62,6 @@ def changed(merchant: str) -> CloudEvent:
     return CloudEvent(data=ConnectionsChanged(merchant_id=merchant, merchant_name="Steve's <Cycles>", links=(LINK,),
                                               summary="Second Store: Xero access was revoked",
                                               reason="grant_invalid"), source="/tests")
-
-
-async def publish(bootstrap: str, event: CloudEvent, times: int = 1) -> None:
-    record = to_kafka(event)
-    for _ in range(times):
-        await produce(bootstrap, record.topic, record.value, key=record.key, headers=record.headers)
 
 
 async def rows(runtime, merchant: str) -> dict[str, dict]:
@@ -228,7 +178,11 @@ async def test_a_parked_delivery_is_redriven_once_by_api_and_by_cli(notifier, he
 
 async def cli(dsn: str, delivery_id) -> str:
     env = os.environ | {"NOTIFIER_DATABASE__URL": dsn, "NOTIFIER_KAFKA__BOOTSTRAP_SERVERS": "unused:9092",
-                        "NOTIFIER_API_TOKEN": TOKEN}
+                        "NOTIFIER_API_TOKEN": TOKEN, "NOTIFIER_MERCHANT_EMAIL__HOST": "unused",
+                        "NOTIFIER_MERCHANT_EMAIL__FROM_ADDRESS": "noreply@cloudpos.test",
+                        "NOTIFIER_CLOUDPOS__BASE_URL": "http://unused:1", "NOTIFIER_CLOUDPOS__PLATFORM_TOKEN": "x",
+                        "NOTIFIER_PUBLIC_BASE_URL": "http://notifier.test",
+                        "NOTIFIER_REMINDER_LINK_SECRET": LINK_SECRET}
     process = await asyncio.create_subprocess_exec(sys.executable, "-m", "notifier.redrive", str(delivery_id),
                                                    env=env, stdout=asyncio.subprocess.PIPE)
     out, _ = await process.communicate()
@@ -240,24 +194,3 @@ async def _all(runtime, merchant: str, status: str) -> bool:
     return {r["status"] for r in (await rows(runtime, merchant)).values()} == {status}
 
 
-async def consumed(bootstrap: str, runtime, record) -> None:
-    async def past() -> bool:
-        return await committed_offset(bootstrap, runtime.consumer_group, record.topic, record.partition) > record.offset
-    await eventually(past, what="the notifier to commit past the record")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(app) -> tuple[uvicorn.Server, str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True).start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return server, f"http://127.0.0.1:{sock.getsockname()[1]}"

@@ -6,9 +6,11 @@ from email import message_from_bytes, policy
 from uuid import uuid4
 
 from notifier import rendering
+from notifier.domain.health import broken_notice
+from notifier.domain.incidents import ReminderSchedule
 from notifier.domain.notifications import Notification, notification_for
-from shared.contracts import SetupCompleted, StoreLink
-from shared.contracts.examples import LINK, TENANT
+from shared.contracts import ConnectionBroken, SetupCompleted, StoreLink
+from shared.contracts.examples import ALL, INCIDENT, LINK, TENANT
 
 from .fakes import START
 
@@ -70,3 +72,21 @@ def test_payloads_carry_ids_and_names_only_no_token_or_key_fields():
     schema_fields = _keys(Notification.model_json_schema())
     payload_fields = _keys(json.loads(rendering.webhook_body(notification())))
     assert not [f for f in schema_fields | payload_fields if SECRETISH.search(f)]
+
+
+def test_a_broken_connection_tells_the_helpdesk_store_organisation_reason_since_and_who_authorised():
+    event = next(e for e in ALL if isinstance(e, ConnectionBroken))
+    n, ref = broken_notice(uuid4(), START, event, None, ReminderSchedule()), uuid4()
+    raw = rendering.email(n, ref, "noreply@x.test", ["help@desk.test"], START)
+    parsed = message_from_bytes(raw.as_bytes(), policy=policy.default)
+    assert parsed["Subject"] == "Xero connection broken: Steve Test Store (merchant m-1)"
+    text, html = parsed.get_body(("plain",)).get_content(), parsed.get_body(("html",)).get_content()
+    for body in (text, html):
+        assert "removed from the organisation inside Xero" in body and "2 March 2026 at 09:30 UTC" in body
+        assert "Steve Tester" in body and "steve@xero-demo.test" in body and str(INCIDENT) in body
+    assert "Merchant: m-1\n" in text and "Steve Test Store (s-1) -> Steve Test Store" in text
+    assert event.reconnect_url not in text + html  # the merchant's link is for the merchant
+    payload = json.loads(rendering.webhook_body(n))
+    assert payload["type"] == "integration.connection_broken"
+    assert payload["data"]["incident_id"] == str(INCIDENT) and payload["data"]["authorised_by"]["name"] == "Steve Tester"
+    assert "incident_id" not in json.loads(rendering.webhook_body(notification()))["data"]  # older kinds unchanged

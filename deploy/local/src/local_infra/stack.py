@@ -77,7 +77,7 @@ def _secrets() -> dict[str, str]:
 def generate_secrets() -> dict[str, str]:
     names = ("xero_client_secret", "xero_control", "cloudpos_platform", "cloudpos_support", "cloudpos_control",
              "key_hash", "session", "key_validator_api", "registry_api", "notifier_api", "helpdesk_page",
-             "platform_client")
+             "platform_client", "reminder_link")
     return {name: secrets.token_urlsafe(32) for name in names} | {
         "webhook": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
         "token_key": base64.b64encode(secrets.token_bytes(32)).decode()}
@@ -159,7 +159,13 @@ def service_environment(ports: Ports, secret: dict[str, str], *, xero: str, clou
                      "EMAIL__PORT": str(ports.smtp), "EMAIL__STARTTLS": "false",
                      "EMAIL__FROM_ADDRESS": "xero-setup@cloudpos.test", "EMAIL__TO": '["helpdesk@cloudpos.test"]',
                      "WEBHOOK__URL": f"{helpdesk}/webhooks/helpdesk", "WEBHOOK__SECRET": secret["webhook"],
-                     "WEBHOOK__ALLOW_INSECURE_LOOPBACK": "true"},
+                     "WEBHOOK__ALLOW_INSECURE_LOOPBACK": "true",
+                     "MERCHANT_EMAIL__HOST": "127.0.0.1", "MERCHANT_EMAIL__PORT": str(ports.smtp),
+                     "MERCHANT_EMAIL__STARTTLS": "false",
+                     "MERCHANT_EMAIL__FROM_ADDRESS": "Cloud POS <noreply@cloudpos.test>",
+                     "CLOUDPOS__BASE_URL": cloudpos, "CLOUDPOS__PLATFORM_TOKEN": secret["cloudpos_platform"],
+                     "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports.notifier}",
+                     "REMINDER_LINK_SECRET": secret["reminder_link"], "MERCHANT_EMAIL_DELAY_SECONDS": "5"},
     }
 
 

@@ -66,7 +66,8 @@ def build_api_router(settings: CloudPosSandboxSettings) -> APIRouter:
     @platform.get("/merchants/{merchant_id}")
     async def merchant(merchant_id: str, request: Request) -> dict:
         found = merchant_or_404(request, merchant_id)
-        return {"merchant_id": found.merchant_id, "name": found.name, "licence": found.licence}
+        return {"merchant_id": found.merchant_id, "name": found.name, "licence": found.licence,
+                "contact_email": found.contact_email}
 
     @platform.get("/merchants/{merchant_id}/stores")
     async def stores(merchant_id: str, request: Request) -> dict:

@@ -88,6 +88,8 @@ class MerchantSeed(BaseModel):
     merchant_id: str
     name: str
     licence: str = Field(pattern="^(" + "|".join(LICENCES) + ")$")
+    contact_email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$",
+                                      description="omitted: the merchant has no contact email on file")
     stores: list[StoreSeed] = []
     users: list[UserSeed] = []
 
@@ -130,7 +132,7 @@ def build_control_router(settings: CloudPosSandboxSettings) -> APIRouter:
         state, _ = parts(request)
         if body.merchant_id in state.merchants:
             raise ApiError(409, "conflict", f"Merchant {body.merchant_id!r} already exists.")
-        state.add_merchant(body.merchant_id, body.name, body.licence)
+        state.add_merchant(body.merchant_id, body.name, body.licence, body.contact_email)
         for store in body.stores:
             state.add_store(store.store_id, body.merchant_id, store.name, store.closed_weekdays)
         for user in body.users:

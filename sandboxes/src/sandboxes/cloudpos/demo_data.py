@@ -17,6 +17,7 @@ DEMO_PASSWORD = "CloudPOS-Demo-2026!"
 # Steve's Cycles: Pro Plus, three stores, the merchant of the help article's screenshots.
 STEVE_MERCHANT_ID = "m-steve-cycles"
 STEVE_MERCHANT_NAME = "Steve's Cycles"
+STEVE_CONTACT_EMAIL = "accounts@steves-cycles.test"
 STEVE_USER_ID = "u-steve"
 STEVE_USERNAME = "steve@cloudpos-demo.test"
 STEVE_DISPLAY_NAME = "Steve Rider"
@@ -34,6 +35,7 @@ DISABLED_USERNAME = "former.staff@cloudpos-demo.test"
 # Basil's Bakery: only a Pro licence, so the Xero integration must be refused.
 BASIL_MERCHANT_ID = "m-basil-bakery"
 BASIL_MERCHANT_NAME = "Basil's Bakery"
+BASIL_CONTACT_EMAIL = "hello@basils-bakery.test"
 BASIL_USER_ID = "u-basil"
 BASIL_USERNAME = "basil@cloudpos-demo.test"
 BASIL_DISPLAY_NAME = "Basil Baker"
@@ -57,7 +59,7 @@ _REVOKED = datetime(2026, 1, 12, 16, 0, tzinfo=UTC)
 
 def load(state: CloudPosState) -> None:
     """Put the demo organisations into an (empty) sandbox state."""
-    state.add_merchant(STEVE_MERCHANT_ID, STEVE_MERCHANT_NAME, "pro_plus")
+    state.add_merchant(STEVE_MERCHANT_ID, STEVE_MERCHANT_NAME, "pro_plus", STEVE_CONTACT_EMAIL)
     for store_id, name in STEVE_STORES.items():
         closed = STEVE_OUTLET_CLOSED_WEEKDAYS if store_id == "s-steve-3" else frozenset()
         state.add_store(store_id, STEVE_MERCHANT_ID, name, closed)
@@ -71,7 +73,7 @@ def load(state: CloudPosState) -> None:
     state.add_key(DEMO_BRM_KEY_ID, DEMO_BRM_KEY, STEVE_MERCHANT_ID, BRM_LABEL, "bike_rental_manager",
                   created_at=_ISSUED)
 
-    state.add_merchant(BASIL_MERCHANT_ID, BASIL_MERCHANT_NAME, "pro")
+    state.add_merchant(BASIL_MERCHANT_ID, BASIL_MERCHANT_NAME, "pro", BASIL_CONTACT_EMAIL)
     for store_id, name in BASIL_STORES.items():
         state.add_store(store_id, BASIL_MERCHANT_ID, name)
     state.add_user(BASIL_USER_ID, BASIL_MERCHANT_ID, BASIL_USERNAME, BASIL_DISPLAY_NAME, DEMO_PASSWORD)

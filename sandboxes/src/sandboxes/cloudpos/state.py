@@ -44,6 +44,8 @@ class Merchant:
     merchant_id: str
     name: str
     licence: str
+    contact_email: str | None = None
+    """Where the platform writes to the merchant (e.g. when their Xero connection breaks); None: not on file."""
 
 
 @dataclass
@@ -115,11 +117,11 @@ class CloudPosState:
             for table in (self.merchants, self.stores, self.users, self.keys, self._by_hash, self.sales):
                 table.clear()
 
-    def add_merchant(self, merchant_id: str, name: str, licence: str) -> Merchant:
+    def add_merchant(self, merchant_id: str, name: str, licence: str, contact_email: str | None = None) -> Merchant:
         if licence not in LICENCES:
             raise ValueError(f"unknown licence {licence!r}")
         with self._lock:
-            merchant = self.merchants[merchant_id] = Merchant(merchant_id, name, licence)
+            merchant = self.merchants[merchant_id] = Merchant(merchant_id, name, licence, contact_email)
         return merchant
 
     def add_store(self, store_id: str, merchant_id: str, name: str, closed_weekdays: frozenset[int] = frozenset()

@@ -2,7 +2,8 @@
 
 Several dispatchers (in one or many processes) may run: a delivery is leased with SKIP LOCKED, so
 only one of them tries it; a crash mid-attempt leaves the lease to expire and the attempt marked
-`abandoned`. Tests drive it one step at a time with `run_once()` and a hand-moved clock.
+`abandoned`. A merchant's reminders are deliveries due later: they wait here like retries, across restarts.
+Tests drive it one step at a time with `run_once()` and a hand-moved clock.
 """
 
 import asyncio
@@ -17,11 +18,13 @@ from .domain.delivery import (
     Channel,
     Claimed,
     Decision,
+    NewDelivery,
     Outcome,
     RetryPolicy,
     Status,
     after_attempt,
 )
+from .domain.health import follow_ups
 from .metrics import NOTIFICATIONS
 from .ports import Clock, Deliveries, Sender
 
@@ -32,9 +35,12 @@ _RECORD_RETRIES = (0.5, 2.0, 5.0)
 class Dispatcher:
     def __init__(self, deliveries: Deliveries, senders: Mapping[Channel, Sender], clock: Clock,
                  policy: RetryPolicy, *, batch_size: int = 20, attempt_timeout: float = 30.0,
-                 lease: float = 120.0, jitter: Callable[[], float] = random.random) -> None:
+                 lease: float = 120.0, jitter: Callable[[], float] = random.random,
+                 helpdesk: tuple[Channel, ...] = ()) -> None:
+        """`helpdesk`: the channels that hear of a merchant email which found no contact email."""
         self._deliveries = deliveries
         self._senders = senders
+        self._helpdesk = helpdesk
         self._clock = clock
         self._policy = policy
         self._batch_size = batch_size
@@ -81,14 +87,17 @@ class Dispatcher:
     async def _attempt(self, item: Claimed) -> None:
         result = await self._send(item)
         decision = after_attempt(result, item.cycle_attempt, self._policy, self._clock(), self._jitter)
-        await self._record(item, result, decision)
+        then = follow_ups(item, result, self._helpdesk, self._clock())
+        await self._record(item, result, decision, then)
         NOTIFICATIONS.labels(str(item.channel), result.outcome.value).inc()
+        if then:
+            self.wake()
         if decision.status is Status.PARKED:
-            log.error("helpdesk %s delivery %s (event %s) PARKED after attempt %d: %s; re-drive it with "
-                      "POST /v1/deliveries/%s/redrive", item.channel, item.delivery_id,
+            log.error("%s delivery %s (%s, event %s) PARKED after attempt %d: %s; re-drive it with "
+                      "POST /v1/deliveries/%s/redrive", item.channel, item.delivery_id, item.notification.kind,
                       item.notification.event_id, item.attempt, decision.note, item.delivery_id)
         elif decision.status is Status.PENDING:
-            log.info("helpdesk %s delivery %s attempt %d failed, %s", item.channel, item.delivery_id,
+            log.info("%s delivery %s attempt %d failed, %s", item.channel, item.delivery_id,
                      item.attempt, decision.note)
 
     async def _send(self, item: Claimed) -> AttemptResult:
@@ -104,14 +113,15 @@ class Dispatcher:
             log.exception("sender %s failed on delivery %s", item.channel, item.delivery_id)
             return AttemptResult(Outcome.TRANSIENT, f"sender error {type(error).__name__}")
 
-    async def _record(self, item: Claimed, result: AttemptResult, decision: Decision) -> None:
+    async def _record(self, item: Claimed, result: AttemptResult, decision: Decision,
+                      then: list[NewDelivery]) -> None:
         """A sent notification must not be sent again because the database blinked: retry the write."""
         for delay in _RECORD_RETRIES:
             try:
-                await self._deliveries.finish(item, result, decision, self._clock())
+                await self._deliveries.finish(item, result, decision, self._clock(), then)
                 return
             except Exception:  # noqa: BLE001 - retried below; the last failure propagates
                 log.warning("recording attempt %d of %s failed; retrying in %.1fs", item.attempt,
                             item.delivery_id, delay, exc_info=True)
                 await asyncio.sleep(delay)
-        await self._deliveries.finish(item, result, decision, self._clock())
+        await self._deliveries.finish(item, result, decision, self._clock(), then)

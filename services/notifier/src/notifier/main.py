@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from functools import partial
 from importlib.resources import files
 
+import httpx
 from fastapi import FastAPI
 
 from shared.delivery import Migrations, unit_of_work
@@ -13,12 +14,16 @@ from shared.metrics import instrument
 from shared.ports import Clock, utc_now
 from shared.runtime import ServiceRuntime, health_router
 
+from .adapters.cloudpos import HttpCloudPos
 from .adapters.guarded_http import guarded_client
+from .adapters.merchant_mail import MerchantMailer
 from .adapters.postgres import PgDeliveries, PgNotifierTransaction
 from .adapters.smtp import SmtpSender
 from .adapters.webhook import WebhookSender
+from .connection_health import ConnectionHealth, ReminderStops
 from .dispatcher import Dispatcher
 from .domain.delivery import Channel
+from .entrypoints.pages import build_pages
 from .entrypoints.routes import build_routes
 from .entrypoints.subscribers import subscribe
 from .handlers import CONSUMER, DeliveryAdmin, NotifierHandlers
@@ -32,28 +37,26 @@ def build_app(settings: NotifierSettings, *, clock: Clock = utc_now) -> FastAPI:
     """`clock` lets tests move time by hand; `app.state.dispatcher.run_once()` steps the sender."""
     runtime = ServiceRuntime(CONSUMER, database=settings.database, kafka=settings.kafka, migrations=MIGRATIONS)
     deliveries = PgDeliveries(lambda: runtime.pool)
+    transactions = unit_of_work(lambda: runtime.pool, PgNotifierTransaction)
     http = guarded_client(timeout=settings.webhook.timeout_seconds,
                           allow_loopback=settings.webhook.allow_insecure_loopback) if settings.webhook else None
-    senders: dict[Channel, Sender] = {}
-    if settings.email:
-        senders[Channel.EMAIL] = SmtpSender(settings.email)
-    if settings.webhook and http:
-        senders[Channel.WEBHOOK] = WebhookSender(settings.webhook.url, settings.webhook.secret.get_secret_value(),
-                                                 http)
-    dispatcher = Dispatcher(deliveries, senders, clock, settings.retry.policy(),
+    cloudpos = HttpCloudPos(settings.cloudpos)
+    link_secret = settings.reminder_link_secret.get_secret_value().encode()
+    dispatcher = Dispatcher(deliveries, _senders(settings, http, cloudpos, link_secret), clock, settings.retry.policy(),
                             batch_size=settings.dispatcher.batch_size, attempt_timeout=settings.attempt_timeout,
-                            lease=settings.dispatcher.lease_seconds)
-    subscribe(runtime, NotifierHandlers(unit_of_work(lambda: runtime.pool, PgNotifierTransaction), settings.channels,
-                                        clock, on_recorded=dispatcher.wake))
+                            lease=settings.dispatcher.lease_seconds, helpdesk=settings.channels)
+    subscribe(runtime, NotifierHandlers(transactions, settings.channels, clock, on_recorded=dispatcher.wake),
+              ConnectionHealth(transactions, settings.channels, settings.reminders, clock, on_recorded=dispatcher.wake))
     if settings.dispatcher.enabled:
         runtime.background("dispatcher", partial(dispatcher.run, settings.dispatcher.poll_interval_seconds))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        """The webhook client closes last, once the runtime has stopped the dispatcher that sends with it."""
+        """The HTTP clients close last, once the runtime has stopped the dispatcher that sends with them."""
         async with contextlib.AsyncExitStack() as stack:
             if http:
                 stack.push_async_callback(http.aclose)
+            await stack.enter_async_context(cloudpos.connected())
             await stack.enter_async_context(runtime.lifespan(app))
             yield
 
@@ -62,5 +65,19 @@ def build_app(settings: NotifierSettings, *, clock: Clock = utc_now) -> FastAPI:
     app.include_router(health_router(runtime))
     instrument(app, runtime)
     app.include_router(build_routes(DeliveryAdmin(deliveries, clock), settings.api_token))
+    app.include_router(build_pages(ReminderStops(transactions, link_secret, clock)))
     app.state.runtime, app.state.dispatcher = runtime, dispatcher
     return app
+
+
+def _senders(settings: NotifierSettings, http: httpx.AsyncClient | None, cloudpos: HttpCloudPos,
+             link_secret: bytes) -> dict[Channel, Sender]:
+    """The helpdesk's configured channels, and the merchant's email."""
+    senders: dict[Channel, Sender] = {Channel.MERCHANT_EMAIL: MerchantMailer(
+        cloudpos, settings.merchant_email, settings.public_base_url, link_secret)}
+    if settings.email:
+        senders[Channel.EMAIL] = SmtpSender(settings.email)
+    if settings.webhook and http:
+        senders[Channel.WEBHOOK] = WebhookSender(settings.webhook.url, settings.webhook.secret.get_secret_value(),
+                                                 http)
+    return senders

@@ -4,5 +4,8 @@ from prometheus_client import Counter
 
 from shared.metrics import REGISTRY
 
-NOTIFICATIONS = Counter("notifications_total", "Helpdesk notification attempts by channel and outcome",
+NOTIFICATIONS = Counter("notifications_total", "Notification attempts (helpdesk and merchant) by channel and outcome",
                         ["channel", "outcome"], registry=REGISTRY)
+REMINDERS_STOPPED = Counter("merchant_reminders_stopped_total",
+                            "Incidents whose pending reminders a merchant stopped with the link in the email",
+                            registry=REGISTRY)

@@ -12,13 +12,15 @@ from uuid import UUID
 
 from jinja2 import Environment
 
-from .domain.notifications import Kind, Notification
+from .domain.incidents import when
+from .domain.notifications import INCIDENT_FIELDS, Kind, Notification
 
 _HTML = Environment(autoescape=True).from_string("""<!doctype html>
 <html lang="en"><body style="font-family:sans-serif">
 <h2>{{ title }}</h2>
-<p><strong>Merchant:</strong> {{ n.merchant_name }} ({{ n.merchant_id }})</p>
+<p><strong>Merchant:</strong> {{ n.merchant }}</p>
 {% if n.change %}<p><strong>What changed:</strong> {{ n.change.summary }} ({{ n.change.reason }})</p>{% endif %}
+{% for label, value in incident %}<p><strong>{{ label }}:</strong> {{ value }}</p>{% endfor %}
 <p><strong>What to do next:</strong> {{ n.next_steps }}</p>
 {% if n.links %}<table border="1" cellpadding="4" cellspacing="0">
 <tr><th>Store</th><th>Store id</th><th>Xero organisation</th><th>Tenant id</th></tr>
@@ -30,23 +32,49 @@ _HTML = Environment(autoescape=True).from_string("""<!doctype html>
 
 
 def title(n: Notification) -> str:
-    if n.kind is Kind.READY_TO_FINALISE:
-        return f"Xero setup ready to finalise: {n.merchant_name}"
+    store = n.links[0].store_name if n.links else ""
+    match n.kind:
+        case Kind.READY_TO_FINALISE:
+            return f"Xero setup ready to finalise: {n.merchant_name}"
+        case Kind.CONNECTION_BROKEN:
+            return f"Xero connection broken: {store} (merchant {n.merchant_id})"
+        case Kind.CONNECTION_RESTORED if n.action_needed:
+            return f"Check: Xero connection restored to another organisation: {store} (merchant {n.merchant_id})"
+        case Kind.CONNECTION_RESTORED:
+            return f"Xero connection restored: {store} (merchant {n.merchant_id})"
+        case Kind.MERCHANT_UNREACHABLE:
+            return f"Action needed: call merchant {n.merchant_id}, no contact email (Xero connection broken: {store})"
     prefix = "Action needed: Xero connection broken" if n.action_needed else "Xero connections changed"
     return f"{prefix}: {n.merchant_name}"
 
 
+def incident_lines(n: Notification) -> list[tuple[str, str]]:
+    """Since when, who authorised the connection, which incident: what a connection-health notice adds."""
+    lines = []
+    if n.since:
+        lines.append(("Broken since", when(n.since)))
+    if n.authorised_by:
+        who = n.authorised_by
+        email = f" <{who.email}>" if who.email else ""
+        lines.append(("Authorised in Xero by", f"{who.name or 'unknown name'}{email} (Xero user {who.xero_userid})"))
+    if n.incident_id:
+        lines.append(("Incident", str(n.incident_id)))
+    return lines
+
+
 def webhook_body(n: Notification) -> str:
     """The Standard Webhooks payload `{type, timestamp, data}`; canonical JSON, identical on every retry."""
-    data: dict[str, Any] = n.model_dump(mode="json", exclude={"kind", "occurred_at"})
+    empty = {f for f in INCIDENT_FIELDS if getattr(n, f) is None}
+    data: dict[str, Any] = n.model_dump(mode="json", exclude={"kind", "occurred_at", *empty})
     payload = {"type": n.kind.value, "timestamp": n.occurred_at.isoformat(), "data": data}
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def text_body(n: Notification, ref: UUID) -> str:
-    lines = [title(n), "", f"Merchant: {n.merchant_name} ({n.merchant_id})"]
+    lines = [title(n), "", f"Merchant: {n.merchant}"]
     if n.change:
         lines.append(f"What changed: {n.change.summary} ({n.change.reason})")
+    lines += [f"{label}: {value}" for label, value in incident_lines(n)]
     lines += ["", "What to do next:", n.next_steps, "", "Store -> Xero organisation:"]
     lines += [f"  - {s.store_name} ({s.store_id}) -> {s.organisation_name} (tenant {s.tenant_id})"
               for s in n.links] or ["  (no store is connected to Xero)"]
@@ -59,19 +87,19 @@ def email(n: Notification, ref: UUID, sender: str, recipients: list[str], sent_a
     message = EmailMessage()
     message["From"] = sender
     message["To"] = ", ".join(recipients)
-    message["Subject"] = _one_line(title(n))
+    message["Subject"] = one_line(title(n))
     message["Date"] = format_datetime(sent_at)
-    message["Message-ID"] = f"<{ref}@{_domain(sender)}>"
+    message["Message-ID"] = f"<{ref}@{mail_domain(sender)}>"
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(text_body(n, ref))
-    message.add_alternative(_HTML.render(n=n, title=title(n), ref=ref), subtype="html")
+    message.add_alternative(_HTML.render(n=n, title=title(n), ref=ref, incident=incident_lines(n)), subtype="html")
     return message
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     """Names come from merchants: no line break may reach a header."""
     return " ".join(text.split())
 
 
-def _domain(address: str) -> str:
+def mail_domain(address: str) -> str:
     return parseaddr(address)[1].rpartition("@")[2] or "notifier.invalid"

@@ -1,10 +1,14 @@
 """The service's configuration, from `NOTIFIER_*` environment variables (nested with `__`).
 
-Each helpdesk channel is optional: set `NOTIFIER_EMAIL__*` and/or `NOTIFIER_WEBHOOK__*` to enable it.
+Each helpdesk channel is optional: set `NOTIFIER_EMAIL__*` and/or `NOTIFIER_WEBHOOK__*` to enable it. Telling
+merchants about broken connections is not: `NOTIFIER_MERCHANT_EMAIL__*` (their SMTP relay),
+`NOTIFIER_CLOUDPOS__*` (where their contact email is), `NOTIFIER_PUBLIC_BASE_URL` and
+`NOTIFIER_REMINDER_LINK_SECRET` (the stop link) are required.
 """
 
 import base64
 import binascii
+from datetime import timedelta
 from email.utils import parseaddr
 from typing import Annotated, Self
 
@@ -15,6 +19,7 @@ from shared.settings import DatabaseSettings, HttpSettings, KafkaSettings
 
 from .domain.addresses import check_webhook_url
 from .domain.delivery import SVIX_SCHEDULE, Channel, RetryPolicy
+from .domain.incidents import ReminderSchedule
 
 Seconds = Annotated[float, Field(gt=0, le=7 * 24 * 3600)]
 
@@ -26,15 +31,14 @@ def _address(value: str) -> str:
     return value
 
 
-class EmailSettings(BaseModel):
-    """SMTP relay of the helpdesk mailbox; `starttls` (587) or `use_tls` (465) in production."""
+class SmtpRelay(BaseModel):
+    """An SMTP relay and the sender; `starttls` (587) or `use_tls` (465) in production."""
 
     model_config = ConfigDict(hide_input_in_errors=True)
 
     host: str = Field(min_length=1)
     port: int = Field(default=587, ge=1, le=65535)
     from_address: str = Field(description='"Cloud POS Xero <noreply@example.com>" or a bare address')
-    to: list[str] = Field(min_length=1, max_length=20)
     starttls: bool = True
     use_tls: bool = False
     username: str | None = None
@@ -46,11 +50,6 @@ class EmailSettings(BaseModel):
     def _check_from(cls, value: str) -> str:
         return _address(value)
 
-    @field_validator("to")
-    @classmethod
-    def _check_to(cls, value: list[str]) -> list[str]:
-        return [_address(v) for v in value]
-
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if self.starttls and self.use_tls:
@@ -58,6 +57,38 @@ class EmailSettings(BaseModel):
         if (self.username is None) != (self.password is None):
             raise ValueError("set both username and password, or neither")
         return self
+
+
+class EmailSettings(SmtpRelay):
+    """SMTP relay of the helpdesk mailbox and its addresses."""
+
+    to: list[str] = Field(min_length=1, max_length=20)
+
+    @field_validator("to")
+    @classmethod
+    def _check_to(cls, value: list[str]) -> list[str]:
+        return [_address(v) for v in value]
+
+
+class MerchantEmailSettings(SmtpRelay):
+    """How merchants are emailed about a broken connection (to the contact email Cloud POS holds for them)."""
+
+    reply_to: str | None = Field(default=None, description="where a merchant's reply goes, e.g. the helpdesk")
+
+    @field_validator("reply_to")
+    @classmethod
+    def _check_reply_to(cls, value: str | None) -> str | None:
+        return None if value is None else _address(value)
+
+
+class CloudPosSettings(BaseModel):
+    """The Cloud POS platform API, asked for a merchant's contact email (`GET /api/v1/merchants/{id}`)."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    base_url: str = Field(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$", description="e.g. http://cloudpos:8720")
+    platform_token: SecretStr = Field(min_length=1, description="our bearer token on /api/v1")
+    timeout_seconds: Seconds = 5.0
 
 
 class WebhookSettings(BaseModel):
@@ -116,8 +147,28 @@ class NotifierSettings(BaseSettings):
     api_token: Annotated[SecretStr, Field(min_length=16, description="Bearer token of /v1/deliveries")]
     email: EmailSettings | None = None
     webhook: WebhookSettings | None = None
+    merchant_email: MerchantEmailSettings
+    cloudpos: CloudPosSettings
+    public_base_url: str = Field(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+                                 description="where merchants reach this service (the stop link), e.g. "
+                                             "https://notifier.example.com")
+    reminder_link_secret: SecretStr = Field(min_length=32, description="HMAC key of the stop-reminders links")
+    reminder_days: tuple[Annotated[float, Field(gt=0, le=90)], ...] = Field(
+        default=(1.0, 3.0, 7.0), max_length=10, description="merchant reminders, in days after the break")
+    reminder_day_seconds: Annotated[float, Field(gt=0, le=86400)] = Field(
+        default=86400.0, description="the length of a reminder day; tests shorten it")
+    merchant_email_delay_seconds: Annotated[float, Field(ge=0, le=3600)] = Field(
+        default=30.0, description="the first merchant email waits this long, so every store of one incident "
+                                  "(one ConnectionBroken each) is in it")
     retry: RetrySettings = RetrySettings()
     dispatcher: DispatcherSettings = DispatcherSettings()
+
+    @field_validator("reminder_days")
+    @classmethod
+    def _increasing(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(later <= earlier for earlier, later in zip(value, value[1:], strict=False)):
+            raise ValueError("reminder_days must increase, e.g. [1, 3, 7]")
+        return value
 
     @model_validator(mode="after")
     def _lease_outlives_an_attempt(self) -> Self:
@@ -126,13 +177,20 @@ class NotifierSettings(BaseSettings):
         return self
 
     @property
+    def reminders(self) -> ReminderSchedule:
+        return ReminderSchedule(self.reminder_days, timedelta(seconds=self.reminder_day_seconds),
+                                timedelta(seconds=self.merchant_email_delay_seconds))
+
+    @property
     def channels(self) -> tuple[Channel, ...]:
         return tuple(c for c, s in ((Channel.EMAIL, self.email), (Channel.WEBHOOK, self.webhook)) if s)
 
     @property
     def attempt_timeout(self) -> float:
-        """An attempt is cut off a little after its channel's own timeout (connect + TLS + answer)."""
-        timeouts = [s.timeout_seconds for s in (self.email, self.webhook) if s] or [15.0]
+        """An attempt is cut off a little after its channel's own timeout (connect + TLS + answer); a merchant
+        email asks Cloud POS first."""
+        timeouts = [s.timeout_seconds for s in (self.email, self.webhook) if s]
+        timeouts.append(self.cloudpos.timeout_seconds + self.merchant_email.timeout_seconds)
         return max(timeouts) + 5.0
 
 
@@ -140,4 +198,9 @@ def example_settings() -> NotifierSettings:
     """Placeholder values that build the app without connecting: used to generate the AsyncAPI document."""
     return NotifierSettings(database={"url": "postgresql://notifier@postgres:5432/notifier"},
                             kafka={"bootstrap_servers": "kafka:9092"},
-                            api_token="example-token-not-secret")
+                            api_token="example-token-not-secret",
+                            merchant_email={"host": "smtp.example.com",
+                                            "from_address": "Cloud POS <noreply@example.com>"},
+                            cloudpos={"base_url": "http://cloudpos:8720", "platform_token": "example-platform-token"},
+                            public_base_url="https://notifier.example.com",
+                            reminder_link_secret="example-reminder-link-secret-not-a-secret")

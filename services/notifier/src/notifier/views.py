@@ -1,4 +1,6 @@
-"""The read side of deliveries: what the API and the CLI show about a delivery and its attempts."""
+"""The read side of deliveries: what the API and the CLI show about a delivery and its attempts (the
+helpdesk's notices and the merchants' connection-health emails alike; a merchant email's address is looked up
+when it is sent and never stored)."""
 
 from datetime import datetime
 from uuid import UUID
@@ -24,6 +26,7 @@ class DeliveryView(BaseModel):
     kind: Kind
     channel: Channel
     merchant_id: str
+    incident_id: UUID | None = None
     status: Status
     attempts: int
     redrives: int
@@ -32,6 +35,7 @@ class DeliveryView(BaseModel):
     created_at: datetime
     delivered_at: datetime | None
     parked_at: datetime | None
+    cancelled_at: datetime | None = None
     history: list[AttemptView] = []
 
 

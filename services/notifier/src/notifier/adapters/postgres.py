@@ -1,4 +1,5 @@
-"""The notifier's PostgreSQL adapter: delivery rows recorded with the inbox claim, leased with SKIP LOCKED."""
+"""The notifier's PostgreSQL adapter: delivery rows recorded with the inbox claim, leased with SKIP LOCKED;
+the incidents of connection health."""
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -6,14 +7,53 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.contracts import BreakReason
 from shared.delivery import Transaction, transaction
 
-from ..domain.delivery import AttemptResult, Channel, Claimed, Decision, NewDelivery, Status
-from ..domain.notifications import Notification
+from ..domain.delivery import AttemptResult, Channel, Claimed, Decision, NewDelivery, Status, load_payload
+from ..domain.incidents import Incident, MerchantNotice
+from ..domain.notifications import Kind
 from ..views import AttemptView, DeliveryView
 
-_COLUMNS = ("delivery_id, event_id, kind, channel, merchant_id, status, attempts, redrives, next_attempt_at,"
-            " last_error, created_at, delivered_at, parked_at")
+_COLUMNS = ("delivery_id, event_id, kind, channel, merchant_id, incident_id, status, attempts, redrives,"
+            " next_attempt_at, last_error, created_at, delivered_at, parked_at, cancelled_at")
+_INSERT = """
+INSERT INTO helpdesk_deliveries (delivery_id, event_id, channel, kind, merchant_id, incident_id, notification,
+                                 status, next_attempt_at, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, 'pending', $8, $9) ON CONFLICT DO NOTHING"""
+_UNTOUCHED = """
+SELECT notification FROM helpdesk_deliveries
+ WHERE delivery_id = $1 AND status = 'pending' AND attempts = 0 FOR UPDATE"""
+_OWED = """
+SELECT delivery_id, notification FROM helpdesk_deliveries
+ WHERE merchant_id = $1 AND incident_id = ANY($2::uuid[]) AND kind = ANY($3::text[])
+   AND channel = 'merchant_email' AND status IN ('pending', 'parked') ORDER BY delivery_id FOR UPDATE"""
+_CANCEL = """
+UPDATE helpdesk_deliveries SET status = 'cancelled', cancelled_at = $2, next_attempt_at = NULL, last_error = $3
+ WHERE delivery_id = ANY($1::uuid[])"""
+_INCIDENT = ("merchant_id, incident_id, store_id, store_name, tenant_id, organisation_name, reason, since,"
+             " reconnect_url, restored_at, reminders_stopped_at")
+_OPEN = """
+INSERT INTO connection_incidents AS c (incident_id, store_id, merchant_id, store_name, tenant_id, organisation_name,
+                                       reason, since, reconnect_url, opened_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
+ON CONFLICT (incident_id, store_id) DO UPDATE SET
+    store_name = coalesce(c.store_name, excluded.store_name), tenant_id = coalesce(c.tenant_id, excluded.tenant_id),
+    organisation_name = coalesce(c.organisation_name, excluded.organisation_name),
+    reason = coalesce(c.reason, excluded.reason), since = coalesce(c.since, excluded.since),
+    reconnect_url = coalesce(c.reconnect_url, excluded.reconnect_url), opened_at = coalesce(c.opened_at, now())
+RETURNING restored_at"""
+_RESTORE = f"""
+INSERT INTO connection_incidents AS c (incident_id, store_id, merchant_id, restored_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (incident_id, store_id) DO UPDATE SET restored_at = coalesce(c.restored_at, excluded.restored_at)
+RETURNING {_INCIDENT}"""
+_RESTORE_OLDER = f"""
+UPDATE connection_incidents SET restored_at = $4
+ WHERE merchant_id = $3 AND store_id = $2 AND incident_id <> $1 AND restored_at IS NULL AND since <= $4
+RETURNING {_INCIDENT}"""
+_STOP = f"""
+UPDATE connection_incidents SET reminders_stopped_at = coalesce(reminders_stopped_at, $3)
+ WHERE merchant_id = $1 AND incident_id = $2 RETURNING {_INCIDENT}"""
 _CLAIM = """
 WITH due AS (
     SELECT delivery_id FROM helpdesk_deliveries
@@ -35,17 +75,79 @@ UPDATE helpdesk_deliveries SET status = 'pending', cycle_attempts = 0, redrives 
 
 
 class PgNotifierTransaction:
+    """Every row kind of one transaction: the inbox claim, the deliveries (itself) and the incidents."""
+
     def __init__(self, tx: Transaction) -> None:
         self._conn = tx.connection
         self.claim = tx.claim
+        self.incidents = PgIncidentRows(tx.connection)
+
+    @property
+    def deliveries(self) -> "PgNotifierTransaction":
+        return self
 
     async def record(self, deliveries: Sequence[NewDelivery]) -> None:
-        await self._conn.executemany(
-            "INSERT INTO helpdesk_deliveries (delivery_id, event_id, channel, kind, merchant_id, notification,"
-            " status, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6::jsonb, 'pending', $7, $7)"
-            " ON CONFLICT DO NOTHING",
-            [(d.delivery_id, d.notification.event_id, d.channel.value, d.notification.kind.value,
-              d.notification.merchant_id, d.notification.model_dump_json(), d.due_at) for d in deliveries])
+        await _insert(self._conn, deliveries)
+        for d in deliveries:
+            if isinstance(d.notification, MerchantNotice):
+                await self._join(d.delivery_id, d.notification)
+
+    async def withdraw(self, merchant_id: str, incident_ids: Sequence[UUID], kinds: Sequence[Kind], at: datetime,
+                       why: str, store_id: str | None = None) -> int:
+        owed = await self._conn.fetch(_OWED, merchant_id, list(incident_ids), [k.value for k in kinds])
+        cancel = []
+        for row in owed:
+            notice = MerchantNotice.model_validate_json(row["notification"])
+            left = notice.withdrawn(store_id)
+            if left is None:
+                cancel.append(row["delivery_id"])
+            elif left is not notice:
+                await self._conn.execute("UPDATE helpdesk_deliveries SET notification = $2::jsonb"
+                                         " WHERE delivery_id = $1", row["delivery_id"], left.model_dump_json())
+        await self._conn.execute(_CANCEL, cancel, at, f"cancelled: {why}")
+        return len(cancel)
+
+    async def _join(self, delivery_id: UUID, new: MerchantNotice) -> None:
+        """Another store of the incident joins a merchant email that was not attempted yet."""
+        stored = await self._conn.fetchval(_UNTOUCHED, delivery_id)
+        if stored is None:
+            return
+        joined = notice = MerchantNotice.model_validate_json(stored)
+        for store in new.stores:
+            joined = joined.with_store(store) or joined
+        if joined is not notice:
+            await self._conn.execute("UPDATE helpdesk_deliveries SET notification = $2::jsonb WHERE delivery_id = $1",
+                                     delivery_id, joined.model_dump_json())
+
+
+class PgIncidentRows:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def open(self, incident: Incident) -> datetime | None:
+        i = incident
+        return await self._conn.fetchval(_OPEN, i.incident_id, i.store_id, i.merchant_id, i.store_name, i.tenant_id,
+                                         i.organisation_name, i.reason.value if i.reason else None, i.since,
+                                         i.reconnect_url)
+
+    async def restore(self, merchant_id: str, store_id: str, incident_id: UUID, at: datetime) -> list[Incident]:
+        named = await self._conn.fetchrow(_RESTORE, incident_id, store_id, merchant_id, at)
+        older = await self._conn.fetch(_RESTORE_OLDER, incident_id, store_id, merchant_id, at)
+        return [_incident(r) for r in (named, *older)]
+
+    async def stop_reminders(self, merchant_id: str, incident_id: UUID, at: datetime) -> list[Incident]:
+        return [_incident(r) for r in await self._conn.fetch(_STOP, merchant_id, incident_id, at)]
+
+
+def _incident(row: asyncpg.Record) -> Incident:
+    return Incident(**{**dict(row), "reason": row["reason"] and BreakReason(row["reason"])})
+
+
+async def _insert(conn: asyncpg.Connection, deliveries: Sequence[NewDelivery]) -> None:
+    await conn.executemany(_INSERT, [
+        (d.delivery_id, d.notification.event_id, d.channel.value, d.notification.kind.value,
+         d.notification.merchant_id, d.notification.incident_id, d.notification.model_dump_json(), d.due_at,
+         d.created_at) for d in deliveries])
 
 
 class PgDeliveries:
@@ -63,11 +165,13 @@ class PgDeliveries:
             await tx.connection.executemany(
                 "INSERT INTO helpdesk_delivery_attempts (delivery_id, attempt, started_at, outcome)"
                 " VALUES ($1, $2, $3, 'in_flight')", [(r["delivery_id"], r["attempts"], now) for r in rows])
-        return [Claimed(r["delivery_id"], Channel(r["channel"]), Notification.model_validate_json(r["notification"]),
+        return [Claimed(r["delivery_id"], Channel(r["channel"]), load_payload(Channel(r["channel"]), r["notification"]),
                         r["attempts"], r["cycle_attempts"]) for r in rows]
 
-    async def finish(self, claimed: Claimed, result: AttemptResult, decision: Decision, at: datetime) -> None:
+    async def finish(self, claimed: Claimed, result: AttemptResult, decision: Decision, at: datetime,
+                     follow_ups: Sequence[NewDelivery] = ()) -> None:
         async with transaction(self._pool()) as tx:
+            await _insert(tx.connection, follow_ups)
             await tx.connection.execute(
                 "UPDATE helpdesk_delivery_attempts SET finished_at = $3, outcome = $4, status_code = $5,"
                 " detail = $6 WHERE delivery_id = $1 AND attempt = $2",

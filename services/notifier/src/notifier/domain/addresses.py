@@ -1,10 +1,12 @@
 """Where the notifier may send a webhook (SSRF guard): public https hosts; loopback only when allowed.
+And which merchant contact email it may write to: exactly one address.
 
 The URL is checked when settings load; every resolved address is checked again at connect time
 (`adapters/guarded_http.py`), so a DNS name that later resolves to an internal address is refused.
 """
 
 import ipaddress
+from email.utils import getaddresses
 from urllib.parse import urlsplit
 
 LOOPBACK_NAMES = frozenset({"localhost"})
@@ -48,3 +50,15 @@ def _ip_literal(host: str) -> str | None:
     except ValueError:
         return None
     return host
+
+
+def one_recipient(value: str | None) -> str | None:
+    """The single address in a contact email Cloud POS holds, or None when it is no usable recipient (empty,
+    several addresses, a line break that could smuggle a header, no local part or domain)."""
+    if not value or any(c in value for c in "\r\n"):
+        return None
+    found = [address for _, address in getaddresses([value]) if address]
+    if len(found) != 1:
+        return None
+    local, at, domain = found[0].rpartition("@")
+    return found[0] if at and local and domain and " " not in found[0] else None

@@ -1,4 +1,5 @@
-"""One delivery per (event, channel): its identity, how an attempt's result is judged, and what comes next.
+"""One delivery per (event, channel), or per (incident, store or merchant, notice, channel) for connection
+health: its identity, how an attempt's result is judged, and what comes next.
 
 Retries follow a Svix-like schedule with full jitter: before retry n the wait is uniform in
 [0, schedule[n-1]], raised to the receiver's Retry-After (429/503) when that is longer. When the
@@ -12,6 +13,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID, uuid5
 
+from .incidents import MerchantNotice
 from .notifications import Notification
 
 _NAMESPACE = UUID("5b0d7c52-3f0e-4a53-9f6e-6e6f74696669")  # "notifi"
@@ -21,14 +23,21 @@ SVIX_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 
 
 class Channel(StrEnum):
-    EMAIL = "email"
-    WEBHOOK = "webhook"
+    EMAIL = "email"                    # the helpdesk's mailbox
+    WEBHOOK = "webhook"                # the helpdesk's webhook
+    MERCHANT_EMAIL = "merchant_email"  # the merchant, at the contact email Cloud POS holds (looked up at send time)
+
+
+HELPDESK_CHANNELS = (Channel.EMAIL, Channel.WEBHOOK)
+Payload = Notification | MerchantNotice
+"""What a delivery carries: a helpdesk notice, or (channel merchant_email) a notice to the merchant."""
 
 
 class Status(StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
     PARKED = "parked"
+    CANCELLED = "cancelled"  # a merchant notice no longer wanted: the connection was restored, or reminders stopped
 
 
 class Outcome(StrEnum):
@@ -45,14 +54,20 @@ class AttemptResult:
     detail: str = ""
     status_code: int | None = None
     retry_after: float | None = None
+    no_recipient: bool = False  # the merchant has no usable contact email: the helpdesk is told instead
 
 
 @dataclass(frozen=True, slots=True)
 class NewDelivery:
     delivery_id: UUID
     channel: Channel
-    notification: Notification
+    notification: Payload
     due_at: datetime
+    recorded_at: datetime | None = None  # when it is due later than recorded (a reminder); else due_at
+
+    @property
+    def created_at(self) -> datetime:
+        return self.recorded_at or self.due_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +76,7 @@ class Claimed:
 
     delivery_id: UUID
     channel: Channel
-    notification: Notification
+    notification: Payload
     attempt: int
     cycle_attempt: int
 
@@ -93,6 +108,18 @@ def plan(notification: Notification, channels: tuple[Channel, ...], now: datetim
     return [NewDelivery(delivery_id(notification.event_id, c), c, notification, now) for c in channels]
 
 
+def incident_delivery_id(incident_id: UUID, about: str, notice: str, channel: Channel) -> UUID:
+    """Stable for one incident, what it is about (a store, or `merchant:<id>`) and the notice, whichever event
+    (or instance) records it: a redelivered or republished ConnectionBroken finds the row there and adds nothing."""
+    return uuid5(_NAMESPACE, f"incident/{incident_id}/{about}/{notice}/{channel.value}")
+
+
+def load_payload(channel: Channel, raw: str | bytes) -> Payload:
+    """A stored delivery's payload; the channel says which kind it is."""
+    model = MerchantNotice if channel is Channel.MERCHANT_EMAIL else Notification
+    return model.model_validate_json(raw)
+
+
 def after_attempt(result: AttemptResult, cycle_attempt: int, policy: RetryPolicy, now: datetime,
                   random: Callable[[], float]) -> Decision:
     """Delivered, retry at a jittered time, or park."""
@@ -120,5 +147,5 @@ def judge_http(status: int, retry_after: float | None = None, detail: str = "") 
 
 
 def can_redrive(status: Status) -> bool:
-    """Only parked deliveries are re-driven: a delivered one must never be sent twice."""
+    """Only parked deliveries are re-driven: a delivered one must never be sent twice, a cancelled one not at all."""
     return status is Status.PARKED

@@ -1,9 +1,8 @@
 """What the helpdesk is told about a registry event: who the merchant is, the map, what changed, what to do.
 
-The notifier consumes SetupCompleted and ConnectionsChanged only. Broken connections (OrgDisconnected with
-removed_in_xero / grant_invalid / organisation_deleted) reach the helpdesk through the ConnectionsChanged
-the registry publishes for them after completion: consuming OrgDisconnected as well would tell the
-helpdesk twice about one breakage, and before completion there is nothing for the helpdesk to act on.
+From the registry the notifier consumes SetupCompleted and ConnectionsChanged only (consuming OrgDisconnected
+as well would tell the helpdesk twice about one change). A connection that BREAKS after the setup comes from
+the gateway as ConnectionBroken/ConnectionRestored, set up or not: `domain.health` words those notices.
 """
 
 from datetime import datetime
@@ -12,8 +11,10 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.contracts import ConnectionsChanged, DisconnectReason, Event, SetupCompleted, StoreLink
+from shared.contracts import ConnectionsChanged, DisconnectReason, Event, SetupCompleted, StoreLink, XeroUser
 
+INCIDENT_FIELDS = frozenset({"incident_id", "since", "authorised_by"})
+"""Optional fields of a connection-health notice; a webhook body leaves them out when empty."""
 BROKEN = frozenset({DisconnectReason.REMOVED_IN_XERO, DisconnectReason.GRANT_INVALID,
                     DisconnectReason.ORGANISATION_DELETED})
 
@@ -23,6 +24,12 @@ class Kind(StrEnum):
 
     READY_TO_FINALISE = "integration.ready_to_finalise"
     CONNECTIONS_CHANGED = "integration.connections_changed"
+    CONNECTION_BROKEN = "integration.connection_broken"
+    CONNECTION_RESTORED = "integration.connection_restored"
+    MERCHANT_UNREACHABLE = "integration.merchant_unreachable"   # no contact email: the merchant was not told
+    # to the merchant (channel merchant_email), never a webhook
+    MERCHANT_BROKEN = "merchant.connection_broken"
+    MERCHANT_REMINDER = "merchant.connection_broken_reminder"
 
 
 class WhatChanged(BaseModel):
@@ -33,7 +40,9 @@ class WhatChanged(BaseModel):
 
 
 class Notification(BaseModel):
-    """Everything the helpdesk needs, and nothing secret: ids, names and the store → organisation map."""
+    """Everything the helpdesk needs, and nothing secret: ids, names and the store → organisation map.
+    A connection-health notice names its incident, since when, and who authorised the connection; its
+    event carries no merchant name, so `merchant_name` is empty there."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -41,11 +50,19 @@ class Notification(BaseModel):
     event_id: UUID
     occurred_at: datetime
     merchant_id: str
-    merchant_name: str
+    merchant_name: str = ""
     links: tuple[StoreLink, ...]
     change: WhatChanged | None = None
     action_needed: bool
     next_steps: str
+    incident_id: UUID | None = None
+    since: datetime | None = None
+    authorised_by: XeroUser | None = None
+
+    @property
+    def merchant(self) -> str:
+        """'Name (id)', or the id alone when the event named no merchant."""
+        return f"{self.merchant_name} ({self.merchant_id})" if self.merchant_name else self.merchant_id
 
 
 def notification_for(event_id: UUID, occurred_at: datetime, data: Event) -> Notification:

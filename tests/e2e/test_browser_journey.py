@@ -256,3 +256,62 @@ async def test_the_platform_backend_sees_the_journey_on_kafka_in_order(stack):
     assert {dict(r.headers)["ce_causationid"] for r in cascade} == {cause}
     connected = Counter(json.loads(r.value)["store_id"] for r in records[topics.STORE_CONNECTED])
     assert connected == {"s-steve-1": 2, "s-steve-2": 1, "s-steve-3": 2}
+
+
+async def test_an_app_removed_inside_xero_is_explained_emailed_and_repaired_by_reconnecting(page, stack):
+    """Both stores of 'Steve Test Store' break when the app is removed inside Xero; the health check (30 s under
+    make run) finds it, the page and the merchant's email say why, and the emailed link repairs both."""
+    await page.goto(stack.url(stack.ports.gateway))
+    await connect(page, STORE_2, STORE_1, expect_xero_login=False)
+    await confirm(page, STORE_1, "18-second-store-back")
+    control = {"x-sandbox-control-token": stack.secrets["xero_control"]}
+    request = urllib.request.Request(stack.url(stack.ports.xero, f"/_sandbox/tenants/{xero.STEVE_TEST_STORE_TENANT_ID}"
+                                                                  "/remove-app"), method="POST", headers=control)
+    urllib.request.urlopen(request, timeout=10).close()  # noqa: S310 - loopback sandbox
+
+    banner = page.get_by_role("heading", name="2 stores need reconnecting to Xero")
+
+    async def told_on_the_page() -> bool:
+        await page.reload()
+        return await banner.count() == 1
+
+    await eventually(told_on_the_page, timeout=90, what="the break on the merchant's page (health check: 30 s)")
+    await expect(page.get_by_role("alert")).to_contain_text("the Cloud POS app was removed from this organisation")
+    await shot(page, "19-reconnect-needed")
+    helpdesk = stack.url(stack.ports.helpdesk)
+
+    def merchant_mail() -> dict | None:
+        return next((m for m in get_json(f"{helpdesk}mail") if m["subject"] == "Action needed: reconnect 2 stores to "
+                     "Xero"), None)
+
+    await eventually(lambda: _async(merchant_mail() is not None), timeout=60, what="the merchant's email")
+    links = re.findall(r"http://127\.0\.0\.1:\d+/reconnect/[^\s\"<]+", merchant_mail()["text"])
+    assert len(set(links)) == 2, merchant_mail()["text"]
+
+    await page.goto(links[0])
+    await page.get_by_role("button", name="Reconnect").click()
+    await expect(page.get_by_role("button", name="Allow access")).to_be_visible()
+    await choose(page.locator("select[name=tenant_id]"), STORE_1)
+    await page.get_by_role("button", name="Allow access").click()
+    await expect(page.get_by_label("Select an Organisation")).to_contain_text("this store's organisation until now")
+    await confirm(page, STORE_1, "20-reconnect-same-organisation")
+    await expect(page.get_by_role("heading", name=re.compile("need.* reconnecting"))).to_have_count(0)
+    await expect(organisation_group(page, STORE_1).locator("li")).to_have_text([STORE_1, STORE_2])
+
+    key = MERCHANT.encode()
+    broken = await read_topic(stack.kafka, topics.CONNECTION_BROKEN, key=key, expect=2)
+    restored = await read_topic(stack.kafka, topics.CONNECTION_RESTORED, key=key, expect=2)
+    assert sorted(json.loads(r.value)["store_id"] for r in broken) == ["s-steve-1", "s-steve-2"]
+    assert sorted(json.loads(r.value)["store_id"] for r in restored) == ["s-steve-1", "s-steve-2"]
+    assert len({json.loads(r.value)["incident_id"] for r in broken + restored}) == 1
+
+    async def helpdesk_told_both() -> bool:
+        subjects = [m["subject"] for m in get_json(f"{helpdesk}mail")]
+        return (sum(s.startswith("Xero connection broken:") for s in subjects) == 2
+                and sum(s.startswith("Xero connection restored:") for s in subjects) == 2)
+
+    await eventually(helpdesk_told_both, timeout=60, what="the helpdesk's break and repair notices")
+
+
+async def _async(value: bool) -> bool:
+    return value

@@ -27,7 +27,7 @@ def parse_message(raw: bytes) -> dict:
         "from": str(message.get("From", "")),
         "to": [address for _, address in getaddresses([str(v) for v in message.get_all("To", [])])],
         "cc": [address for _, address in getaddresses([str(v) for v in message.get_all("Cc", [])])],
-        "subject": str(message.get("Subject", "")),
+        "subject": str(message.get("Subject", "")).strip(),   # a subject folded right after the colon
         "message_id": str(message.get("Message-ID", "")) or None,
         "headers": {name: str(value) for name, value in message.items()},
         "text": _part(message, "plain"),

@@ -348,6 +348,8 @@ async def test_reconnecting_the_same_organisation_restores_the_store_once(world:
                                                                                       broken.incident_id)]
     selected = [e.data for e in world.uow.committed.outbox if isinstance(e.data, OrgSelected)][-1]
     assert (selected.previous_tenant_id, selected.same_organisation) == (STANDARD, True)
+    consent = [e.data for e in world.uow.committed.outbox if isinstance(e.data, StoreConnected)][-1]
+    assert consent.previous_tenant_id == STANDARD
     assert world.uow.committed.connections[("m-1", STANDARD)].status is ConnectionStatus.ACTIVE
 
 
@@ -391,3 +393,16 @@ async def test_finishing_tells_the_registry_once_and_says_so(world: World) -> No
     assert not isinstance(first, Refusal) and first.first_time
     assert not isinstance(second, Refusal) and not second.first_time
     assert [a for a, *_ in world.uow.committed.audit] == ["setup.completed", "setup.completed"]
+
+
+async def test_a_connection_granted_fewer_scopes_than_now_wanted_asks_for_new_permissions(world: World) -> None:
+    await _selected(world)                                     # the fake consent grants ("openid",) only
+    wanting = Summaries(world.uow, world.clock, world.registry, settle_timeout=0,
+                        wanted_scopes=("openid", "accounting.invoices"))
+
+    [store] = await wanting.health("m-1")
+    [fine] = await world.summaries.health("m-1")
+
+    assert (store.health.value, store.reason.value) == ("reconnect_needed", "new_permissions_needed")
+    assert "new permissions" in store.reason_words and fine.health.value == "connected"
+    assert not any(isinstance(e.data, ConnectionBroken) for e in world.uow.committed.outbox)   # no incident

@@ -43,7 +43,8 @@ class World:
         self.clients = PlatformClients(self.uow, self.clock)
 
     async def connected(self, store_id: str = "s-1", merchant_id: str = "m-1", scopes: tuple[str, ...] = WANTED,
-                        status: ConnectionStatus = ConnectionStatus.ACTIVE, expires_in: timedelta = timedelta(minutes=30)):
+                        status: ConnectionStatus = ConnectionStatus.ACTIVE,
+                        expires_in: timedelta = timedelta(minutes=30)):
         async with self.uow() as tx:
             await tx.grants.save(active_grant(expires_in=expires_in), NOW)
             await tx.connections.save(Connection(merchant_id, TENANT, "Steve Test Store", uuid4(), "g-1", "STANDARD",
@@ -219,3 +220,18 @@ def test_status_follows_the_connection_then_the_scopes() -> None:
     assert found.status(("a",)) is LinkStatus.ACTIVE
     assert found.status(("a", "b")) is LinkStatus.RECONNECT_NEEDED
     assert replace(found, connection_status=ConnectionStatus.BROKEN).status(("a",)) is LinkStatus.BROKEN
+
+
+async def test_repeated_xero_trouble_is_reported_degraded_never_broken_and_one_good_answer_clears_it() -> None:
+    trouble = ProxyAnswer(503, {"content-type": "text/plain"}, b"offline")
+    w = World(ScriptedApi(trouble, ProxyAnswer(429, {"retry-after": "1"}, b"Rate limit exceeded"), trouble))
+    await w.connected()
+    client = await w.client()
+    for _ in range(3):
+        await w.access.proxy(client, "s-1", call())
+    view = await w.access.connection(client, "s-1")
+    assert not isinstance(view, ApiRefusal) and view.status is LinkStatus.DEGRADED
+    assert w.uow.committed.connections[("m-1", TENANT)].status is ConnectionStatus.ACTIVE
+    await w.access.proxy(client, "s-1", call())                       # the script's default: 200
+    view = await w.access.connection(client, "s-1")
+    assert not isinstance(view, ApiRefusal) and view.status is LinkStatus.ACTIVE

@@ -83,7 +83,8 @@ def build_app(settings: GatewaySettings, *, clock: Clock = utc_now) -> FastAPI:
     app.state.merchant = build_merchant_use_cases(settings, uow, clock, http, xero, identity, api, cipher)
     app.state.platform_api = build_platform_api(
         PlatformAccess(PgPlatformReads(lambda: runtime.pool), uow, clock, xero.tokens, api, xero.breaks,
-                       wanted_scopes=settings.xero.scopes, max_wait=settings.proxy_max_wait_seconds), max_body_bytes=settings.proxy_max_body_bytes)
+                       wanted_scopes=settings.xero.scopes, max_wait=settings.proxy_max_wait_seconds),
+        max_body_bytes=settings.proxy_max_body_bytes)
     return app
 
 
@@ -117,7 +118,8 @@ def build_merchant_use_cases(settings: GatewaySettings, uow: UnitOfWork[PgGatewa
                              cipher: TokenCipher) -> MerchantUseCases:
     refusal_log = RefusalLog(uow, clock)
     summaries = Summaries(uow, clock, RegistryClient(http, settings.registry.base_url,
-                                                     settings.registry.api_token.get_secret_value()))
+                                                     settings.registry.api_token.get_secret_value()),
+                          wanted_scopes=settings.xero.scopes)
     key_validator = KeyValidatorClient(http, settings.key_validator.base_url,
                                        settings.key_validator.api_token.get_secret_value())
     lifetime = SessionLifetime(timedelta(minutes=settings.session_idle_minutes),

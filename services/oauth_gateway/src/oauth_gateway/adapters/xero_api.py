@@ -1,7 +1,8 @@
 """Xero's API host: the Connections API and Accounting `/Organisation`, with Xero's etiquette.
 
 Every call goes through the shared budget (tenant calls: the tenant's limits and the app's; /connections: the
-app's); a 429 records `Retry-After` for every instance and is waited out only when short. Idempotent calls retry transient failures a few times.
+app's); a 429 records `Retry-After` for every instance and is waited out only when short. Idempotent calls
+retry transient failures a few times.
 Error bodies are read case-insensitively (Xero sends both PascalCase and lower-case problem JSON).
 """
 

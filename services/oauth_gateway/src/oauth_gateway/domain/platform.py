@@ -6,7 +6,7 @@ sends its Xero calls through the gateway, which keeps the one shared budget (see
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
@@ -41,6 +41,7 @@ CLIENT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 class LinkStatus(StrEnum):
     ACTIVE = "active"
+    DEGRADED = "degraded"                     # Xero is slow, failing or rate-limiting: it works, just not well
     RECONNECT_NEEDED = "reconnect_needed"     # the configured scopes grew since the merchant consented
     BROKEN = "broken"                         # the grant died or the organisation was removed inside Xero
 
@@ -78,6 +79,26 @@ class StoreConnection:
         if self.connection_status is not ConnectionStatus.ACTIVE:
             return LinkStatus.BROKEN
         return LinkStatus.RECONNECT_NEEDED if self.missing_scopes(wanted) else LinkStatus.ACTIVE
+
+
+class Degradation:
+    """Debounced trouble per organisation: `failures` 429s, 5xx or timeouts within `window` make it degraded;
+    one good answer clears it. Never a break: only the merchant can be asked to repair a break."""
+
+    def __init__(self, failures: int = 3, window: timedelta = timedelta(minutes=5)) -> None:
+        self._failures, self._window = failures, window
+        self._seen: dict[UUID, list[datetime]] = {}
+
+    def failed(self, tenant_id: UUID, now: datetime) -> None:
+        recent = [t for t in self._seen.get(tenant_id, []) if now - t < self._window]
+        self._seen[tenant_id] = [*recent, now][-self._failures:]
+
+    def succeeded(self, tenant_id: UUID) -> None:
+        self._seen.pop(tenant_id, None)
+
+    def degraded(self, tenant_id: UUID, now: datetime) -> bool:
+        recent = [t for t in self._seen.get(tenant_id, []) if now - t < self._window]
+        return len(recent) >= self._failures
 
 
 @dataclass(frozen=True, slots=True)

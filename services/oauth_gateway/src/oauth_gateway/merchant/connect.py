@@ -135,7 +135,9 @@ class Connect:
             grant = await tx.grants.save(grant, now)
             await tx.flows.save(replace(flow, status=FlowStatus.AUTHORISED, grant_id=grant.grant_id,
                                         auth_event_id=event_id, organisations=orgs), "authorised")
-            await tx.outbox.publish(events.store_connected(flow, grant.grant_id, event_id, orgs, user))
+            before = await tx.store_links.of_store(flow.store_id)
+            previous = before.link.tenant_id if before and before.link.merchant_id == flow.merchant_id else None
+            await tx.outbox.publish(events.store_connected(flow, grant.grant_id, event_id, orgs, user, previous))
             await tx.audit.record(now, flow.user_id, "connect.authorised", flow.merchant_id, store_id=flow.store_id,
                                   grant_id=grant.grant_id, organisations=[str(o.tenant_id) for o in orgs])
 

@@ -44,8 +44,10 @@ class Finished:
 
 class Summaries:
     def __init__(self, unit_of_work: UnitOfWork[SummaryWork], clock: Clock, registry: Registry, *,
-                 settle_timeout: float = 5.0) -> None:
+                 settle_timeout: float = 5.0, wanted_scopes: tuple[str, ...] = ()) -> None:
+        """`wanted_scopes`: what the app asks Xero for now; a connection granted less needs new permissions."""
         self._unit_of_work = unit_of_work
+        self._wanted = wanted_scopes
         self._clock = clock
         self._registry = registry
         self._settle_timeout = settle_timeout
@@ -72,7 +74,8 @@ class Summaries:
         async with self._unit_of_work() as tx:
             linked = await tx.store_links.of_merchant(merchant_id)
             users = {g: (await tx.grants.get(g)) for g in {s.grant_id for s in linked}}
-        return tuple(store_health(s, users[s.grant_id].xero_user if users[s.grant_id] else None) for s in linked)
+        return tuple(store_health(s, users[s.grant_id].xero_user if users[s.grant_id] else None, self._wanted)
+                     for s in linked)
 
     async def settle(self, merchant_id: str, shows: Callable[[RegistryView], bool]) -> bool:
         """Wait (briefly, bounded) until the registry shows the merchant's own change.
@@ -128,10 +131,13 @@ def organisation_released(tenant_id: str) -> Callable[[RegistryView], bool]:
                                  for s in found.get("stores", []))
 
 
-def store_health(found: StoreConnection, user: XeroUser | None) -> StoreHealth:
+def store_health(found: StoreConnection, user: XeroUser | None, wanted: tuple[str, ...] = ()) -> StoreHealth:
     link = found.link
     broken = found.connection_status is ConnectionStatus.BROKEN
     reason = None
+    if not broken and found.missing_scopes(wanted):       # still works for what it was granted: no incident
+        return StoreHealth(link.store_id, link.store_name or link.store_id, link.tenant_id, found.organisation_name,
+                           Health.RECONNECT_NEEDED, BreakReason.NEW_PERMISSIONS_NEEDED, None, user)
     if broken:
         try:
             reason = BreakReason(found.status_reason or "")

@@ -61,6 +61,7 @@ class PlatformAccess:
         self._api = api
         self._wanted = wanted_scopes
         self._max_wait = max_wait
+        self._degradation = rules.Degradation()
 
     async def client(self, bearer: str | None) -> PlatformClient | None:
         return await self._reads.client(token_hash(bearer)) if bearer else None
@@ -69,7 +70,10 @@ class PlatformAccess:
         found = await self._store(client, store_id, Operation.READ)
         if isinstance(found, ApiRefusal):
             return found
-        return ConnectionView(found, found.status(self._wanted), found.missing_scopes(self._wanted))
+        status = found.status(self._wanted)
+        if status is rules.LinkStatus.ACTIVE and self._degradation.degraded(found.link.tenant_id, self._clock()):
+            status = rules.LinkStatus.DEGRADED
+        return ConnectionView(found, status, found.missing_scopes(self._wanted))
 
     async def access_token(self, client: PlatformClient, store_id: str) -> IssuedToken | ApiRefusal:
         found = await self._usable(client, store_id, Operation.TOKEN)
@@ -103,6 +107,7 @@ class PlatformAccess:
         except BudgetExhausted as error:
             return rules.rate_limited(error.retry_after or 1, error.limit)
         except XeroUnavailable as error:
+            self._degradation.failed(found.link.tenant_id, self._clock())
             return rules.xero_unavailable(str(error), error.retry_after)
         if rules.scope_refused(answer.status, answer.headers.get("www-authenticate", "")):
             return rules.missing_scope(found, self._wanted)
@@ -111,7 +116,11 @@ class PlatformAccess:
 
     async def _health_signal(self, found: StoreConnection, status: int) -> None:
         """Xero's answer as a health signal: a 401 a refresh did not cure breaks the connection; a 403 breaks it
-        only if /connections confirms the organisation is gone. 429s and 5xx are never a break."""
+        only if /connections confirms the organisation is gone. 429s and 5xx only make it degraded."""
+        if status == 429 or status >= 500:
+            self._degradation.failed(found.link.tenant_id, self._clock())
+            return
+        self._degradation.succeeded(found.link.tenant_id)
         if status == 401:
             await self._break(found, BreakReason.AUTHORISATION_EXPIRED)
         elif status == 403:
@@ -132,7 +141,8 @@ class PlatformAccess:
         token = await self._tokens.access_token(found.grant_id, force=force)
         return await self._api.forward(token, found.link.tenant_id, call, max_wait=self._max_wait)
 
-    async def _usable(self, client: PlatformClient, store_id: str, operation: Operation) -> StoreConnection | ApiRefusal:
+    async def _usable(self, client: PlatformClient, store_id: str,
+                      operation: Operation) -> StoreConnection | ApiRefusal:
         """A connection that can take calls now; one needing new scopes still works for what it was granted."""
         found = await self._store(client, store_id, operation)
         if isinstance(found, ApiRefusal):

@@ -89,7 +89,12 @@ CONSUMERS = [
              ("faststream_received_messages_total", {"handler": "SetupCompleted"}),
              {"API_TOKEN": "notifier-api-token-for-tests", "DISPATCHER__ENABLED": "false",
               "EMAIL__HOST": "127.0.0.1", "EMAIL__PORT": "9", "EMAIL__FROM_ADDRESS": "xero@cloudpos.test",
-              "EMAIL__TO": '["helpdesk@cloudpos.test"]', "EMAIL__STARTTLS": "false"}),
+              "EMAIL__TO": '["helpdesk@cloudpos.test"]', "EMAIL__STARTTLS": "false",
+              "MERCHANT_EMAIL__HOST": "127.0.0.1", "MERCHANT_EMAIL__PORT": "9",
+              "MERCHANT_EMAIL__FROM_ADDRESS": "noreply@cloudpos.test", "MERCHANT_EMAIL__STARTTLS": "false",
+              "CLOUDPOS__BASE_URL": "http://127.0.0.1:9", "CLOUDPOS__PLATFORM_TOKEN": "unused-platform-token",
+              "PUBLIC_BASE_URL": "http://127.0.0.1:8104",
+              "REMINDER_LINK_SECRET": "reminder-link-secret-for-tests-0123456789"}),
 ]
 
 

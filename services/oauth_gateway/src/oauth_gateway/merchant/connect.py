@@ -1,6 +1,7 @@
 """"Connect to Xero" for one store: the authorize redirect, and the callback that completes the consent."""
 
 import hashlib
+import re
 from dataclasses import replace
 from datetime import timedelta
 from uuid import UUID, uuid4
@@ -9,6 +10,8 @@ from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from shared.contracts import XeroUser
+
+STORE_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,64}$")         # the contracts' Identifier
 
 from ..domain import events, refusals
 from ..domain.callback import BadCallback, parse_callback
@@ -69,6 +72,8 @@ class Connect:
     async def _linked(self, session: WebSession, store_id: str) -> StoreRef | None:
         """A store this merchant connected before may be reconnected without pasting the key again (its link
         exists only because the merchant's validated key listed it then)."""
+        if not STORE_ID.match(store_id):          # never a lookup with what cannot be a store id (e.g. a NUL)
+            return None
         async with self._unit_of_work() as tx:
             found = await tx.store_links.of_store(store_id)
         if found is None or found.link.merchant_id != session.merchant_id:

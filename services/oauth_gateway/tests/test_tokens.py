@@ -1,11 +1,13 @@
 """Token refresh against the Xero sandbox over real HTTP: single flight, grace, invalid_grant, keep-alive."""
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from local_infra.merchant import connect, ready
+from oauth_gateway.adapters.pg_xero import PgGrants
 from oauth_gateway.xero_client import GrantBroken
 from sandboxes.xero import STEVE_TEST_STORE_TENANT_ID
 
@@ -82,13 +84,41 @@ async def test_invalid_grant_marks_the_grant_broken_and_asks_for_a_reconnect(sta
 
 async def test_keep_alive_refreshes_idle_grants_well_before_sixty_days(stack):
     await _connected_grant(stack)
-    await _advance(stack, 13 * 86400)
-    assert await stack.xero_client.upkeep.keep_alive() == 0
-    await _advance(stack, 2 * 86400)                  # 15 days idle: past the 14-day keep-alive threshold
+    await stack.pool.execute("UPDATE grants SET next_check_at = 'infinity'")     # keep-alive alone
+    assert await stack.xero_client.upkeep.tend_due() == 1          # new: scheduled 7 days after its refresh
+    calls = len(await stack.token_calls())
+    await _advance(stack, 6 * 86400)
+    assert await stack.xero_client.upkeep.tend_due() == 0
+    await _advance(stack, 86400 + 1)                  # 7 days idle: well before Xero's 60
 
-    assert await stack.xero_client.upkeep.keep_alive() == 1
-    assert await stack.xero_client.upkeep.keep_alive() == 0
-    assert (await stack.token_calls())[-1]["status"] == 200
+    assert await stack.xero_client.upkeep.tend_due() == 1
+    assert await stack.xero_client.upkeep.tend_due() == 0
+    assert [c["status"] for c in (await stack.token_calls())[calls:]] == [200]
+    assert await stack.pool.fetchval("SELECT next_keepalive_at - refreshed_at FROM grants") <= timedelta(days=7)
+
+
+async def test_instances_share_the_upkeep_queue_without_taking_a_grant_twice(stack):
+    """Two instances claim due grants at once (SKIP LOCKED under a lease): no grant is taken twice."""
+    await _connected_grant(stack)
+    await stack.pool.execute(
+        "INSERT INTO grants (grant_id, xero_sub, scopes, refreshed_at, status, created_at, updated_at)"
+        " SELECT 'g-bulk-' || n, 'sub-bulk-' || n, '{}', now(), 'active', now(), now() FROM generate_series(1, 60) n")
+    now = datetime.now(UTC)
+
+    async def claim() -> list[str]:
+        async with stack.pool.acquire() as conn, conn.transaction():
+            rows = PgGrants(conn, stack.app.state.sealer)
+            taken = await rows.claim_upkeep(now, 25, now + timedelta(minutes=3))
+            await asyncio.sleep(0.05)                      # both hold their batch at once
+            return [g.grant_id for g in taken]
+
+    batches = await asyncio.gather(claim(), claim(), claim())
+    while batch := await claim():                      # what is left; leased grants are not taken again
+        batches.append(batch)
+
+    taken = [grant for batch in batches for grant in batch]
+    assert all(0 < len(batch) <= 25 for batch in batches[:3])
+    assert len(taken) == len(set(taken)) == 61
 
 
 async def test_tokens_are_re_sealed_under_a_new_active_key(stack):

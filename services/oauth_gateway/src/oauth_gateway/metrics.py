@@ -9,7 +9,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from shared.metrics import REGISTRY
 
-BUDGET_LIMITS = ("none", "concurrent", "minute", "day", "appminute", "blocked")
+BUDGET_LIMITS = ("none", "concurrent", "minute", "day", "appminute", "blocked", "upkeep")
 RATE_LIMIT_PROBLEMS = ("minute", "day", "appminute", "concurrent")
 
 BUDGET_RESERVATIONS = Counter(
@@ -27,6 +27,11 @@ def count_reservation(limit: str, outcome: str, waited: float) -> None:
     """One slot request's end: `outcome` granted, waited or refused; `limit` the last one that held it up."""
     BUDGET_RESERVATIONS.labels(limit if limit in BUDGET_LIMITS else "none", outcome).inc()
     BUDGET_WAIT.labels("refused" if outcome == "refused" else "granted").observe(waited)
+
+
+UPKEEP_STEPS = Counter(
+    "xero_upkeep_steps_total", "Upkeep work on grants: step keepalive or check, outcome ok, failed or deferred "
+    "(the upkeep share of the budget was spent)", ["step", "outcome"], registry=REGISTRY)
 
 
 def count_rate_limited(problem: str | None) -> None:

@@ -33,7 +33,7 @@ from shared.ratelimit import Claim, Limit, Reservation, hold, release, take
 from ..metrics import BUDGET_IN_FLIGHT, count_rate_limited, count_reservation
 from ..ports import BudgetExhausted
 
-__all__ = ["BudgetExhausted", "TenantBudget", "XeroLimits"]
+__all__ = ["BudgetExhausted", "BudgetShare", "TenantBudget", "XeroLimits"]
 
 _APP_MINUTE = "xero-app:minute"    # every call claims it, so holding it holds every tenant
 _POLL = (0.05, 0.15)               # a full in-flight budget frees when any call ends: poll, with jitter
@@ -151,3 +151,29 @@ class TenantBudget:
         if limit == "concurrent":         # frees when any call ends: poll rather than wait out the lease
             return _Attempt(limit=limit, wait=random.uniform(*_POLL), retry_after=1)
         return _refused(limit, taken.retry_after)
+
+
+class BudgetShare:
+    """At most `share` of the app minute for one kind of background work (upkeep), on top of the app budget every
+    call already claims: a sweep of 20,000 grants can never crowd out the platform's calls, however many
+    instances run it. Counted in time slices like the app minute (one round trip per turn)."""
+
+    def __init__(self, pool: Callable[[], asyncpg.Pool], name: str, share: float,
+                 limits: XeroLimits = XeroLimits()) -> None:
+        self._pool = pool
+        self._claim = Claim(f"xero-app:{name}", Limit(max(1, int(limits.app_per_minute * share)),
+                                                       limits.minute + limits.margin, slices=limits.app_minute_slices))
+        self.name = name
+
+    async def turn(self, *, max_wait: float) -> None:
+        started = time.monotonic()
+        while True:
+            taken = await take(self._pool(), self._claim)
+            if taken.allowed:
+                count_reservation(self.name, "granted", time.monotonic() - started)
+                return
+            wait = taken.retry_after.total_seconds() + random.uniform(*_POLL)   # instances do not wake together
+            if time.monotonic() - started + wait > max_wait:
+                count_reservation(self.name, "refused", time.monotonic() - started)
+                raise BudgetExhausted(self.name, max(1, math.ceil(wait)))
+            await asyncio.sleep(wait)

@@ -1,14 +1,16 @@
 """Access tokens on demand, with ONE refresh per grant across all instances.
 
-In-process, a lock per grant coalesces callers. Across instances, the grant row is locked (FOR UPDATE)
-and its version compared with the one read before: if another instance refreshed meanwhile, its token
-is used and no token call is made. A refresh whose response is lost is retried with the same (old)
-refresh token, which Xero honours for 30 minutes. `invalid_grant` breaks the grant: every connection
-on it needs reconnecting (`Breaks`: one ConnectionBroken per store), in the same transaction.
+In-process, a lock per grant coalesces callers. Across instances, a refresh lease on the grant's row (taken in a
+short transaction, for the version read before) elects one refresher; the others wait for the version to move and
+use its tokens. No row stays locked and no transaction stays open across the token call. A refresh whose answer
+is lost is retried at once with the same (old) refresh token, which Xero honours for 30 minutes, and if that
+fails too, upkeep retries within seconds (`refresh_failed`), never an hour later. `invalid_grant` breaks the
+grant: every connection on it needs reconnecting (`Breaks`: one ConnectionBroken per store), in one transaction.
 """
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -26,6 +28,9 @@ from .breaks import Breaks
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _LOST_RESPONSE_RETRIES = 3
+_REFRESH_LEASE = timedelta(seconds=45)       # longer than three token calls with their timeouts
+_LEASE_POLL = 0.1
+_RETRY_LOST_ANSWER = timedelta(seconds=5)    # upkeep retries by then, well inside Xero's 30-minute grace
 
 
 class GrantBroken(Exception):
@@ -72,28 +77,64 @@ class Tokens:
             return await call(await self.access_token(grant_id, force=True))
 
     async def _refresh(self, seen: Grant) -> TokenSet:
+        """Refresh under a lease taken in a short transaction: the token call runs with no transaction open and
+        no row locked; an instance that finds the lease taken waits for the other's answer (the version moves)."""
+        current = await self._lease(seen)
+        if current is not None:
+            return current
+        assert seen.tokens is not None
+        try:
+            response = await self._call_token_endpoint(seen.tokens.refresh_token)
+        except OAuthRejected as error:
+            if error.error == "invalid_grant":
+                return await self._rejected(seen)
+            await self._failed(seen.grant_id)
+            raise XeroUnavailable(f"refresh refused: {error.error}") from None
+        except XeroUnavailable:
+            await self._failed(seen.grant_id)       # the answer may be lost after Xero rotated: retry in seconds
+            raise
+        now = self._clock()
+        tokens = token_set(response, now)
         async with self._unit_of_work() as tx:
-            current = await tx.grants.get(seen.grant_id, lock=True)     # other instances wait here
-            if current is None or current.status is not GrantStatus.ACTIVE or current.tokens is None:
-                raise GrantBroken(seen.grant_id)
-            if current.version != seen.version:                         # refreshed elsewhere meanwhile
-                return current.tokens
-            try:
-                response = await self._call_token_endpoint(current.tokens.refresh_token)
-            except OAuthRejected as error:
-                if error.error != "invalid_grant":
-                    raise XeroUnavailable(f"refresh refused: {error.error}") from None
-                await self._break(tx, current, "invalid_grant")
-                broken = True
-            else:
-                broken = False
-                tokens = token_set(response, self._clock())
-                await tx.grants.save(replace(current, tokens=tokens, refreshed_at=self._clock()), self._clock())
-        if broken:       # committed: the grant is marked broken and the events are in the outbox
-            self._fresh.pop(seen.grant_id, None)
-            raise GrantBroken(seen.grant_id)
+            current_row = await tx.grants.get(seen.grant_id, lock=True)   # no call while it is locked
+            if current_row is None or current_row.status is not GrantStatus.ACTIVE:
+                raise GrantBroken(seen.grant_id)     # revoked or broken meanwhile: never bring it back
+            await tx.grants.save(replace(current_row, tokens=tokens, refreshed_at=now), now)
         log.info("refreshed Xero grant %s", seen.grant_id)
         return tokens
+
+    async def _lease(self, seen: Grant) -> TokenSet | None:
+        """Take the refresh lease (None), or the tokens another instance got meanwhile."""
+        deadline = time.monotonic() + _REFRESH_LEASE.total_seconds() + 5
+        while True:
+            now = self._clock()
+            async with self._unit_of_work() as tx:
+                if await tx.grants.lease_refresh(seen.grant_id, seen.version, now, now + _REFRESH_LEASE):
+                    return None
+                current = await tx.grants.get(seen.grant_id)
+            if current is None or current.status is not GrantStatus.ACTIVE or current.tokens is None:
+                raise GrantBroken(seen.grant_id)
+            if current.version != seen.version:                 # refreshed elsewhere meanwhile
+                return current.tokens
+            if time.monotonic() > deadline:
+                raise XeroUnavailable("another instance's token refresh has not finished")
+            await asyncio.sleep(_LEASE_POLL)
+
+    async def _failed(self, grant_id: str) -> None:
+        async with self._unit_of_work() as tx:
+            await tx.grants.refresh_failed(grant_id, self._clock() + _RETRY_LOST_ANSWER)
+
+    async def _rejected(self, seen: Grant) -> TokenSet:
+        """invalid_grant for the token we hold: the grant is dead, unless it moved on meanwhile."""
+        async with self._unit_of_work() as tx:
+            current = await tx.grants.get(seen.grant_id, lock=True)
+            if current is not None and current.status is GrantStatus.ACTIVE and current.tokens is not None \
+                    and current.version != seen.version:
+                return current.tokens
+            if current is not None and current.status is GrantStatus.ACTIVE:
+                await self._break(tx, current, "invalid_grant")
+        self._fresh.pop(seen.grant_id, None)   # committed: the grant is marked broken and the events are in the outbox
+        raise GrantBroken(seen.grant_id)
 
     async def _call_token_endpoint(self, refresh_token: str) -> TokenResponse:
         """A lost response (timeout after Xero rotated) is retried with the same token: the grace period."""

@@ -1,9 +1,20 @@
-"""Background upkeep, safe on every instance at once. Hourly: keep idle grants alive, retry owed Xero work,
-re-seal tokens under the active key, forget stale sessions and flows. On the (short) health interval: notice
-organisations removed inside Xero (Xero sends no webhook for that) and re-read each organisation's
-subscription once a day (a downgrade below Standard breaks the connection)."""
+"""Upkeep of every grant, as a job queue that any number of instances share.
 
+Each grant carries when it is next due for a keep-alive (a token refresh, well inside Xero's 60-day idle expiry)
+and for a check (one GET /connections covers all its organisations: one removed inside Xero breaks that
+connection, since Xero sends no webhook for it; organisations not re-read for a day also have their `Class`
+re-read, and a downgrade below Standard breaks the connection). Instances take due grants in small batches with
+FOR UPDATE SKIP LOCKED under a lease, tend a few at a time, and write the next due times back with jitter. No
+transaction stays open across a Xero call. A failed refresh (its answer may be lost after Xero rotated the token)
+comes back within seconds, inside Xero's 30-minute grace. Checks spend at most a share of the app's budget
+(`CallShare`, 20 % by default); keep-alives go to the identity host, which that budget does not cover.
+Housekeeping (re-sealing tokens under a new key, forgetting stale sessions and flows) runs hourly.
+"""
+
+import asyncio
 import logging
+import random
+from collections.abc import Callable
 from datetime import timedelta
 
 from shared.contracts import BreakReason
@@ -11,9 +22,11 @@ from shared.contracts import BreakReason
 from ..domain import events
 from ..domain.model import Connection, ConnectionStatus
 from ..domain.subscription import gate
-from ..ports import Clock, HousekeepingWork, TenantForbidden, UnitOfWork, XeroApi, XeroUnavailable, XeroWork
+from ..domain.upkeep import DueGrant, Tended, UpkeepPlan, next_schedule
+from ..metrics import UPKEEP_STEPS
+from ..ports import BudgetExhausted, CallShare, Clock, HousekeepingWork, TenantForbidden, UnitOfWork, XeroApi, \
+    XeroUnavailable, XeroWork
 from .breaks import Breaks
-from .jobs import XeroJobs
 from .tokens import GrantBroken, Tokens
 
 log = logging.getLogger(__name__)
@@ -23,93 +36,130 @@ CLASS_CHECK_EVERY = timedelta(days=1)
 
 class Upkeep:
     def __init__(self, unit_of_work: UnitOfWork[XeroWork], housekeeping: UnitOfWork[HousekeepingWork],
-                 clock: Clock, tokens: Tokens, jobs: XeroJobs, api: XeroApi, breaks: Breaks, *,
-                 refresh_after: timedelta, session_idle: timedelta) -> None:
+                 clock: Clock, tokens: Tokens, api: XeroApi, breaks: Breaks, share: CallShare, plan: UpkeepPlan, *,
+                 session_idle: timedelta, batch_size: int = 25, concurrency: int = 8,
+                 lease: timedelta = timedelta(minutes=3), share_wait: float = 30.0,
+                 spread: Callable[[], float] = random.random) -> None:
+        """`lease` covers a batch: `concurrency` at a time, each waiting up to `share_wait` for the budget."""
         self._unit_of_work = unit_of_work
         self._housekeeping = housekeeping
         self._clock = clock
         self._tokens = tokens
-        self._jobs = jobs
         self._api = api
         self._breaks = breaks
-        self._refresh_after = refresh_after
+        self._share = share
+        self._plan = plan
         self._session_idle = session_idle
+        self._batch_size = batch_size
+        self._concurrency = concurrency
+        self._lease = lease
+        self._share_wait = share_wait
+        self._spread = spread
 
-    async def run_once(self) -> None:
-        for step in (self.keep_alive, self._jobs.run_due, self.rewrap, self.purge):
+    async def run(self, poll_seconds: float) -> None:
+        """The background loop: batch after batch while work is due, else a short jittered pause."""
+        while True:
             try:
-                await step()
-            except Exception:  # noqa: BLE001 - one failing step must not stop the others
-                log.exception("upkeep step %s failed", step.__name__)
+                taken = await self.tend_due()
+            except Exception:  # noqa: BLE001 - the database away for a moment must not end upkeep
+                log.exception("upkeep batch failed")
+                taken = 0
+            if taken < self._batch_size:
+                await asyncio.sleep(poll_seconds * (0.5 + self._spread()))
 
-    async def check_health(self) -> None:
-        """The periodic half of break detection (the other half is every Xero call's own answer)."""
-        for step in (self.check_connections, self.check_subscriptions):
+    async def tend_due(self) -> int:
+        """One batch of due grants, `concurrency` at a time; returns how many were taken."""
+        now = self._clock()
+        async with self._unit_of_work() as tx:
+            due = await tx.grants.claim_upkeep(now, self._batch_size, now + self._lease)
+        gate_ = asyncio.Semaphore(self._concurrency)
+
+        async def one(grant: DueGrant) -> None:
+            async with gate_:
+                await self._tend_and_reschedule(grant)
+
+        await asyncio.gather(*(one(grant) for grant in due))
+        return len(due)
+
+    async def _tend_and_reschedule(self, due: DueGrant) -> None:
+        try:
+            tended = await self.tend(due)
+        except GrantBroken:             # broken or revoked meanwhile: it leaves the queue (status not active)
+            tended = Tended(due.refreshed_at)
+        except Exception:  # noqa: BLE001 - one grant's surprise must not stop the batch: retried later
+            log.exception("upkeep of grant %s failed", due.grant_id)
+            tended = Tended(due.refreshed_at, checked=False if due.check_due else None)
+        schedule = next_schedule(self._plan, due, tended, self._clock(), self._spread())
+        async with self._unit_of_work() as tx:
+            await tx.grants.schedule_upkeep(due.grant_id, schedule)
+
+    async def tend(self, due: DueGrant) -> Tended:
+        """Refresh if the keep-alive needs it, then check if due. GrantBroken when the grant is dead."""
+        refreshed_at, refreshed = due.refreshed_at, None
+        if due.needs_refresh(self._plan, self._clock()):
+            try:
+                await self._tokens.token_set(due.grant_id, force=True)
+                refreshed_at, refreshed = self._clock(), True
+            except XeroUnavailable as error:
+                log.warning("keep-alive of grant %s failed (attempt %d): %s", due.grant_id, due.failures + 1, error)
+                refreshed = False
+            UPKEEP_STEPS.labels("keepalive", "ok" if refreshed else "failed").inc()
+        if not due.check_due:
+            return Tended(refreshed_at, refreshed)
+        checked, retry_in = await self._check(due.grant_id)
+        return Tended(refreshed_at, refreshed, checked, retry_in)
+
+    async def _check(self, grant_id: str) -> tuple[bool, timedelta | None]:
+        """One /connections for the grant: any organisation we serve through it that is gone breaks."""
+        try:
+            await self._share.turn(max_wait=self._share_wait)
+            live = await self._tokens.with_token(grant_id, self._api.connections)
+        except BudgetExhausted as spent:
+            UPKEEP_STEPS.labels("check", "deferred").inc()
+            return False, timedelta(seconds=spent.retry_after or 1)
+        except (XeroUnavailable, TenantForbidden) as error:
+            UPKEEP_STEPS.labels("check", "failed").inc()
+            log.warning("connection check of grant %s failed: %s", grant_id, type(error).__name__)
+            return False, timedelta(seconds=getattr(error, "retry_after", None) or 60)
+        tenants = {c.tenant_id for c in live}
+        now = self._clock()
+        async with self._unit_of_work() as tx:
+            for connection in await tx.connections.active_of_grant(grant_id):
+                if connection.tenant_id not in tenants:
+                    await self._breaks.mark(tx, connection, BreakReason.REMOVED_IN_XERO, now, events.XERO_ACTOR)
+            stale = [c for c in await tx.connections.class_check_due(grant_id, now - CLASS_CHECK_EVERY)
+                     if c.tenant_id in tenants]
+        UPKEEP_STEPS.labels("check", "ok").inc()
+        for connection in stale:
+            await self._check_subscription(connection)
+        return True, None
+
+    async def _check_subscription(self, connection: Connection) -> None:
+        """Re-read `Class` once a day; Starter or Trial now breaks the connection. Skipped (retried on a later
+        check) when Xero or the budget says not now."""
+        try:
+            await self._share.turn(max_wait=self._share_wait)
+            info = await self._tokens.with_token(
+                connection.grant_id, lambda token: self._api.organisation(token, connection.tenant_id))
+        except (XeroUnavailable, TenantForbidden) as error:
+            log.info("subscription check of %s skipped: %s", connection.tenant_id, type(error).__name__)
+            return
+        decision = gate(info.subscription_class, is_demo_company=info.is_demo_company, name=info.name)
+        async with self._unit_of_work() as tx:
+            await tx.connections.class_checked(connection.merchant_id, connection.tenant_id, self._clock())
+            if decision.accepted:
+                return
+            current = await tx.connections.get(connection.merchant_id, connection.tenant_id, lock=True)
+            if current is not None and current.status is ConnectionStatus.ACTIVE:
+                await self._breaks.mark(tx, current, BreakReason.SUBSCRIPTION_DOWNGRADED, self._clock(),
+                                        events.SYSTEM_ACTOR)
+
+    async def housekeeping(self) -> None:
+        for step in (self.rewrap, self.purge):
             try:
                 await step()
             except Exception:  # noqa: BLE001 - one failing step must not stop the other
-                log.exception("health step %s failed", step.__name__)
-
-    async def keep_alive(self) -> int:
-        """Refresh every active grant not refreshed for `refresh_after` (Xero expires them after 60 idle days)."""
-        async with self._unit_of_work() as tx:
-            due = await tx.grants.due_for_keepalive(self._clock() - self._refresh_after)
-        refreshed = 0
-        for grant_id in due:
-            try:
-                await self._tokens.access_token(grant_id, force=True)
-                refreshed += 1
-            except (GrantBroken, XeroUnavailable) as error:
-                log.warning("keep-alive of grant %s failed: %s", grant_id, type(error).__name__)
-        return refreshed
-
-    async def check_connections(self) -> int:
-        """Compare each grant's live /connections with the organisations we believe it serves."""
-        async with self._unit_of_work() as tx:
-            grants = await tx.grants.in_use()
-        removed = 0
-        for grant_id in grants:
-            try:
-                live = await self._tokens.with_token(grant_id, self._api.connections)
-            except (GrantBroken, XeroUnavailable, TenantForbidden) as error:
-                log.warning("connection check of grant %s skipped: %s", grant_id, type(error).__name__)
-                continue
-            tenants = {c.tenant_id for c in live}
-            async with self._unit_of_work() as tx:
-                for connection in await tx.connections.active_of_grant(grant_id):
-                    if connection.status is ConnectionStatus.ACTIVE and connection.tenant_id not in tenants:
-                        await self._breaks.mark(tx, connection, BreakReason.REMOVED_IN_XERO, self._clock(),
-                                                events.XERO_ACTOR)
-                        removed += 1
-        return removed
-
-    async def check_subscriptions(self) -> int:
-        """Re-read `Class` of organisations not checked for a day; Starter or Trial now breaks the connection."""
-        async with self._unit_of_work() as tx:
-            due = await tx.connections.due_for_class_check(self._clock() - CLASS_CHECK_EVERY)
-        downgraded = 0
-        for connection in due:
-            try:
-                info = await self._tokens.with_token(
-                    connection.grant_id, lambda token, c=connection: self._api.organisation(token, c.tenant_id))
-            except (GrantBroken, XeroUnavailable, TenantForbidden) as error:
-                log.info("subscription check of %s skipped: %s", connection.tenant_id, type(error).__name__)
-                continue
-            decision = gate(info.subscription_class, is_demo_company=info.is_demo_company, name=info.name)
-            downgraded += await self._record_class(connection, decision.accepted)
-        return downgraded
-
-    async def _record_class(self, connection: Connection, accepted: bool) -> int:
-        async with self._unit_of_work() as tx:
-            await tx.connections.class_checked(connection.merchant_id, connection.tenant_id, self._clock())
-            if accepted:
-                return 0
-            current = await tx.connections.get(connection.merchant_id, connection.tenant_id, lock=True)
-            if current is None or current.status is not ConnectionStatus.ACTIVE:
-                return 0
-            await self._breaks.mark(tx, current, BreakReason.SUBSCRIPTION_DOWNGRADED, self._clock(),
-                                    events.SYSTEM_ACTOR)
-            return 1
+                log.exception("housekeeping step %s failed", step.__name__)
 
     async def rewrap(self) -> int:
         """Tokens sealed under a retired key are re-sealed under the active one (key rotation)."""

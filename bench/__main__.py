@@ -5,6 +5,8 @@ Phases (default: all; --smoke: drain,idle with one service and a short window):
   latency  open-loop latency at half of B1's drain throughput, then idle CPU of B0, B1, S (needs drain)
   idle     idle CPU % and RSS of the four services (make run's settings) next to B0
   scaling  drain throughput of 2 consumer processes in one group vs 1 (S and B1)
+  lifecycle  10,000 merchants: keep-alive cycle vs a bare refresh loop, lost refresh answers, upkeep's Xero calls
+           per minute (steady, peak), gateway DB sessions, stores and helpdesk pages p95 (gateway, registry, sandbox)
   journey  Confirm Selection -> helpdesk email on the `make run` stack (its own Kafka and PostgreSQL)
   proxy    a Xero call through the platform proxy vs straight to the sandbox: added ms, calls/s (make run stack)
 
@@ -64,6 +66,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--proxy-calls", type=int, default=500, help="calls of each kind for the latency figures")
     parser.add_argument("--proxy-seconds", type=float, default=10.0, help="throughput window of each kind")
     parser.add_argument("--proxy-concurrency", type=int, default=16)
+    parser.add_argument("--lifecycle-merchants", type=int, default=10_000,
+                        help="merchants of the lifecycle phase (3 stores and 2 Xero grants each)")
+    parser.add_argument("--lifecycle-baseline-refreshes", type=int, default=2000, help="the bare refresh loop's size")
+    parser.add_argument("--lifecycle-drop-fraction", type=float, default=0.05,
+                        help="refresh answers the sandbox loses in the second keep-alive cycle")
+    parser.add_argument("--lifecycle-drop-mode", choices=("abort", "504"), default="abort")
+    parser.add_argument("--lifecycle-drop-grants", type=int, default=5000,
+                        help="grants of the keep-alive cycle with lost answers (0: all)")
+    parser.add_argument("--lifecycle-window", type=float, default=60.0,
+                        help="seconds of each check window (steady, peak)")
+    parser.add_argument("--lifecycle-page-requests", type=int, default=200,
+                        help="merchant stores page requests (a quarter as many per helpdesk page)")
     parser.add_argument("--out", type=Path, help="JSON figures (default artifacts/bench/latest.json)")
     args = parser.parse_args(argv)
     phases = args.only or (("drain", "idle") if args.smoke else PHASES)
@@ -78,7 +92,13 @@ def main(argv: list[str] | None = None) -> int:
                  (2.0 if args.smoke else 5.0),
                  scaling_events=args.scaling_events or events, journey_reps=args.journey_reps,
                  journey_port_offset=args.journey_port_offset, proxy_calls=args.proxy_calls,
-                 proxy_seconds=args.proxy_seconds, proxy_concurrency=args.proxy_concurrency)
+                 proxy_seconds=args.proxy_seconds, proxy_concurrency=args.proxy_concurrency,
+                 lifecycle_merchants=args.lifecycle_merchants,
+                 lifecycle_baseline_refreshes=args.lifecycle_baseline_refreshes,
+                 lifecycle_drop_fraction=args.lifecycle_drop_fraction, lifecycle_drop_mode=args.lifecycle_drop_mode,
+                 lifecycle_drop_grants=args.lifecycle_drop_grants,
+                 lifecycle_window_seconds=args.lifecycle_window,
+                 lifecycle_page_requests=args.lifecycle_page_requests)
     cfg.load_at_start = os.getloadavg()
     cfg.code = _code()
     if args.out:

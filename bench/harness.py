@@ -33,7 +33,7 @@ from shared.delivery import CloudEvent, to_kafka
 
 TOPIC = topics.KEY_VALIDATED
 PARTITIONS = 4
-PHASES = ("drain", "latency", "idle", "scaling", "journey", "proxy")
+PHASES = ("drain", "latency", "idle", "scaling", "lifecycle", "journey", "proxy")
 SERVICES = ("key_validator", "oauth_gateway", "connection_registry", "notifier")
 _TICK = os.sysconf("SC_CLK_TCK")
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +64,16 @@ class Config:
     proxy_calls: int = 500
     proxy_seconds: float = 10.0
     proxy_concurrency: int = 16
+    # bench.lifecycle: merchants seeded (3 stores, 2 grants each), the bare refresh loop's size, the answers lost
+    # in the second keep-alive cycle, the steady and peak check windows, the pages' requests and sessions
+    lifecycle_merchants: int = 10_000
+    lifecycle_baseline_refreshes: int = 2000
+    lifecycle_drop_fraction: float = 0.05
+    lifecycle_drop_grants: int = 5000
+    lifecycle_drop_mode: str = "abort"
+    lifecycle_window_seconds: float = 60.0
+    lifecycle_page_requests: int = 200
+    lifecycle_sessions: int = 200
     load_at_start: tuple[float, ...] = ()  # os.getloadavg() before anything started: other work on the machine
     code: str = ""  # the commit measured, "+ changes" when the working tree differed from it at the start
 

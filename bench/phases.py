@@ -1,7 +1,8 @@
 """The phases of a benchmark run, in order, and the one report their sections make up.
 
 The only module that knows every phase: the phase modules (bench.drain, bench.idle, bench.scaling,
-bench.journey) build on bench.harness and never on each other or on this one, so bench has no import cycle.
+bench.lifecycle, bench.journey, bench.proxy) build on bench.harness and never on each other or on this one,
+so bench has no import cycle.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from . import drain, idle, journey, proxy, scaling
+from . import drain, idle, journey, lifecycle, proxy, scaling
 from .harness import PARTITIONS, Config, Infra, Results, write_report
 
 
@@ -19,6 +20,7 @@ async def run(bootstrap: str, admin_dsn: str, cfg: Config, say: Callable[[str], 
     is written after each phase, so the figures so far survive a failure further on."""
     results = Results()
     total = 0
+    sections: dict[str, dict] = {}  # phases whose figures are a section of their own, not Results rows
     async with Infra(bootstrap, admin_dsn) as infra:
         if "drain" in cfg.phases:
             total = await drain.run(infra, cfg, results, say)
@@ -31,7 +33,10 @@ async def run(bootstrap: str, admin_dsn: str, cfg: Config, say: Callable[[str], 
             write_report(cfg, summarise(results, cfg, total))
         if "scaling" in cfg.phases:
             await scaling.run(infra, cfg, results, say)
-    report = summarise(results, cfg, total)
+            write_report(cfg, summarise(results, cfg, total))
+        if "lifecycle" in cfg.phases:
+            sections["lifecycle"] = await lifecycle.run(infra, cfg, say)
+    report = summarise(results, cfg, total) | sections
     write_report(cfg, report)
     return report
 
@@ -52,8 +57,8 @@ def summarise(results: Results, cfg: Config, total: int) -> dict:
 
 def table(report: dict) -> str:
     """Every section of the report that has figures, one small table each."""
-    sections = [drain.table(report), idle.table(report), scaling.table(report), journey.table(report),
-                proxy.table(report)]
+    sections = [drain.table(report), idle.table(report), scaling.table(report), lifecycle.table(report),
+                journey.table(report), proxy.table(report)]
 
     def load(key: str) -> str:
         return " ".join(f"{x:.2f}" for x in report.get(key) or ()) or "-"

@@ -24,7 +24,8 @@ K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = sorted(p.name for p in (K8S / "overlays").iterdir() if p.is_dir())
 K8S_VERSION = "1.33.0"
 CONSUMERS = {"connection_registry": {topics.KEY_VALIDATED, topics.STORE_CONNECTED, topics.ORG_SELECTED,
-                                     topics.ORG_DISCONNECTED, topics.CONNECTION_BROKEN, topics.CONNECTION_RESTORED},
+                                     topics.ORG_DISCONNECTED, topics.CONNECTION_BROKEN, topics.CONNECTION_RESTORED,
+                                     topics.CONSENT_ABANDONED},
              "notifier": {topics.SETUP_COMPLETED, topics.CONNECTIONS_CHANGED, topics.CONNECTION_BROKEN,
                           topics.CONNECTION_RESTORED}}
 HTTP_ONLY = set(SERVICES) - set(CONSUMERS)

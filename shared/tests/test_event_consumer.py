@@ -215,3 +215,131 @@ async def test_a_partition_revoked_mid_batch_is_left_to_its_new_owner() -> None:
 
     assert [e.data.merchant_id for e in handler.handled] == ["a", "c"]
     assert batch.consumer.commits == [{P1: 1}]  # P0's progress is its new owner's to commit
+
+
+# --- "try again" errors (shared.delivery.errors): retried for as long as they last, never counted ------------
+TRY_AGAIN = [
+    asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator command"),
+    asyncpg.exceptions.CrashShutdownError("the database system is in recovery mode"),
+    asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
+    asyncpg.exceptions.IdleSessionTimeoutError("idle-session timeout"),
+    asyncpg.exceptions.QueryCanceledError("canceling statement due to statement timeout"),
+    asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"),
+    asyncpg.exceptions.OutOfMemoryError("out of memory"),
+    asyncpg.exceptions.DiskFullError("could not extend file: No space left on device"),
+    asyncpg.exceptions.ReadOnlySQLTransactionError("cannot execute INSERT in a read-only transaction"),
+    asyncpg.exceptions.SerializationError("could not serialize access due to concurrent update"),
+    asyncpg.exceptions.DeadlockDetectedError("deadlock detected"),
+    asyncpg.exceptions.PostgresIOError("could not read block"),
+    asyncpg.exceptions.ConnectionFailureError("connection failure"),
+    asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+    asyncpg.exceptions.LockNotAvailableError("canceling statement due to lock timeout"),
+    asyncpg.exceptions.IdleInTransactionSessionTimeoutError("idle-in-transaction timeout"),
+    asyncpg.exceptions.TransactionTimeoutError("transaction timeout"),
+    asyncpg.exceptions.InterfaceError("cannot call Connection.execute(): connection is closed"),
+    ConnectionRefusedError(111, "Connection refused"),
+    TimeoutError(),
+]
+NEVER_GOES_AWAY = [
+    asyncpg.exceptions.UniqueViolationError("duplicate key value violates unique constraint"),
+    asyncpg.exceptions.UndefinedColumnError("column does not exist"),
+    asyncpg.exceptions.TransactionIntegrityConstraintViolationError("deferred constraint violated at commit"),
+    asyncpg.exceptions.ProtocolViolationError("bind message supplies 1 parameters, but statement requires 2"),
+    asyncpg.exceptions._base.DataError("invalid input for query argument $1"),  # asyncpg's own encoding error
+]
+
+
+def _wrapped(error: Exception) -> Exception:
+    try:
+        raise RuntimeError("the adapter wraps the driver's error") from error
+    except RuntimeError as wrapper:
+        return wrapper
+
+
+async def _deliver_until_done(consumer: EventConsumer, record: tuple, handler: Handler, rounds: int) -> Batch:
+    """Deliver the same record again after each seek-back (as the next fetch would); the last batch."""
+    for _ in range(rounds):
+        batch = _batch(record)
+        await consumer.deliver(batch, handler)  # type: ignore[arg-type]
+        if batch.consumer.commits:
+            return batch
+        assert batch.consumer.seeks == [(P0, 0)]
+    raise AssertionError(f"still not done after {rounds} deliveries")
+
+
+@pytest.mark.parametrize("error", TRY_AGAIN + [_wrapped(TRY_AGAIN[0]), ExceptionGroup("both", TRY_AGAIN[:2])],
+                         ids=lambda e: type(e).__name__ if not e.__cause__ else "wrapped")
+async def test_a_try_again_error_is_retried_past_max_attempts_and_never_dead_lettered(error: Exception) -> None:
+    consumer = _consumer(dead := FakeDeadLetters())
+    times = consumer.max_attempts * 3
+    handler = Handler({"a": [error] * times})
+
+    batch = await _deliver_until_done(consumer, _record(0, 0, merchant="a"), handler, times + 1)
+
+    assert dead.sent == []
+    assert [e.data.merchant_id for e in handler.handled] == ["a"]
+    assert batch.consumer.commits == [{P0: 1}]
+
+
+@pytest.mark.parametrize("error", NEVER_GOES_AWAY + [ExceptionGroup("mixed", [TRY_AGAIN[0], RuntimeError("bug")])],
+                         ids=lambda e: type(e).__name__)
+async def test_an_error_that_would_fail_again_is_counted_and_dead_lettered(error: Exception) -> None:
+    consumer = _consumer(dead := FakeDeadLetters())
+    handler = Handler({"a": [error] * consumer.max_attempts})
+
+    await _deliver_until_done(consumer, _record(0, 0, merchant="a"), handler, consumer.max_attempts)
+
+    assert [(p, o) for p, o, _ in dead.sent] == [(0, 0)]
+    assert dead.sent[0][2].startswith(f"handler failed {consumer.max_attempts} times: {type(error).__name__}")
+    assert handler.handled == []
+
+
+async def test_try_again_errors_between_failures_do_not_bring_the_dead_letter_closer() -> None:
+    consumer = _consumer(dead := FakeDeadLetters())
+    outage = [asyncpg.exceptions.AdminShutdownError("failover")] * (consumer.max_attempts * 2)
+    bugs = [RuntimeError("bug")] * (consumer.max_attempts - 1)
+    handler = Handler({"a": [*outage[:3], *bugs, *outage[3:]]})
+
+    await _deliver_until_done(consumer, _record(0, 0, merchant="a"), handler, len(outage) + len(bugs) + 1)
+
+    assert dead.sent == []  # max_attempts - 1 counted failures, however long the outage around them
+    assert [e.data.merchant_id for e in handler.handled] == ["a"]
+
+
+@pytest.mark.postgres
+async def test_real_postgres_failures_are_retried_not_dead_lettered(pg_dsn: str) -> None:
+    """The handler's own backend is terminated (pg_terminate_backend, as a failover or an admin does) and its
+    transaction is read-only (as on a standby), each more often than max_attempts; then it works."""
+    consumer = _consumer(dead := FakeDeadLetters())
+    failures = {"terminate": consumer.max_attempts + 1, "read_only": consumer.max_attempts + 1}
+    seen: list[type] = []
+    pool = await asyncpg.create_pool(pg_dsn, min_size=1, max_size=2)
+    admin = await asyncpg.connect(pg_dsn)
+
+    async def handle(event: CloudEvent) -> None:
+        try:
+            async with pool.acquire() as conn:
+                if failures["terminate"]:
+                    failures["terminate"] -= 1
+                    async with conn.transaction():
+                        await admin.execute("SELECT pg_terminate_backend($1)", conn.get_server_pid())
+                        await conn.execute("SELECT 1")
+                async with conn.transaction(readonly=failures["read_only"] > 0):
+                    failures["read_only"] = max(0, failures["read_only"] - 1)
+                    await conn.execute("CREATE TEMP TABLE handled (x int) ON COMMIT DROP")
+        except Exception as error:
+            seen.append(type(error))
+            raise
+
+    try:
+        batch = await _deliver_until_done(consumer, _record(0, 0), handle, 2 * consumer.max_attempts + 3)
+    finally:
+        await admin.close()
+        await pool.close()
+
+    assert dead.sent == [] and batch.consumer.commits == [{P0: 1}]
+    assert len(seen) == 2 * consumer.max_attempts + 2
+    assert asyncpg.exceptions.ReadOnlySQLTransactionError in seen
+    assert set(seen) - {asyncpg.exceptions.ReadOnlySQLTransactionError} <= {
+        asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.ConnectionDoesNotExistError,
+        asyncpg.exceptions.InterfaceError}, seen

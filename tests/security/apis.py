@@ -136,7 +136,7 @@ def gateway_settings(dsn: str, kafka_bootstrap: str, group: str) -> GatewaySetti
               "redirect_uri": "http://127.0.0.1:8100/xero/callback"},
         session_secret="security-suite-session-secret-0123456789", token_keys={"k1": base64.b64encode(bytes(32))
                                                                                 .decode()},
-        active_token_key_id="k1", keepalive_interval_seconds=0)
+        active_token_key_id="k1", upkeep={"enabled": False})
 
 
 async def _platform_client(dsn: str) -> None:

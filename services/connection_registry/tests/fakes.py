@@ -110,9 +110,13 @@ class FakeReads:
         lines = [TimelineLine(i, t) for i, t in enumerate(self._uow.committed.timeline_of(merchant_id), start=1)]
         return [line for line in lines if line.position > after][:limit]
 
-    async def awaiting_finalisation(self, limit: int) -> list[Graph]:
+    async def awaiting_finalisation(self, limit: int, offset: int = 0) -> list[Graph]:
         done = [m for m in self._uow.committed.merchants.values() if m.completion and not m.finalisation]
-        return [self._uow.committed.graph(m.merchant_id) for m in done][:limit]
+        done.sort(key=lambda m: (m.completion.at, m.merchant_id))
+        return [self._uow.committed.graph(m.merchant_id) for m in done][offset:offset + limit]
+
+    async def awaiting_count(self) -> int:
+        return len(await self.awaiting_finalisation(1_000_000))
 
     async def needing_attention(self, limit: int) -> list[Graph]:
         graphs = [self._uow.committed.graph(m) for m in self._uow.committed.merchants]

@@ -179,3 +179,21 @@ async def test_every_table_is_labelled_and_headed(browser, handlers):
         tables = page.count("<table>")
         assert tables and page.count("<caption>") == tables and page.count("<thead>") == tables, path
         assert "<h1>" in page and "<h2>" in page and "<main>" in page, path
+
+
+async def test_thousands_awaiting_are_listed_a_page_at_a_time_longest_waiting_first(browser, handlers):
+    for n in range(1, 121):
+        merchant = f"m-{n:03}"
+        for event in Journey(merchant).connected():
+            await handlers.handle(event)
+        await handlers.complete(merchant, "u-1", None)
+    await sign_in(browser)
+
+    first, last = await browser.get("/helpdesk/"), await browser.get("/helpdesk/?page=3")
+
+    assert "Merchants awaiting finalisation (120)" in first.text and "Showing 1–50 of 120" in first.text
+    assert first.text.count("Mark finalised") == 50 and 'href="/helpdesk/?page=2">Next 50' in first.text
+    assert "m-001" in first.text and "m-051" not in first.text and "Previous" not in first.text
+    assert last.text.count("Mark finalised") == 20 and "Showing 101–120 of 120" in last.text
+    assert 'href="/helpdesk/?page=2">Previous 50' in last.text and "Next 50" not in last.text
+    assert (await browser.get("/helpdesk/?page=0")).status_code == 400          # the registry maps 422 to 400

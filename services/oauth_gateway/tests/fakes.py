@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from oauth_gateway.domain.model import (
+    MAY_HAVE_REMOVED,
     Connection,
     ConnectionStatus,
     Flow,
@@ -21,17 +22,22 @@ from oauth_gateway.domain.model import (
 )
 from oauth_gateway.domain.health import ReconnectLinks
 from oauth_gateway.domain.platform import PlatformClient, StoreConnection, StoreLink
+from oauth_gateway.domain.upkeep import DueGrant, Schedule
+from oauth_gateway.domain.completion import PendingCompletion
 from oauth_gateway.ports import (
+    BudgetExhausted,
     KeyValidation,
     OAuthRejected,
     OrganisationInfo,
     ServiceRefusal,
+    ServiceUnavailable,
     SignedIn,
     TokenResponse,
     XeroConnection,
 )
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+EPOCH = datetime.min.replace(tzinfo=UTC)
 LINKS = ReconnectLinks(b"reconnect-link-secret-for-tests", "https://setup.example")
 
 
@@ -49,6 +55,8 @@ class State:
     class_checked: dict = field(default_factory=dict)    # (merchant_id, tenant_id) -> when Class was re-read
     store_links: dict = field(default_factory=dict)      # store_id -> StoreLink
     clients: dict = field(default_factory=dict)          # token hash -> [client, disabled_at]
+    upkeep: dict = field(default_factory=dict)           # grant_id -> next due times, failures, leases
+    completions: dict = field(default_factory=dict)      # merchant_id -> kept "I have finished" (a dict per row)
 
 
 class _Rows:
@@ -101,7 +109,18 @@ class FakeFlows(_Rows):
         self.s.flows[flow.flow_id][0] = flow
 
     async def purge(self, created_before: datetime) -> None:
-        self.s.flows = {i: e for i, e in self.s.flows.items() if e[0].created_at >= created_before}
+        self.s.flows = {i: e for i, e in self.s.flows.items()
+                        if e[0].created_at >= created_before or e[0].status is FlowStatus.AUTHORISED}
+
+    def _authorised(self, after: datetime | None = None) -> list[Flow]:
+        return sorted((e[0] for e in self.s.flows.values() if e[0].status is FlowStatus.AUTHORISED
+                       and (after is None or e[0].authorised_at >= after)), key=lambda f: f.authorised_at)
+
+    async def abandonable(self, authorised_before: datetime, limit: int) -> list[Flow]:
+        return [f for f in self._authorised() if f.authorised_at < authorised_before][:limit]
+
+    async def awaiting_selection(self, merchant_id: str, authorised_after: datetime) -> list[Flow]:
+        return [f for f in self._authorised(authorised_after) if f.merchant_id == merchant_id]
 
 
 class FakeGrants(_Rows):
@@ -114,17 +133,48 @@ class FakeGrants(_Rows):
     async def save(self, grant: Grant, now: datetime, reason: str | None = None) -> Grant:
         saved = replace(grant, version=grant.version + 1)
         self.s.grants[grant.grant_id] = saved
+        self._upkeep(grant.grant_id)["refresh_lease"] = None
+        if grant.tokens is not None:
+            self._upkeep(grant.grant_id)["failures"] = 0
         return saved
-
-    async def due_for_keepalive(self, refreshed_before: datetime) -> list[str]:
-        return [g.grant_id for g in self.s.grants.values()
-                if g.status is GrantStatus.ACTIVE and g.refreshed_at < refreshed_before]
-
-    async def in_use(self) -> list[str]:
-        return sorted({c.grant_id for c in self.s.connections.values() if c.status is ConnectionStatus.ACTIVE})
 
     async def sealed_under_old_keys(self) -> list[str]:
         return []
+
+    async def lease_refresh(self, grant_id: str, version: int, now: datetime, until: datetime) -> bool:
+        grant, row = self.s.grants.get(grant_id), self._upkeep(grant_id)
+        if grant is None or grant.version != version or grant.status is not GrantStatus.ACTIVE \
+                or (row["refresh_lease"] and row["refresh_lease"] >= now):
+            return False
+        row["refresh_lease"] = until
+        return True
+
+    async def refresh_failed(self, grant_id: str, retry_at: datetime) -> None:
+        row = self._upkeep(grant_id)
+        row.update(refresh_lease=None, failures=row["failures"] + 1, keepalive=min(row["keepalive"], retry_at))
+
+    async def claim_upkeep(self, now: datetime, limit: int, lease_until: datetime) -> list[DueGrant]:
+        due = sorted((min(row["keepalive"], row["check"]), gid) for gid in self.s.grants
+                     if self.s.grants[gid].status is GrantStatus.ACTIVE
+                     and min((row := self._upkeep(gid))["keepalive"], row["check"]) <= now
+                     and (row["lease"] is None or row["lease"] < now))[:limit]
+        taken = []
+        for _, gid in due:
+            row = self._upkeep(gid)
+            row["lease"] = lease_until
+            taken.append(DueGrant(gid, self.s.grants[gid].refreshed_at, row["keepalive"] <= now, row["check"] <= now,
+                                  row["failures"]))
+        return taken
+
+    async def schedule_upkeep(self, grant_id: str, schedule: Schedule) -> None:
+        row = self._upkeep(grant_id)
+        row.update(keepalive=schedule.next_keepalive_at, check=schedule.next_check_at or row["check"],
+                   failures=schedule.failures, lease=None)
+
+    def _upkeep(self, grant_id: str) -> dict:
+        """A grant's upkeep columns; a new grant is due at once, like the table's '-infinity' defaults."""
+        return self.s.upkeep.setdefault(grant_id, {"keepalive": EPOCH, "check": EPOCH, "failures": 0, "lease": None,
+                                                   "refresh_lease": None})
 
 
 class FakeConnections(_Rows):
@@ -146,34 +196,86 @@ class FakeConnections(_Rows):
         return any(c.connection_id == connection_id and c.status is ConnectionStatus.ACTIVE
                    for c in self.s.connections.values())
 
-    async def due_for_class_check(self, checked_before: datetime, limit: int = 100) -> list[Connection]:
+    async def class_check_due(self, grant_id: str, checked_before: datetime) -> list[Connection]:
         return [c for key, c in self.s.connections.items() if c.status is ConnectionStatus.ACTIVE
-                and self.s.class_checked.get(key, datetime.min.replace(tzinfo=UTC)) < checked_before][:limit]
+                and c.grant_id == grant_id and self.s.class_checked.get(key, EPOCH) < checked_before]
 
     async def class_checked(self, merchant_id: str, tenant_id: UUID, now: datetime) -> None:
         self.s.class_checked[(merchant_id, tenant_id)] = now
 
+    async def wanted(self, connection_id: UUID, live_since: datetime, except_flow: UUID | None = None) -> bool:
+        return await self.in_use(connection_id) or any(
+            f.flow_id != except_flow and any(o.connection_id == connection_id for o in f.organisations)
+            for f in _awaiting(self.s, live_since))
+
+    async def grant_wanted(self, grant_id: str, live_since: datetime) -> bool:
+        return bool(await self.active_of_grant(grant_id)) or any(f.grant_id == grant_id
+                                                                 for f in _awaiting(self.s, live_since))
+
+
+def _awaiting(state: State, since: datetime) -> list[Flow]:
+    """Consents authorised since `since` and not yet confirmed (as PgConnections reads oauth_flows)."""
+    return [e[0] for e in state.flows.values() if e[0].status is FlowStatus.AUTHORISED
+            and e[0].authorised_at is not None and e[0].authorised_at >= since]
+
 
 class FakeJobs(_Rows):
+    """xero_jobs as PgJobs keeps them: a lease-based queue whose attempt number is the lease."""
+
     async def add(self, kind: JobKind, grant_id: str, merchant_id: str, actor: str, now: datetime,
-                  tenant_id: UUID | None = None, connection_id: UUID | None = None) -> int:
+                  tenant_id: UUID | None = None, connection_id: UUID | None = None,
+                  flow_id: UUID | None = None) -> int:
         job_id = len(self.s.jobs) + 1
         self.s.jobs[job_id] = {"job": XeroJob(job_id, kind, grant_id, merchant_id, actor, 0, tenant_id,
-                                              connection_id), "done": False, "retry_at": None}
+                                              connection_id, flow_id),
+                               "done": False, "next_at": now, "locked_until": None, "outcome": None,
+                               "acted_until": None, "error": None}
         return job_id
 
-    async def take(self, job_id: int, now: datetime) -> XeroJob | None:
-        entry = self.s.jobs.get(job_id)
-        due = entry and not entry["done"] and (entry["retry_at"] is None or entry["retry_at"] <= now)
-        return entry["job"] if due else None
+    async def claim(self, now: datetime, lease_until: datetime, limit: int, job_id: int | None = None
+                    ) -> list[XeroJob]:
+        due = sorted((e["next_at"], i) for i, e in self.s.jobs.items()
+                     if not e["done"] and e["next_at"] <= now and job_id in (None, i))[:limit]
+        for _, i in due:
+            entry = _folded(self.s.jobs[i])
+            entry.update(job=replace(entry["job"], attempts=entry["job"].attempts + 1), locked_until=lease_until,
+                         next_at=lease_until, outcome=None)
+        return [self.s.jobs[i]["job"] for _, i in due]
 
-    async def due(self, now: datetime) -> list[int]:
-        return [i for i, e in self.s.jobs.items() if not e["done"] and (e["retry_at"] is None or e["retry_at"] <= now)]
+    async def finish(self, job: XeroJob, now: datetime, outcome: str, retry_at: datetime | None = None,
+                     error: str | None = None) -> bool:
+        entry = self.s.jobs[job.job_id]
+        if entry["done"] or entry["job"].attempts != job.attempts:
+            return False
+        entry.update(locked_until=now, outcome=outcome, error=error, done=retry_at is None, next_at=retry_at or now,
+                     acted_until=now if outcome in MAY_HAVE_REMOVED else entry["acted_until"])
+        return True
 
-    async def finish(self, job_id: int, now: datetime, error: str | None, retry_at: datetime | None) -> None:
-        entry = self.s.jobs[job_id]
-        entry.update(job=replace(entry["job"], attempts=entry["job"].attempts + 1), done=error is None,
-                     retry_at=retry_at)
+    async def supersede(self, now: datetime, *, connection_id: UUID | None = None,
+                        grant_id: str | None = None) -> list[XeroJob]:
+        ended = [e for e in self.s.jobs.values() if not e["done"] and _removes(e["job"], connection_id, grant_id)
+                 and (e["locked_until"] is None or e["locked_until"] <= now)]
+        for entry in ended:
+            _folded(entry).update(done=True, outcome="superseded")
+        return [e["job"] for e in ended]
+
+    async def removing(self, connection_id: UUID, grant_id: str, since: datetime) -> XeroJob | None:
+        found = [e["job"] for e in self.s.jobs.values() if _removes(e["job"], connection_id, grant_id)
+                 and ((e["acted_until"] or EPOCH) >= since
+                      or (e["outcome"] is None and (e["locked_until"] or EPOCH) >= since))]
+        return found[-1] if found else None
+
+
+def _removes(job: XeroJob, connection_id: UUID | None, grant_id: str | None) -> bool:
+    return (job.kind is JobKind.DELETE_CONNECTION and job.connection_id == connection_id) or \
+        (job.kind is JobKind.REVOKE_GRANT and job.grant_id == grant_id)
+
+
+def _folded(entry: dict) -> dict:
+    """An attempt that died without a record may have acted at Xero until its lease ended."""
+    if entry["outcome"] is None and entry["locked_until"] is not None:
+        entry["acted_until"] = max(entry["acted_until"] or EPOCH, entry["locked_until"])
+    return entry
 
 
 class FakeStoreLinks(_Rows):
@@ -249,12 +351,43 @@ class FakeOutbox(_Rows):
         self.s.outbox.extend(events)
 
 
+class FakeCompletions(_Rows):
+    """pending_completions: one row per merchant; `outcome` None while pending."""
+
+    async def keep(self, merchant_id: str, completed_by: str, now: datetime) -> bool:
+        if (row := self.s.completions.get(merchant_id)) and row["outcome"] is None:
+            return False
+        self.s.completions[merchant_id] = {"by": completed_by, "requested_at": now, "attempts": 0, "due": now,
+                                           "error": None, "outcome": None}
+        return True
+
+    async def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[PendingCompletion]:
+        due = sorted((m for m, r in self.s.completions.items() if r["outcome"] is None and r["due"] <= now),
+                     key=lambda m: self.s.completions[m]["due"])[:limit]
+        for merchant_id in due:
+            self.s.completions[merchant_id].update(attempts=self.s.completions[merchant_id]["attempts"] + 1,
+                                                   due=lease_until)
+        return [PendingCompletion(m, self.s.completions[m]["by"], self.s.completions[m]["requested_at"],
+                                  self.s.completions[m]["attempts"]) for m in due]
+
+    async def retry(self, merchant_id: str, at: datetime, error: str) -> None:
+        if (row := self.s.completions.get(merchant_id)) and row["outcome"] is None:
+            row.update(due=at, error=error)
+
+    async def end(self, merchant_id: str, now: datetime, outcome: str) -> bool:
+        if (row := self.s.completions.get(merchant_id)) and row["outcome"] is None:
+            row.update(outcome=outcome, error=None)
+            return True
+        return False
+
+
 class FakeTransaction:
     def __init__(self, state: State) -> None:
         self.state = state
         self.sessions, self.flows, self.grants = FakeSessions(state), FakeFlows(state), FakeGrants(state)
         self.connections, self.jobs = FakeConnections(state), FakeJobs(state)
         self.audit, self.outbox = FakeAuditLog(state), FakeOutbox(state)
+        self.completions = FakeCompletions(state)
         self.store_links, self.platform_clients = FakeStoreLinks(state), FakePlatformClients(state)
 
 
@@ -332,6 +465,18 @@ class FakeApi:
             raise self.failure
 
 
+class FakeShare:
+    """The upkeep share of the budget: `room` turns, then BudgetExhausted (None: unlimited)."""
+
+    def __init__(self, room: int | None = None) -> None:
+        self.room, self.turns = room, 0
+
+    async def turn(self, *, max_wait: float) -> None:
+        if self.room is not None and self.turns >= self.room:
+            raise BudgetExhausted("upkeep", 7)
+        self.turns += 1
+
+
 class PlainSealer:
     def seal(self, plain: str, context: str) -> str:
         return f"{context}|{plain}"
@@ -366,15 +511,23 @@ class FakeKeyValidator:
 
 
 class FakeRegistry:
-    """connection_registry: no summary yet; `complete` answers 202 the first time, then 200."""
+    """connection_registry: no summary yet; `complete` answers 202 the first time, then 200. `unavailable`: it
+    does not answer; `refusal`: it refuses (e.g. nothing_connected while our events have not reached it)."""
 
     def __init__(self) -> None:
         self.completed: list[str] = []
+        self.calls = 0
+        self.unavailable, self.refusal = False, None
 
     async def summary(self, merchant_id):  # noqa: ANN001
         return None
 
     async def complete(self, merchant_id, completed_by) -> int:  # noqa: ANN001
+        self.calls += 1
+        if self.unavailable:
+            raise ServiceUnavailable("POST /v1/merchants/.../completion: ConnectError")
+        if self.refusal is not None:
+            raise self.refusal
         self.completed.append(merchant_id)
         return 202 if self.completed.count(merchant_id) == 1 else 200
 

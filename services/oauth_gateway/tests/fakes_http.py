@@ -3,7 +3,7 @@
 - key_validator `POST /v1/validations`: introspects the key at the Cloud POS sandbox like the real one will,
   and hands the stores to the fake registry (standing in for the KeyValidated event).
 - connection_registry `GET /v1/merchants/{id}/summary` and `POST .../completion`: an in-memory projection
-  fed by a real Kafka consumer of StoreConnected, OrgSelected and OrgDisconnected.
+  fed by a real Kafka consumer of StoreConnected, OrgSelected, OrgDisconnected and ConsentAbandoned.
 """
 
 import asyncio
@@ -17,7 +17,8 @@ from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from shared.contracts import KeyValidated, Licence, OrgDisconnected, OrgSelected, Store, StoreConnected, topics
+from shared.contracts import (ConsentAbandoned, KeyValidated, Licence, OrgDisconnected, OrgSelected, Store,
+                              StoreConnected, topics)
 from shared.delivery import CloudEvent, from_kafka, to_kafka
 
 
@@ -34,6 +35,7 @@ class FakeRegistry:
         self.merchants: dict[str, dict] = {}
         self.events: list = []
         self.completions: list[tuple[str, str]] = []
+        self.down = False            # True: every call answers 503, as a registry that is away
         self.app = FastAPI()
         app = self.app
 
@@ -47,6 +49,8 @@ class FakeRegistry:
 
         @app.post("/v1/merchants/{merchant_id}/completion")
         async def completion(merchant_id: str, request: Request):
+            if self.down:
+                return _error(503, "unavailable", "The registry is not available.")
             if not _authorised(request, token):
                 return _error(401, "unauthorized", "bearer token required")
             m = self.merchants.get(merchant_id)
@@ -77,6 +81,9 @@ class FakeRegistry:
         elif isinstance(data, OrgSelected):
             m["stores"][data.store_id].update(state="connected", tenant_id=str(data.tenant_id),
                                               organisation_name=data.organisation_name, reason=None)
+        elif isinstance(data, ConsentAbandoned) and not data.still_awaiting \
+                and m["stores"][data.store_id]["state"] == "authorised":
+            m["stores"][data.store_id].update(state="eligible", reason="consent_abandoned")
         elif isinstance(data, OrgDisconnected):
             for store in m["stores"].values():
                 if store["tenant_id"] == str(data.tenant_id) and store["state"] == "connected":
@@ -98,6 +105,7 @@ class FakeRegistry:
     @contextlib.asynccontextmanager
     async def consuming(self, bootstrap: str, group: str) -> AsyncIterator[None]:
         consumer = AIOKafkaConsumer(topics.STORE_CONNECTED, topics.ORG_SELECTED, topics.ORG_DISCONNECTED,
+                                    topics.CONSENT_ABANDONED,
                                     bootstrap_servers=bootstrap, group_id=f"{group}-{uuid4().hex[:6]}",
                                     auto_offset_reset="earliest", enable_auto_commit=True)
         await consumer.start()

@@ -79,6 +79,15 @@ class Stack:
         return httpx.AsyncClient(base_url=self.urls["platform"], headers={"Authorization": f"Bearer {token}"},
                                  timeout=30)
 
+    async def check_now(self) -> int:
+        """Make every grant's upkeep check due and run upkeep until nothing is due: the ConnectionBroken staged."""
+        count = "SELECT count(*) FROM delivery_outbox WHERE topic = 'ConnectionBroken'"
+        before = await self.pool.fetchval(count)
+        await self.pool.execute("UPDATE grants SET next_check_at = '-infinity', upkeep_lease_until = NULL")
+        while await self.xero_client.upkeep.tend_due():
+            pass
+        return await self.pool.fetchval(count) - before
+
     async def token_calls(self) -> list[dict]:
         return [c for c in (await self.xero_state())["calls"] if c["path"] == "/connect/token"]
 
@@ -87,14 +96,15 @@ def gateway_settings(dsn: str, kafka: str, group: str, urls: dict[str, str], *,
                      xero_scopes: tuple[str, ...] | None = None, **extra) -> GatewaySettings:
     scopes = {"scopes": xero_scopes} if xero_scopes else {}
     return GatewaySettings(
-        database={"url": dsn}, kafka={"bootstrap_servers": kafka, "consumer_group": group},
+        database={"url": dsn, **extra.pop("database", {})},   # e.g. shorter session limits for a fault case
+        kafka={"bootstrap_servers": kafka, "consumer_group": group},
         public_base_url=urls["gateway"], cloudpos={"base_url": urls["cloudpos"]},
         key_validator={"base_url": urls["key_validator"], "api_token": SERVICE_TOKEN},
         registry={"base_url": urls["registry"], "api_token": SERVICE_TOKEN},
         xero={"issuer": urls["xero"], "api_base_url": urls["xero"], "client_id": CLIENT_ID,
               "client_secret": CLIENT_SECRET, "redirect_uri": urls["gateway"] + "/xero/callback", **scopes},
         session_secret="test-session-secret-0123456789-abcdef", token_keys={"k1": KEY_1, "k2": KEY_2},
-        active_token_key_id="k1", keepalive_interval_seconds=0, health_check_interval_seconds=0, **extra)
+        active_token_key_id="k1", **({"upkeep": {"enabled": False}, "consent_sweep_seconds": 0} | extra))
 
 
 @asynccontextmanager

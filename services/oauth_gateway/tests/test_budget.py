@@ -12,7 +12,7 @@ from uuid import uuid4
 import asyncpg
 import pytest
 
-from oauth_gateway.adapters.budget import BudgetExhausted, TenantBudget, XeroLimits
+from oauth_gateway.adapters.budget import BudgetExhausted, BudgetShare, TenantBudget, XeroLimits
 from oauth_gateway.ports import XeroUnavailable
 from shared.delivery import Migrations, apply_migrations
 from shared.metrics import sample
@@ -176,3 +176,19 @@ def test_the_defaults_are_xeros_limits():
     assert (limits.concurrent, limits.per_minute, limits.per_day, limits.app_per_minute) == (5, 60, 5000, 10000)
     assert limits.minute + limits.margin == timedelta(seconds=61)
     assert issubclass(BudgetExhausted, XeroUnavailable)
+
+
+async def test_the_upkeep_share_holds_two_instances_to_their_part_of_each_tenth_of_the_app_minute(pools):
+    """20 % of an app minute of 100 calls: 2 turns per 6 s over both instances; the next waits, or is told when."""
+    limits = XeroLimits(**{**ROOMY, "app_per_minute": 100})
+    one, two = [BudgetShare(lambda pool=pool: pool, "upkeep", 0.2, limits) for pool in pools]
+
+    await one.turn(max_wait=0)
+    await two.turn(max_wait=0)
+    with pytest.raises(BudgetExhausted) as refused:
+        await one.turn(max_wait=0)
+
+    assert refused.value.limit == "upkeep" and 1 <= refused.value.retry_after <= 8    # a 6 s window, 1 s slices
+    started = time.monotonic()
+    await two.turn(max_wait=10)                     # waits for the oldest turn to leave its 6 s window
+    assert 3 < time.monotonic() - started < 9

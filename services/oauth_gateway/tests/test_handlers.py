@@ -16,9 +16,11 @@ from oauth_gateway.merchant.sessions import SignedIn
 from oauth_gateway.ports import ServiceRefusal, XeroConnection, XeroUnavailable
 from oauth_gateway.xero_client import Breaks, GrantBroken, Tokens, Upkeep, XeroJobs
 from oauth_gateway.domain.platform import StoreLink
+from oauth_gateway.domain.upkeep import UpkeepPlan
 from shared.contracts import ConnectionBroken, ConnectionRestored, OrgDisconnected, OrgSelected, StoreConnected
 
 from .fakes import (
+    EPOCH,
     LINKS,
     FakeApi,
     FakeClock,
@@ -26,12 +28,14 @@ from .fakes import (
     FakeIdentity,
     FakeKeyValidator,
     FakeRegistry,
+    FakeShare,
     FakeUnitOfWork,
     PlainSealer,
     active_grant,
 )
 
 EVENT = uuid4()
+UPKEEP_PLAN = UpkeepPlan(keepalive_every=timedelta(days=7), check_every=timedelta(minutes=15))
 STANDARD, STARTER, ELSEWHERE = uuid4(), uuid4(), uuid4()
 
 
@@ -72,8 +76,8 @@ def world() -> World:
                          (StoreRef("s-1", "One"),))
     return World(
         uow, clock, identity, api, cloudpos, key_validator, registry, session, tokens, jobs,
-        Upkeep(uow, uow, clock, tokens, jobs, api, breaks, refresh_after=timedelta(days=14),
-               session_idle=timedelta(minutes=30)),
+        Upkeep(uow, uow, clock, tokens, api, breaks, FakeShare(), UPKEEP_PLAN, session_idle=timedelta(minutes=30),
+               spread=lambda: 0.0),
         Sessions(uow, clock, cloudpos, key_validator, refusal_log, SessionLifetime()),
         Connect(uow, clock, identity, api, PlainSealer(), refusal_log, issuer="https://identity.xero.com",
                 flow_ttl=timedelta(minutes=10)),
@@ -90,6 +94,15 @@ async def _authorised(w: World, session: WebSession | None = None) -> UUID:
     flow_id = await w.connect.callback(session, [("code", "c"), ("state", state)])
     assert isinstance(flow_id, UUID), flow_id
     return flow_id
+
+
+async def _checked(w: World) -> int:
+    """One upkeep pass with every grant's check due now: how many ConnectionBroken it published."""
+    for row in w.uow.committed.upkeep.values():
+        row["check"] = EPOCH
+    before = sum(isinstance(e.data, ConnectionBroken) for e in w.uow.committed.outbox)
+    await w.upkeep.tend_due()
+    return sum(isinstance(e.data, ConnectionBroken) for e in w.uow.committed.outbox) - before
 
 
 async def _selected(w: World) -> UUID:
@@ -325,8 +338,8 @@ async def test_upkeep_marks_an_organisation_removed_inside_xero(world: World) ->
     await _selected(world)
     world.api.listed = [c for c in world.api.listed if c.tenant_id != STANDARD]
 
-    assert await world.upkeep.check_connections() == 1
-    assert await world.upkeep.check_connections() == 0          # published once, not every sweep
+    assert await _checked(world) == 1
+    assert await _checked(world) == 0          # published once, not every sweep
 
     event = world.uow.committed.outbox[-1]
     assert isinstance(event.data, ConnectionBroken) and event.data.reason.value == "removed_in_xero"
@@ -337,7 +350,7 @@ async def test_upkeep_marks_an_organisation_removed_inside_xero(world: World) ->
 async def test_reconnecting_the_same_organisation_restores_the_store_once(world: World) -> None:
     await _selected(world)
     world.api.listed = [c for c in world.api.listed if c.tenant_id != STANDARD]
-    await world.upkeep.check_connections()
+    await _checked(world)
     broken = world.uow.committed.connections[("m-1", STANDARD)]
     world.api.listed.append(XeroConnection(uuid4(), STANDARD, "Standard Org", EVENT))
 
@@ -355,12 +368,12 @@ async def test_reconnecting_the_same_organisation_restores_the_store_once(world:
 
 async def test_a_downgrade_to_starter_found_by_the_daily_reread_breaks_the_connection(world: World) -> None:
     await _selected(world)
-    assert await world.upkeep.check_subscriptions() == 0
+    assert await _checked(world) == 0
     world.api.plans[STANDARD] = "STARTER"
-    assert await world.upkeep.check_subscriptions() == 0              # re-read once a day, not every sweep
+    assert await _checked(world) == 0              # re-read once a day, not every check
     world.clock.advance(days=1, seconds=1)
 
-    assert await world.upkeep.check_subscriptions() == 1
+    assert await _checked(world) == 1
 
     event = world.uow.committed.outbox[-1]
     assert isinstance(event.data, ConnectionBroken) and event.data.reason.value == "subscription_downgraded"
@@ -372,7 +385,7 @@ async def test_xero_away_during_the_sweeps_breaks_nothing(world: World) -> None:
     world.api.failure = XeroUnavailable("503", retry_after=1)
     before = len(world.uow.committed.outbox)
 
-    assert await world.upkeep.check_connections() == 0 and await world.upkeep.check_subscriptions() == 0
+    assert await _checked(world) == 0
 
     assert len(world.uow.committed.outbox) == before
     assert world.uow.committed.connections[("m-1", STANDARD)].status is ConnectionStatus.ACTIVE
@@ -380,10 +393,14 @@ async def test_xero_away_during_the_sweeps_breaks_nothing(world: World) -> None:
 
 async def test_keep_alive_refreshes_only_grants_idle_for_long(world: World) -> None:
     world.uow.committed.grants["g-1"] = active_grant()
+    world.uow.committed.upkeep["g-1"] = {"keepalive": EPOCH, "check": world.clock() + timedelta(days=365),
+                                         "failures": 0, "lease": None, "refresh_lease": None}   # keep-alive only
 
-    assert await world.upkeep.keep_alive() == 0
-    world.clock.advance(days=15)
-    assert await world.upkeep.keep_alive() == 1 and world.identity.refreshes == 1
+    assert await world.upkeep.tend_due() == 1 and world.identity.refreshes == 0     # refreshed lately: no call
+    world.clock.advance(days=6)
+    assert await world.upkeep.tend_due() == 0                                       # next keep-alive: day 7
+    world.clock.advance(days=1, seconds=1)
+    assert await world.upkeep.tend_due() == 1 and world.identity.refreshes == 1
 
 
 async def test_finishing_tells_the_registry_once_and_says_so(world: World) -> None:

@@ -137,3 +137,27 @@ async def _rotate_directly(stack, refresh_token: str) -> int:
         response = await client.post(f"{stack.xero_url}/connect/token", auth=(CLIENT_ID, CLIENT_SECRET),
                                      data={"grant_type": "refresh_token", "refresh_token": refresh_token})
     return response.status_code
+
+
+async def test_refresh_answers_lost_at_xero_are_retried_within_seconds_and_the_grant_survives(stack):
+    """Xero rotates the refresh token but its answers never reach us (three in a row, one upkeep pass): the
+    grant is retried 5 s later with the token we still hold, inside Xero's 30-minute grace, and lives on."""
+    grant = await _connected_grant(stack)
+    await stack.pool.execute("UPDATE grants SET next_check_at = 'infinity', next_keepalive_at = '-infinity',"
+                             " refreshed_at = refreshed_at - interval '8 days'")
+    await stack.xero("POST", "/_sandbox/refresh-drops", json={"fraction": 1.0, "mode": "abort"})
+    calls = len(await stack.token_calls())
+
+    assert await stack.xero_client.upkeep.tend_due() == 1
+    row = await stack.pool.fetchrow("SELECT status, upkeep_failures, next_keepalive_at FROM grants")
+    assert (row["status"], row["upkeep_failures"]) == ("active", 1)
+    assert row["next_keepalive_at"] <= stack.clock.now() + timedelta(seconds=5)
+    await stack.xero("POST", "/_sandbox/refresh-drops", json={"fraction": 0.0})
+    await _advance(stack, 5)
+
+    assert await stack.xero_client.upkeep.tend_due() == 1
+
+    assert [c["status"] for c in (await stack.token_calls())[calls:]][-1] == 200
+    assert len(await stack.token_calls()) - calls == 4
+    assert await stack.pool.fetchval("SELECT status || ':' || upkeep_failures FROM grants") == "active:0"
+    assert await stack.xero_client.tokens.access_token(grant, force=True)     # the token we hold now works

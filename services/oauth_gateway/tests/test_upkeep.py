@@ -2,6 +2,7 @@
 the budget share, bounded concurrency and leases."""
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 from uuid import uuid4
 
@@ -184,3 +185,26 @@ async def test_an_organisation_removed_in_xero_breaks_once_and_the_dead_grant_le
     assert uow.committed.connections[("m-1", tenant)].status is ConnectionStatus.BROKEN
     clock.advance(hours=1)
     assert await upkeep.tend_due() == 0
+
+
+async def test_running_upkeep_keeps_every_worker_busy_while_one_grant_is_slow():
+    """A grant whose call hangs holds up its own worker only: the others go on claiming and tending."""
+    uow, clock = FakeUnitOfWork(), FakeClock()
+    _grants(uow, 12, keepalive=FAR, check=EPOCH)
+    slow = uow.committed.grants["g-0"]
+    uow.committed.grants["g-0"] = replace(slow, tokens=replace(slow.tokens, access_token="access-slow"))
+
+    class HangingApi(SlowApi):
+        async def connections(self, access_token, auth_event_id=None):  # noqa: ANN001, ANN201
+            if access_token == "access-slow":
+                await asyncio.sleep(30)
+            return await super().connections(access_token, auth_event_id)
+
+    api = HangingApi()
+    upkeep = _upkeep(uow, clock, FakeIdentity(uuid4()), api, batch_size=4, concurrency=3)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(upkeep.run(poll_seconds=0.01), 1.0)
+
+    assert api.calls == 11                             # every other grant, across three batches
+    rescheduled = [gid for gid, row in uow.committed.upkeep.items() if row["check"] > clock()]
+    assert sorted(rescheduled) == sorted(f"g-{n}" for n in range(1, 12))

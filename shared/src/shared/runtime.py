@@ -3,6 +3,12 @@ the Kafka broker with the delivery middleware, and the liveness/readiness endpoi
 
 A service's composition root builds one `ServiceRuntime`, adds its routers, and hands `runtime.lifespan`
 to FastAPI; nothing here knows a service's domain.
+
+PostgreSQL is required to start; Kafka is not. Everything a service publishes goes through its outbox, and
+every HTTP API is served from its database, so a broker outage only delays events: the pool, migrations,
+background work and HTTP come up at once, and the outbox producer, relay and consumers connect in the
+background, retrying until the broker answers (`KafkaSettings.connect_wait_seconds` is how long start-up
+waits for a healthy broker first, so a normal start is unchanged).
 """
 
 import asyncio
@@ -32,6 +38,7 @@ from .delivery import (
     OutboxRelay,
     apply_migrations,
     idempotent_producer,
+    is_infrastructure,
     outbox_backlog,
     pending_migrations,
 )
@@ -40,6 +47,9 @@ from .metrics import OUTBOX_AGE, OUTBOX_BACKLOG
 from .settings import DatabaseSettings, KafkaSettings
 
 log = logging.getLogger(__name__)
+REQUIRED = ("postgres", "migrations")
+"""The readiness checks a service cannot serve without: any other one failing (Kafka, the outbox relay) makes it
+"degraded", still ready. See `health_router`."""
 
 
 class ServiceRuntime:
@@ -64,6 +74,7 @@ class ServiceRuntime:
         self._pool: asyncpg.Pool | None = None
         self._producer: AIOKafkaProducer | None = None
         self._relay: asyncio.Task[None] | None = None
+        self._kafka_link: asyncio.Task[None] | None = None
         self._work: dict[str, Callable[[], Awaitable[None]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -85,8 +96,9 @@ class ServiceRuntime:
                                   description=(event.__doc__ or "").strip())
 
     def background(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
-        """Run `run()` as a task of this process from start (once the pool, relay and broker are up) until
-        stop, when it is cancelled and awaited: the one way a service starts background work."""
+        """Run `run()` as a task of this process from start (once the pool is up: what background work
+        publishes goes through the outbox, so it never waits for Kafka) until stop, when it is cancelled and
+        awaited: the one way a service starts background work."""
         self._work[f"{self.name}-{name}"] = run
 
     def asyncapi(self, version: str) -> dict[str, Any]:
@@ -113,26 +125,52 @@ class ServiceRuntime:
                                                reset=_nothing_to_reset)
         if applied:
             log.info("%s applied migrations %s", self.name, applied)
-        self._producer = idempotent_producer(self._kafka.bootstrap_servers, f"{self.name}-outbox")
-        await self._producer.start()
-        self.dead_letters.attach(self._producer)
-        self._relay = asyncio.create_task(OutboxRelay(self._pool, self._producer).run(),
-                                          name=f"{self.name}-outbox-relay")
-        await self.broker.start()
         self._tasks = [asyncio.create_task(run(), name=name) for name, run in self._work.items()]
+        self._kafka_link = asyncio.create_task(self._connect_kafka(), name=f"{self.name}-kafka-link")
+        done, _ = await asyncio.wait({self._kafka_link}, timeout=self._kafka.connect_wait_seconds)
+        if not done:
+            log.warning("%s: Kafka is not reachable; serving without it, events wait in the outbox and the "
+                        "consumers start once it answers", self.name)
+
+    async def _connect_kafka(self) -> None:
+        """The outbox producer (then the relay and the dead letters), then the consumers: each retried until
+        the broker answers. Once connected, aiokafka rides out later outages by itself."""
+        self._producer = await _until_it_works(f"{self.name} outbox producer", self._start_producer)
+        self.dead_letters.attach(self._producer)
+        relay = OutboxRelay(self.pool, self._producer, heartbeat=_heartbeat(self._database))
+        self._relay = asyncio.create_task(relay.run(), name=f"{self.name}-outbox-relay")
+        await _until_it_works(f"{self.name} consumers", self._start_broker)
+
+    async def _start_producer(self) -> AIOKafkaProducer:
+        producer = idempotent_producer(self._kafka.bootstrap_servers, f"{self.name}-outbox")
+        try:
+            await producer.start()
+        except BaseException:
+            await _quietly(producer.stop())
+            raise
+        return producer
+
+    async def _start_broker(self) -> None:
+        try:
+            await self.broker.start()
+        except BaseException:
+            await _quietly(self.broker.stop())   # a half-started broker is reset before the next try
+            raise
 
     async def stop(self) -> None:
         for task in self._tasks:
             await _cancel(task)
         self._tasks = []
-        await self.broker.stop()
+        if self._kafka_link:
+            await _cancel(self._kafka_link)
+        await _quietly(self.broker.stop())
         if self._relay:
             await _cancel(self._relay)
-        if self._producer:
-            await self._producer.stop()
+        if self._producer:  # it flushes what it holds: bounded, as the broker may be away (the rows stay unpublished)
+            await _quietly(self._producer.stop(), timeout=10)
         if self._pool:
             await self._pool.close()
-        self._pool = self._producer = self._relay = None
+        self._pool = self._producer = self._relay = self._kafka_link = None
 
     async def refresh_gauges(self) -> None:
         """Read the outbox backlog and its age into the gauges (at scrape time; errors leave them as they were)."""
@@ -142,32 +180,80 @@ class ServiceRuntime:
             OUTBOX_AGE.labels(self.name).set(age)
 
     async def readiness(self) -> dict[str, str]:
-        """Each dependency's state; the service is ready when every value is 'ok'."""
-        checks: dict[str, str] = {}
+        """Each dependency's state: 'ok', or why not (checked concurrently, each within 2 s)."""
+        database, kafka = await asyncio.gather(self._database_checks(), self._kafka_check())
+        if self._relay is None:
+            relay = "waiting for kafka"
+        else:
+            relay = "stopped" if self._relay.done() else "ok"
+        return {**database, "kafka": kafka, "outbox_relay": relay}
+
+    async def _database_checks(self) -> dict[str, str]:
         try:
             await asyncio.wait_for(self.pool.fetchval("SELECT 1"), 2)
-            pending = await pending_migrations(self.pool, *self._migrations)
-            checks["postgres"] = "ok"
-            checks["migrations"] = "ok" if not pending else f"pending: {', '.join(pending)}"
+            pending = await asyncio.wait_for(pending_migrations(self.pool, *self._migrations), 2)
         except Exception as error:  # noqa: BLE001 - reported, not raised
-            checks["postgres"] = f"unavailable: {type(error).__name__}"
+            return {"postgres": f"unavailable: {type(error).__name__}"}
+        return {"postgres": "ok", "migrations": "ok" if not pending else f"pending: {', '.join(pending)}"}
+
+    async def _kafka_check(self) -> str:
+        if self._producer is None or not self.broker.running:
+            return "connecting"
         try:
-            assert self._producer is not None
-            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), 3)
-            checks["kafka"] = "ok"
-        except Exception as error:  # noqa: BLE001
-            checks["kafka"] = f"unavailable: {type(error).__name__}"
-        if self._relay is None or self._relay.done():
-            checks["outbox_relay"] = "stopped"
-        else:
-            checks["outbox_relay"] = "ok"
-        return checks
+            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), 2)
+        except Exception as error:  # noqa: BLE001 - reported, not raised
+            return f"unavailable: {type(error).__name__}"
+        return "ok"
+
+    async def outbox(self) -> dict[str, float | int | None]:
+        """The outbox backlog and the age of its oldest row (None when the database does not answer)."""
+        try:
+            pending, age = await asyncio.wait_for(outbox_backlog(self.pool), 2)
+        except Exception:  # noqa: BLE001 - reported as unknown
+            return {"pending": None, "oldest_age_seconds": None}
+        return {"pending": pending, "oldest_age_seconds": round(age, 3)}
 
 
 async def _cancel(task: "asyncio.Task[None]") -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+def _unless_cancelled() -> None:
+    """Re-raise a cancellation an error on the way out replaced (e.g. a connection that died while the task
+    was being stopped): swallowed, it would keep `stop` waiting for ever."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+def _heartbeat(database: DatabaseSettings) -> float:
+    """A third of the idle-in-transaction limit (at most 5 s): a relay waiting for Kafka's acks inside its
+    batch's transaction is never ended by PostgreSQL as if its instance had frozen."""
+    limit = database.idle_in_transaction_timeout_seconds
+    return min(5.0, limit / 3) if limit > 0 else 5.0
+
+
+async def _quietly(closing: Awaitable[object], timeout: float | None = None) -> None:
+    """Close something that may be half-open or unreachable; a failure to close is logged, not raised."""
+    try:
+        await asyncio.wait_for(closing, timeout)
+    except Exception as error:  # noqa: BLE001
+        log.warning("closing did not complete: %r", error)
+
+
+async def _until_it_works(what: str, attempt: Callable[[], Awaitable[Any]]) -> Any:
+    """`attempt()` until it succeeds, backing off from 0.5 s to 10 s (for connecting to Kafka)."""
+    delay = 0.5
+    while True:
+        try:
+            return await attempt()
+        except Exception as error:  # noqa: BLE001 - the broker is away: try again
+            _unless_cancelled()
+            log.warning("%s could not connect, retrying in %.1fs: %r", what, delay, error)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 10.0)
 
 
 def every(seconds: float, step: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
@@ -179,8 +265,13 @@ def every(seconds: float, step: Callable[[], Awaitable[object]]) -> Callable[[],
             await asyncio.sleep(seconds)
             try:
                 await step()
-            except Exception:  # noqa: BLE001 - one failed round must not end the loop
-                log.exception("background step %s failed", getattr(step, "__qualname__", step))
+            except Exception as error:  # noqa: BLE001 - one failed round must not end the loop
+                _unless_cancelled()
+                if is_infrastructure(error):  # the database blinked: the next round picks up, no stack needed
+                    log.warning("background step %s failed, will retry: %r", getattr(step, "__qualname__", step),
+                                error)
+                else:
+                    log.exception("background step %s failed", getattr(step, "__qualname__", step))
 
     return loop
 
@@ -192,7 +283,16 @@ async def _nothing_to_reset(_connection: asyncpg.Connection) -> None:
 
 
 def health_router(runtime: ServiceRuntime) -> APIRouter:
-    """`/health/live` (the process answers) and `/health/ready` (it can do its work)."""
+    """`/health/live` (the process answers) and `/health/ready` (it can serve: each check, the outbox backlog).
+
+    Readiness answers 503 only when a REQUIRED check fails (PostgreSQL, pending migrations); with Kafka or the
+    relay away it answers 200 with status "degraded". That holds for every service, consumers included: a
+    readiness probe only decides whether a pod gets HTTP traffic, never whether it consumes (its consumers
+    reconnect by themselves), and every service serves its HTTP API from PostgreSQL and publishes through
+    its outbox. A broker outage hits every pod alike, so a 503 would take the merchant pages and internal
+    APIs out of service everywhere at once, turning delayed events into a full outage. The outbox age in the
+    body (and the outbox_oldest_age_seconds gauge) is what tells ops that events are waiting.
+    """
     router = APIRouter(prefix="/health", tags=["health"])
 
     @router.get("/live")
@@ -201,12 +301,19 @@ def health_router(runtime: ServiceRuntime) -> APIRouter:
 
     @router.get("/ready")
     async def ready() -> JSONResponse:
-        checks = await runtime.readiness()
-        ok = all(value == "ok" for value in checks.values())
-        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
-                            status_code=200 if ok else 503)
+        checks, outbox = await asyncio.gather(runtime.readiness(), runtime.outbox())
+        status = readiness_status(checks)
+        return JSONResponse({"status": status, "checks": checks, "outbox": outbox},
+                            status_code=503 if status == "unavailable" else 200)
 
     return router
+
+
+def readiness_status(checks: dict[str, str]) -> str:
+    """"ok" when every check is; "unavailable" when a REQUIRED one is not (or missing); else "degraded"."""
+    if any(checks.get(name) != "ok" for name in REQUIRED):
+        return "unavailable"
+    return "ok" if all(value == "ok" for value in checks.values()) else "degraded"
 
 
 def serve(app: FastAPI, host: str, port: int, *, also: Sequence[tuple[FastAPI, str, int]] = ()) -> None:

@@ -7,6 +7,9 @@ class KafkaSettings(BaseModel):
     bootstrap_servers: str = Field(min_length=3, description="host:port[,host:port]")
     consumer_group: str | None = Field(
         default=None, description="defaults to the service's name; a replay or a test may use its own")
+    connect_wait_seconds: float = Field(
+        default=5.0, ge=0, description="how long start-up waits for the broker before serving without it (the "
+                                       "producer, relay and consumers then connect in the background)")
 
 
 class DatabaseSettings(BaseModel):

@@ -71,6 +71,8 @@ def service_process(module: str, env: dict[str, str], workdir: Path, *, ready_ti
 
 def _ready(url: str) -> bool:
     try:
-        return httpx.get(f"{url}/health/ready", timeout=2).status_code == 200
-    except httpx.HTTPError:
+        response = httpx.get(f"{url}/health/ready", timeout=2)
+        # "ok", not just 200: a service also answers 200 ("degraded") while its consumers still connect to Kafka
+        return response.status_code == 200 and response.json().get("status") == "ok"
+    except (httpx.HTTPError, ValueError):
         return False

@@ -116,7 +116,7 @@ def plan(ports: Ports, kafka: str, dsns: dict[str, str], secret: dict[str, str],
         then = None
         if service == "oauth_gateway":   # the platform's client of the internal API, its token from the secrets
             env |= {"OAUTH_GATEWAY_PLATFORM_HTTP__PORT": str(ports.platform),
-                    "OAUTH_GATEWAY_HEALTH_CHECK_INTERVAL_SECONDS": "30",   # short enough to see a break in a demo
+                    "OAUTH_GATEWAY_UPKEEP__CHECK_EVERY_SECONDS": "30",   # short enough to see a break in a demo
                     "PLATFORM_CLIENT_TOKEN": secret["platform_client"]}
             then = [py, "-m", service, "clients", "add", "platform", "--token-env", "PLATFORM_CLIENT_TOKEN"]
         services.append(Process(service, [py, "-m", service], env,

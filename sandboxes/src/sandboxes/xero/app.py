@@ -4,9 +4,12 @@ page and test controls on one base URL."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
+from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import PlainTextResponse
 
 from sandboxes.xero.accounting_api import build_accounting_router
 from sandboxes.xero.api import build_api_router
@@ -42,6 +45,50 @@ class CaseInsensitivePaths:
                 fixed = "/connections" + path[len("/connections"):]
                 scope = {**scope, "path": fixed, "raw_path": fixed.encode()}
         await self.app(scope, receive, send)
+
+
+class AnswerDropped(Exception):
+    """Raised once the status line of a dropped refresh answer is out: the server then closes the connection."""
+
+
+def _not_a_dropped_answer(record: logging.LogRecord) -> bool:
+    return not (record.exc_info and isinstance(record.exc_info[1], AnswerDropped))
+
+
+class RefreshAnswerDrops:
+    """Loses the answer of a refresh Xero has carried out (POST /connect/token, grant_type=refresh_token,
+    200), as a timeout between the client and Xero would: the refresh token has rotated, the client never
+    saw the new one. A share of them, set by /_sandbox/refresh-drops; the rest pass untouched."""
+
+    def __init__(self, app, controls: Controls) -> None:
+        self.app, self.controls = app, controls
+        logging.getLogger("uvicorn.error").addFilter(_not_a_dropped_answer)  # a drop is not a server error
+
+    async def __call__(self, scope, receive, send) -> None:
+        if (scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/connect/token"
+                or self.controls.drop_fraction <= 0):
+            await self.app(scope, receive, send)
+            return
+        body, held = bytearray(), []
+
+        async def capture() -> dict:
+            message = await receive()
+            body.extend(message.get("body", b""))
+            return message
+
+        async def hold(message: dict) -> None:
+            held.append(message)
+        await self.app(scope, capture, hold)
+        refresh = parse_qs(body.decode(errors="replace")).get("grant_type") == ["refresh_token"]
+        mode = (self.controls.drop_refresh_answer() if refresh and held and held[0]["status"] == 200 else None)
+        if mode is None:
+            for message in held:
+                await send(message)
+        elif mode == "504":
+            await PlainTextResponse("Gateway Timeout", status_code=504)(scope, receive, send)
+        else:
+            await send(held[0])
+            raise AnswerDropped("refresh answer dropped by /_sandbox/refresh-drops")
 
 
 def build_app(settings: XeroSandboxSettings, clock: Clock | None = None) -> FastAPI:
@@ -80,9 +127,10 @@ def build_app(settings: XeroSandboxSettings, clock: Clock | None = None) -> Fast
             response = await call_next(request)
         response.headers["Server"] = "Kestrel"
         response.headers["Xero-Correlation-Id"] = str(uuid.uuid4())
-        controls.calls.append({"at": clock.now().isoformat(), "method": request.method, "path": path,
-                               "status": response.status_code,
-                               "tenant_id": request.headers.get("xero-tenant-id")})
+        controls.record({"at": clock.now().isoformat(), "method": request.method, "path": path,
+                         "status": response.status_code, "tenant_id": request.headers.get("xero-tenant-id")})
         return response
+
+    app.add_middleware(RefreshAnswerDrops, controls=controls)  # outermost: the call log shows Xero's own answer
 
     return app

@@ -1,5 +1,6 @@
 """/_sandbox test controls: clock, faults, latency, Xero-side disconnects, token expiry, state and reset,
-and a read of each org's invoices.
+a read of each org's invoices, and for benchmarks: seeding many connected users, call counters, and losing
+a share of refresh answers.
 
 Every route needs the x-sandbox-control-token header; none of this exists on real Xero.
 """
@@ -8,25 +9,33 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import random
 import uuid
+from collections import Counter, deque
 from datetime import datetime, timedelta
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from sandboxes.xero.accounting import payment_json
 from sandboxes.xero.clock import xero_datetime
 from sandboxes.xero.invoices import invoice_json
 from sandboxes.xero.ratelimit import RateLimiter
+from sandboxes.xero.seed import seed_users
 from sandboxes.xero.settings import XeroSandboxSettings
 from sandboxes.xero.state import XeroState
 
+API_PREFIXES = ("/connections", "/api.xro/")     # the API host: what Xero's app minute limit counts
+
 
 class Controls:
-    """Mutable test knobs plus the log of every non-control call (method, path, status)."""
+    """Mutable test knobs plus the log of every non-control call (method, path, status), capped to the last
+    `call_log_limit` calls, and counters of all of them (a benchmark makes hundreds of thousands)."""
 
-    def __init__(self) -> None:
+    def __init__(self, call_log_limit: int = 100_000) -> None:
+        self.call_log_limit = call_log_limit
         self.reset()
 
     def reset(self) -> None:
@@ -34,7 +43,34 @@ class Controls:
         self.fault_retry_after, self.fault_problem = 1, "minute"
         self.api_delay = 0.0
         self.slow_prefix, self.slow_seconds = "", 0.0
-        self.calls: list[dict] = []
+        self.calls: deque[dict] = deque(maxlen=self.call_log_limit)
+        self.counts: Counter[tuple[str, str, int]] = Counter()
+        self.drop_fraction, self.drop_mode, self.dropped = 0.0, "504", 0
+        self._drop_dice = random.Random()
+
+    def record(self, call: dict) -> None:
+        self.calls.append(call)
+        self.counts[(call["method"], route_of(call["path"]), call["status"])] += 1
+
+    def set_drops(self, fraction: float, mode: str, seed: int | None) -> None:
+        self.drop_fraction, self.drop_mode = fraction, mode
+        if seed is not None:
+            self._drop_dice.seed(seed)
+
+    def drop_refresh_answer(self) -> str | None:
+        """Whether (and how) to lose the answer of a refresh Xero has just carried out: "504" or "abort"."""
+        if self.drop_fraction > 0 and self._drop_dice.random() < self.drop_fraction:
+            self.dropped += 1
+            return self.drop_mode
+        return None
+
+    def totals(self) -> dict:
+        """Calls so far by host and by route and status; `api` is what counts against the app's limit."""
+        by_route: dict[str, dict[str, int]] = {}
+        for (method, route, status), n in sorted(self.counts.items()):
+            by_route.setdefault(f"{method} {route}", {})[str(status)] = n
+        api = sum(n for (_, route, _), n in self.counts.items() if route.startswith(API_PREFIXES))
+        return {"total": sum(self.counts.values()), "api": api, "by_route": by_route}
 
     def delay_for(self, path: str) -> float:
         """How long a call to `path` waits before it is handled (then handled as usual: a client that gave
@@ -48,6 +84,16 @@ class Controls:
             self.fault_count -= 1
             return self.fault_status
         return None
+
+
+def route_of(path: str) -> str:
+    """The route a path took, with ids collapsed (/connections/{id}), so counters stay few."""
+    lowered = path.lower()
+    if lowered.startswith("/connections/"):
+        return "/connections/{id}"
+    if lowered.startswith("/api.xro/"):
+        return "/".join(lowered.split("/")[:4])     # /api.xro/2.0/<resource>
+    return path
 
 
 class Seconds(BaseModel):
@@ -82,6 +128,22 @@ class OrgPatch(BaseModel):
     model_config = {"extra": "allow"}
 
 
+class Seed(BaseModel):
+    users: int = Field(ge=1, le=50_000)
+    orgs_per_user: int = Field(default=1, ge=1, le=10)
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "email", "offline_access",
+                                                       "accounting.settings.read"])
+    prefix: str = Field(default="Seeded", pattern=r"^[A-Za-z][A-Za-z0-9]{0,19}$")
+
+
+class RefreshDrops(BaseModel):
+    fraction: float = Field(ge=0, le=1, description="share of successful refreshes whose answer is lost")
+    mode: Literal["504", "abort"] = Field(
+        default="504", description="504: a Gateway Timeout instead of the tokens; abort: the connection is closed "
+                                   "after the status line, before the body")
+    seed: int | None = Field(default=None, description="seed the dice, for a repeatable run")
+
+
 def build_control_router(state: XeroState, settings: XeroSandboxSettings, limiter: RateLimiter,
                          controls: Controls) -> APIRouter:
     def guard(x_sandbox_control_token: str = Header(default="")) -> None:
@@ -111,13 +173,37 @@ def build_control_router(state: XeroState, settings: XeroSandboxSettings, limite
                    "revoked": r.revoked, "usable": state.refresh_usable(r, r.grant.client_id)}
                   for r in state.refresh_tokens.values()]
         return {"now": clock.now().isoformat(), "connections": [conn(c) for c in state.connections.values()],
-                "grants": grants, "calls": controls.calls,
+                "grants": grants, "calls": list(controls.calls),
                 "faults": {"count": controls.fault_count, "status": controls.fault_status,
                            "paths": controls.fault_prefix},
                 "limits": limiter.snapshot(),
                 "organisations": [{"OrganisationID": o["OrganisationID"], "Name": o["Name"],
                                    "Class": o["Class"], "OrganisationStatus": o["OrganisationStatus"]}
                                   for o in state.orgs.values()]}
+
+    @router.post("/seed")
+    async def seed(body: Seed) -> JSONResponse:
+        """`users` new users, each connected to `orgs_per_user` new organisations with a refresh token."""
+        unknown = sorted(set(body.scopes) - set(settings.allowed_scopes))
+        if unknown:
+            raise HTTPException(400, f"scopes not allowed for this app: {' '.join(unknown)}")
+        seeded = seed_users(state, body.users, body.orgs_per_user, body.scopes, body.prefix)
+        return JSONResponse({"client_id": settings.client_id, "scopes": body.scopes, "users": seeded})
+
+    @router.post("/refresh-drops")
+    async def refresh_drops(body: RefreshDrops) -> dict:
+        """Lose the answer of a share of refreshes AFTER the rotation: the old token is then only good for
+        the grace period, which is what a client must use to recover."""
+        controls.set_drops(body.fraction, body.mode, body.seed)
+        return {"fraction": body.fraction, "mode": body.mode, "dropped": controls.dropped}
+
+    @router.get("/stats")
+    async def stats() -> dict:
+        """Counters only, cheap at any size (unlike /state, which lists every connection and token)."""
+        return {"now": clock.now().isoformat(), "users": len(state.users), "organisations": len(state.orgs),
+                "connections": len(state.connections), "refresh_tokens": len(state.refresh_tokens),
+                "calls": controls.totals(), "dropped_refresh_answers": controls.dropped,
+                "refresh_drops": {"fraction": controls.drop_fraction, "mode": controls.drop_mode}}
 
     @router.post("/reset")
     async def reset() -> dict:

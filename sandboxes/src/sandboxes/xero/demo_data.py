@@ -46,6 +46,11 @@ def _org(tenant_id: str, name: str, cls: str, *, legal: str | None = None, count
     }
 
 
+def organisation(tenant_id: str, name: str, cls: str = "STANDARD") -> dict:
+    """One more organisation (a seeded one): a UK company of that class, otherwise like the demo ones."""
+    return _org(tenant_id, name, cls)
+
+
 def organisations() -> list[dict]:
     """Fresh copies each call so control hooks can mutate them without leaking across resets."""
     return [

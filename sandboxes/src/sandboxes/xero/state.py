@@ -2,6 +2,8 @@
 plus each org's accounting books and the stored Idempotency-Key answers (all cleared by reset).
 
 No HTTP here, so the rules (single-use codes, rotation with grace, idle expiry) read in one place.
+Connections and refresh tokens are also indexed by owner (sub, client id) and users by email, so that a
+sandbox seeded with tens of thousands of users answers each call without scanning them all.
 """
 
 from __future__ import annotations
@@ -27,21 +29,32 @@ class XeroState:
         self.reset()
 
     def reset(self) -> None:
-        self.users = {u["sub"]: u for u in demo_data.users()}
+        self.users: dict[str, dict] = {}
+        self._subs_by_email: dict[str, str] = {}
+        for user in demo_data.users():
+            self.add_user(user)
         self.orgs = {o["OrganisationID"]: o for o in demo_data.organisations()}
         self.sessions: dict[str, Session] = {}
         self.pending: dict[str, Pending] = {}
         self.codes: dict[str, AuthCode] = {}
         self.refresh_tokens: dict[str, RefreshToken] = {}
+        self._tokens_by_owner: dict[tuple[str, str], list[str]] = {}
         self.connections: dict[str, Connection] = {}
+        self._connections_by_owner: dict[tuple[str, str], dict[str, Connection]] = {}
         self.retired_connections: dict[str, Connection] = {}
         self.consented: dict[tuple[str, str], list[str]] = {}
         self.accounting = Accounting()
         self.idempotency = IdempotencyStore(self.clock, self.settings.idempotency_key_seconds)
 
+    def add_user(self, user: dict) -> None:
+        """A Xero user (demo data or a seeded one); the email is unique, case-insensitively."""
+        self.users[user["sub"]] = user
+        self._subs_by_email[user["email"].lower()] = user["sub"]
+
     # --- login and consent -------------------------------------------------------------------------------
     def login(self, email: str, password: str) -> Session | None:
-        user = next((u for u in self.users.values() if u["email"].lower() == email.strip().lower()), None)
+        sub = self._subs_by_email.get(email.strip().lower())
+        user = self.users.get(sub) if sub else None
         if user is None or not bcrypt.checkpw(password.encode(), user["password_hash"]):
             return None
         session = Session(id=secrets.token_urlsafe(32), sub=user["sub"], auth_time=self.clock.now())
@@ -67,6 +80,7 @@ class XeroState:
             else:
                 conn = Connection(str(uuid.uuid4()), sub, client_id, tenant_id, event_id, now, now)
                 self.connections[conn.id] = conn
+                self._connections_by_owner.setdefault((sub, client_id), {})[conn.id] = conn
         return event_id
 
     def grant_scopes(self, sub: str, client_id: str, scopes: list[str]) -> list[str]:
@@ -100,6 +114,7 @@ class XeroState:
     def issue_refresh(self, grant: Grant) -> str:
         token = secrets.token_urlsafe(32)
         self.refresh_tokens[token] = RefreshToken(token, grant, self.clock.now())
+        self._tokens_by_owner.setdefault((grant.sub, grant.client_id), []).append(token)
         return token
 
     def refresh_usable(self, entry: RefreshToken | None, client_id: str) -> bool:
@@ -132,9 +147,8 @@ class XeroState:
         if entry is None or entry.grant.client_id != client_id:
             return False
         sub = entry.grant.sub
-        for other in self.refresh_tokens.values():
-            if other.grant.sub == sub and other.grant.client_id == client_id:
-                other.revoked = True
+        for other in self._tokens_by_owner.get((sub, client_id), ()):
+            self.refresh_tokens[other].revoked = True
         for conn in self.connections_for(sub, client_id):
             self.retire(conn)
         self.consented.pop((sub, client_id), None)
@@ -142,16 +156,23 @@ class XeroState:
 
     # --- connections ---------------------------------------------------------------------------------------
     def connections_for(self, sub: str, client_id: str, auth_event_id: str | None = None) -> list[Connection]:
-        found = [c for c in self.connections.values() if c.sub == sub and c.client_id == client_id]
+        found = list(self._connections_by_owner.get((sub, client_id), {}).values())
         if auth_event_id is not None:
             found = [c for c in found if c.auth_event_id.lower() == auth_event_id.strip().lower()]
         return sorted(found, key=lambda c: c.created_at)
 
     def find_connection(self, sub: str, client_id: str, tenant_id: str) -> Connection | None:
-        return next((c for c in self.connections_for(sub, client_id) if c.tenant_id == tenant_id), None)
+        """The oldest live connection of this user and app to the tenant (a user has a handful at most)."""
+        owned = self._connections_by_owner.get((sub, client_id), {}).values()
+        return min((c for c in owned if c.tenant_id == tenant_id), key=lambda c: c.created_at, default=None)
 
     def retire(self, conn: Connection) -> None:
         self.connections.pop(conn.id, None)
+        owned = self._connections_by_owner.get((conn.sub, conn.client_id))
+        if owned is not None:
+            owned.pop(conn.id, None)
+            if not owned:
+                del self._connections_by_owner[(conn.sub, conn.client_id)]
         self.retired_connections[conn.id] = conn
 
     def delete_connection(self, sub: str, client_id: str, connection_id: str) -> int:
@@ -166,8 +187,8 @@ class XeroState:
         gone = self.retired_connections.get(key)
         if gone is not None:
             return 404 if (gone.sub, gone.client_id) == (sub, client_id) else 403
-        known = set(self.orgs) | {c.auth_event_id for c in self.connections.values()}
-        return 403 if key in known else 404
+        known = key in self.orgs or any(c.auth_event_id == key for c in self.connections.values())
+        return 403 if known else 404
 
     def remove_tenant(self, tenant_id: str, client_id: str | None = None) -> int:
         """The user removed the app inside Xero (or the org vanished): drop that tenant's connections."""

@@ -63,7 +63,7 @@ class RegistryHandlers:
         return Outcome.APPLIED
 
     key_validated = store_connected = org_selected = org_disconnected = handle
-    connection_broken = connection_restored = handle
+    connection_broken = connection_restored = consent_abandoned = handle
 
     async def complete(self, merchant_id: str, completed_by: str, correlation_id: UUID | None) -> Done | Refusal:
         return await self._command(merchant_id, lambda graph: domain.complete(
@@ -82,8 +82,11 @@ class RegistryHandlers:
     async def timeline(self, merchant_id: str, after: int = 0, limit: int = 200) -> list[TimelineLine]:
         return await self._read().timeline(merchant_id, after, limit)
 
-    async def awaiting_finalisation(self, limit: int = 200) -> list[Graph]:
-        return await self._read().awaiting_finalisation(limit)
+    async def awaiting_finalisation(self, limit: int = 50, offset: int = 0) -> list[Graph]:
+        return await self._read().awaiting_finalisation(limit, offset)
+
+    async def awaiting_count(self) -> int:
+        return await self._read().awaiting_count()
 
     async def needing_attention(self, limit: int = 200) -> list[Graph]:
         return await self._read().needing_attention(limit)

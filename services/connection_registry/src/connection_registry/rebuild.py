@@ -1,7 +1,7 @@
 """`python -m connection_registry.rebuild --database-url URL`: rebuild the registry from Kafka alone.
 
-Reads KeyValidated, StoreConnected, OrgSelected, OrgDisconnected, ConnectionBroken and ConnectionRestored
-from offset 0, plus the registry's OWN SetupCompleted and SetupFinalised (source
+Reads KeyValidated, StoreConnected, OrgSelected, OrgDisconnected, ConnectionBroken, ConnectionRestored and
+ConsentAbandoned from offset 0, plus the registry's OWN SetupCompleted and SetupFinalised (source
 /cloudpos-xero/connection_registry): completion, finalisation and resends are decisions the registry took,
 and those events are their only record outside its database.
 Derived events (StoreDisconnected, ConnectionsChanged) are recomputed, not read.
@@ -11,8 +11,8 @@ Rules:
 - Order: every partition is read up to the end offsets seen at start (under a fresh consumer group, whose
   offsets are committed at the end only to show how far it read), then the partitions are merged by event
   time (ties: KeyValidated, StoreConnected, OrgSelected, OrgDisconnected, ConnectionBroken, ConnectionRestored,
-  SetupCompleted, SetupFinalised), never reordering a partition. Each event goes through the live handlers,
-  so parking and supersession rules apply exactly as they do live.
+  ConsentAbandoned, SetupCompleted, SetupFinalised), never reordering a partition. Each event goes through the
+  live handlers, so parking and supersession rules apply exactly as they do live.
 - The outbox is SUPPRESSED: the handlers' outgoing events are dropped, never staged, so a rebuild cannot
   re-notify the helpdesk or re-publish anything, even when the rebuilt database is later put in service.
 - Poison records (which the live service dead-lettered) are skipped and counted; the rebuild never writes
@@ -50,7 +50,8 @@ from .main import MIGRATIONS
 
 log = logging.getLogger(__name__)
 REPLAYED = (topics.KEY_VALIDATED, topics.STORE_CONNECTED, topics.ORG_SELECTED, topics.ORG_DISCONNECTED,
-            topics.CONNECTION_BROKEN, topics.CONNECTION_RESTORED, topics.SETUP_COMPLETED, topics.SETUP_FINALISED)
+            topics.CONNECTION_BROKEN, topics.CONNECTION_RESTORED, topics.CONSENT_ABANDONED, topics.SETUP_COMPLETED,
+            topics.SETUP_FINALISED)
 OWN = frozenset({topics.SETUP_COMPLETED, topics.SETUP_FINALISED})
 RANK = {topic: rank for rank, topic in enumerate(REPLAYED)}
 STATE_TABLES = ("merchants", "stores", "organisations", "grants", "timeline", "parked_events", "delivery_inbox")

@@ -11,7 +11,7 @@ import asyncpg
 import httpx
 from fastapi import FastAPI
 
-from shared.contracts import OrgDisconnected, OrgSelected, StoreConnected
+from shared.contracts import ConsentAbandoned, OrgDisconnected, OrgSelected, StoreConnected
 from shared.delivery import Migrations, unit_of_work
 from shared.metrics import instrument
 from shared.ports import Clock, UnitOfWork, utc_now
@@ -19,7 +19,7 @@ from shared.ratelimit import RATE_LIMIT_MIGRATIONS
 from shared.runtime import ServiceRuntime, every, health_router
 from shared.tracing import inject_httpx
 
-from .adapters.budget import TenantBudget, XeroLimits
+from .adapters.budget import BudgetShare, TenantBudget, XeroLimits
 from .adapters.crypto import TokenCipher
 from .adapters.pg_platform import PgPlatformReads, PgPlatformTransaction
 from .adapters.postgres import PgGatewayTransaction
@@ -29,6 +29,7 @@ from .adapters.xero_identity import XeroIdentityClient
 from .entrypoints import pages
 from .entrypoints.platform_api import build_platform_api
 from .entrypoints.web import Web
+from .merchant.completions import CompletionDelivery
 from .merchant import (
     Connect,
     Disconnect,
@@ -40,10 +41,12 @@ from .merchant import (
     Sessions,
     Summaries,
 )
-from .ports import XeroApi, XeroIdentity
+from .ports import CallShare, XeroApi, XeroIdentity
 from .settings import GatewaySettings
 from .domain.health import ReconnectLinks
+from .domain.upkeep import UpkeepPlan
 from .xero_client import Breaks, PlatformAccess, PlatformClients, Tokens, Upkeep, XeroClient, XeroJobs
+from .xero_client.consents import AbandonedConsents
 
 MIGRATIONS = Migrations("oauth_gateway", files("oauth_gateway") / "migrations")
 
@@ -54,20 +57,29 @@ def build_app(settings: GatewaySettings, *, clock: Clock = utc_now) -> FastAPI:
     `clock` lets tests move time (session idle, flow expiry, keep-alive) together with the Xero sandbox."""
     runtime = ServiceRuntime("oauth_gateway", database=settings.database, kafka=settings.kafka,
                              migrations=(RATE_LIMIT_MIGRATIONS, MIGRATIONS))
-    runtime.publishes(StoreConnected, OrgSelected, OrgDisconnected)
+    runtime.publishes(StoreConnected, OrgSelected, OrgDisconnected, ConsentAbandoned)
     http = httpx.AsyncClient(timeout=settings.xero.timeout_seconds, follow_redirects=False,
                              event_hooks={"request": [inject_httpx]})  # one trace across services
     cipher = TokenCipher.from_base64({k: v.get_secret_value() for k, v in settings.token_keys.items()},
                                      settings.active_token_key_id)
     uow = unit_of_work(lambda: runtime.pool, partial(PgGatewayTransaction, cipher=cipher))
     identity = XeroIdentityClient(settings.xero, http)
-    budget = TenantBudget(lambda: runtime.pool, XeroLimits(**settings.xero_limits.model_dump()))
+    limits = XeroLimits(**settings.xero_limits.model_dump())
+    budget = TenantBudget(lambda: runtime.pool, limits)
     api = XeroApiClient(settings.xero.api_base_url, http, budget)
-    xero = build_xero_client(settings, uow, clock, identity, api)
-    if settings.keepalive_interval_seconds > 0:
-        runtime.background("upkeep", every(settings.keepalive_interval_seconds, xero.upkeep.run_once))
-    if settings.health_check_interval_seconds > 0:
-        runtime.background("health", every(settings.health_check_interval_seconds, xero.upkeep.check_health))
+    share = BudgetShare(lambda: runtime.pool, "upkeep", settings.upkeep.budget_share, limits)
+    xero = build_xero_client(settings, uow, clock, identity, api, share)
+    if settings.upkeep.enabled:
+        runtime.background("upkeep", partial(xero.upkeep.run, settings.upkeep.poll_seconds))
+        runtime.background("housekeeping", every(settings.upkeep.housekeeping_every_seconds, xero.upkeep.housekeeping))
+        runtime.background("xero-jobs", every(settings.upkeep.poll_seconds * 5, xero.jobs.run_due))
+    consents = AbandonedConsents(uow, clock, xero.jobs, ttl=timedelta(hours=settings.consent_ttl_hours))
+    if settings.consent_sweep_seconds > 0:
+        runtime.background("consents", every(settings.consent_sweep_seconds, consents.sweep))
+    completions = CompletionDelivery(uow, clock, RegistryClient(http, settings.registry.base_url,
+                                                                settings.registry.api_token.get_secret_value()))
+    if settings.completion_retry_seconds > 0:
+        runtime.background("completions", every(settings.completion_retry_seconds, completions.run_once))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -79,7 +91,8 @@ def build_app(settings: GatewaySettings, *, clock: Clock = utc_now) -> FastAPI:
     instrument(app, runtime)
     pages.install(app, callback_path=urlsplit(settings.xero.redirect_uri).path)
     app.state.runtime, app.state.settings, app.state.xero, app.state.sealer = runtime, settings, xero, cipher
-    app.state.web = Web(settings)
+    app.state.web, app.state.consents = Web(settings), consents
+    app.state.completions = completions
     app.state.merchant = build_merchant_use_cases(settings, uow, clock, http, xero, identity, api, cipher)
     app.state.platform_api = build_platform_api(
         PlatformAccess(PgPlatformReads(lambda: runtime.pool), uow, clock, xero.tokens, api, xero.breaks,
@@ -99,13 +112,15 @@ async def platform_clients(database_url: str) -> AsyncIterator[PlatformClients]:
 
 
 def build_xero_client(settings: GatewaySettings, uow: UnitOfWork[PgGatewayTransaction], clock: Clock,
-                      identity: XeroIdentity, api: XeroApi) -> XeroClient:
+                      identity: XeroIdentity, api: XeroApi, share: CallShare) -> XeroClient:
     breaks = Breaks(reconnect_links(settings))
     tokens = Tokens(uow, clock, identity, breaks)
-    jobs = XeroJobs(uow, clock, tokens, identity, api)
-    upkeep = Upkeep(uow, uow, clock, tokens, jobs, api, breaks,
-                    refresh_after=timedelta(days=settings.keepalive_refresh_after_days),
-                    session_idle=timedelta(minutes=settings.session_idle_minutes))
+    jobs = XeroJobs(uow, clock, tokens, identity, api, consent_ttl=timedelta(hours=settings.consent_ttl_hours))
+    plan = UpkeepPlan(keepalive_every=timedelta(hours=settings.upkeep.keepalive_every_hours),
+                      check_every=timedelta(seconds=settings.upkeep.check_every_seconds))
+    upkeep = Upkeep(uow, uow, clock, tokens, api, breaks, share, plan,
+                    session_idle=timedelta(minutes=settings.session_idle_minutes),
+                    batch_size=settings.upkeep.batch_size, concurrency=settings.upkeep.concurrency)
     return XeroClient(tokens, jobs, upkeep, breaks)
 
 
@@ -119,7 +134,7 @@ def build_merchant_use_cases(settings: GatewaySettings, uow: UnitOfWork[PgGatewa
     refusal_log = RefusalLog(uow, clock)
     summaries = Summaries(uow, clock, RegistryClient(http, settings.registry.base_url,
                                                      settings.registry.api_token.get_secret_value()),
-                          wanted_scopes=settings.xero.scopes)
+                          wanted_scopes=settings.xero.scopes, consent_ttl=timedelta(hours=settings.consent_ttl_hours))
     key_validator = KeyValidatorClient(http, settings.key_validator.base_url,
                                        settings.key_validator.api_token.get_secret_value())
     lifetime = SessionLifetime(timedelta(minutes=settings.session_idle_minutes),
@@ -129,7 +144,8 @@ def build_merchant_use_cases(settings: GatewaySettings, uow: UnitOfWork[PgGatewa
                           lifetime),
         connect=Connect(uow, clock, identity, api, cipher, refusal_log, issuer=settings.xero.issuer,
                         flow_ttl=timedelta(seconds=settings.flow_ttl_seconds)),
-        select=Select(uow, clock, api, xero.tokens, xero.jobs, summaries, refusal_log, xero.breaks),
+        select=Select(uow, clock, api, xero.tokens, xero.jobs, summaries, refusal_log, xero.breaks,
+                      consent_ttl=timedelta(hours=settings.consent_ttl_hours)),
         disconnect=Disconnect(uow, clock, xero.jobs, refusal_log),
         summaries=summaries,
         reconnect=Reconnect(summaries, reconnect_links(settings), clock, refusal_log))

@@ -13,8 +13,10 @@ from uuid import UUID
 from shared.contracts import CloudEvent
 from shared.ports import Clock, UnitOfWork
 
+from .domain.completion import PendingCompletion
 from .domain.model import Connection, Flow, Grant, JobKind, StoreRef, WebSession, XeroJob
 from .domain.platform import PlatformClient, StoreConnection, StoreLink
+from .domain.upkeep import DueGrant, Schedule
 
 __all__ = ["Clock", "UnitOfWork"]  # with everything below: the ports every use case takes come from here
 
@@ -151,6 +153,14 @@ class XeroApi(Protocol):
         ...
 
 
+class CallShare(Protocol):
+    """A part of the app's Xero budget kept for one kind of background work (upkeep), shared by every instance."""
+
+    async def turn(self, *, max_wait: float) -> None:
+        """Room for one call within the share; BudgetExhausted when none comes within `max_wait` seconds."""
+        ...
+
+
 class CloudPos(Protocol):
     async def sign_in(self, username: str, password: str) -> SignedIn: ...
 
@@ -189,15 +199,19 @@ class FlowRows(Protocol):
     async def get(self, flow_id: UUID, *, lock: bool = False) -> Flow | None: ...
     async def save(self, flow: Flow, outcome: str | None = None) -> None: ...
     async def purge(self, created_before: datetime) -> None: ...
+    async def abandonable(self, authorised_before: datetime, limit: int) -> list[Flow]: ...
+    async def awaiting_selection(self, merchant_id: str, authorised_after: datetime) -> list[Flow]: ...
 
 
 class GrantRows(Protocol):
     async def get(self, grant_id: str, *, lock: bool = False) -> Grant | None: ...
     async def of_user(self, xero_sub: str) -> Grant | None: ...
     async def save(self, grant: Grant, now: datetime, reason: str | None = None) -> Grant: ...
-    async def due_for_keepalive(self, refreshed_before: datetime) -> list[str]: ...
-    async def in_use(self) -> list[str]: ...
     async def sealed_under_old_keys(self) -> list[str]: ...
+    async def lease_refresh(self, grant_id: str, version: int, now: datetime, until: datetime) -> bool: ...
+    async def refresh_failed(self, grant_id: str, retry_at: datetime) -> None: ...
+    async def claim_upkeep(self, now: datetime, limit: int, lease_until: datetime) -> list[DueGrant]: ...
+    async def schedule_upkeep(self, grant_id: str, schedule: Schedule) -> None: ...
 
 
 class ConnectionRows(Protocol):
@@ -206,16 +220,45 @@ class ConnectionRows(Protocol):
     async def active_of_grant(self, grant_id: str) -> list[Connection]: ...
     async def of_merchant(self, merchant_id: str) -> list[Connection]: ...
     async def in_use(self, connection_id: UUID) -> bool: ...
-    async def due_for_class_check(self, checked_before: datetime, limit: int = 100) -> list[Connection]: ...
+    async def class_check_due(self, grant_id: str, checked_before: datetime) -> list[Connection]: ...
     async def class_checked(self, merchant_id: str, tenant_id: UUID, now: datetime) -> None: ...
+    async def wanted(self, connection_id: UUID, live_since: datetime, except_flow: UUID | None = None) -> bool:
+        """An active connection, or a consent authorised since `live_since` and not yet confirmed, uses it."""
+        ...
+
+    async def grant_wanted(self, grant_id: str, live_since: datetime) -> bool:
+        """An active connection, or a consent authorised since `live_since` and not yet confirmed, uses it."""
+        ...
 
 
 class JobRows(Protocol):
+    """Owed Xero work as a lease-based queue: claimed in one short transaction, Xero called with none open, the
+    outcome recorded in another while the lease (the attempt number) is still the job's."""
+
     async def add(self, kind: JobKind, grant_id: str, merchant_id: str, actor: str, now: datetime,
-                  tenant_id: UUID | None = None, connection_id: UUID | None = None) -> int: ...
-    async def take(self, job_id: int, now: datetime) -> XeroJob | None: ...
-    async def due(self, now: datetime) -> list[int]: ...
-    async def finish(self, job_id: int, now: datetime, error: str | None, retry_at: datetime | None) -> None: ...
+                  tenant_id: UUID | None = None, connection_id: UUID | None = None,
+                  flow_id: UUID | None = None) -> int: ...
+
+    async def claim(self, now: datetime, lease_until: datetime, limit: int, job_id: int | None = None
+                    ) -> list[XeroJob]:
+        """Up to `limit` due jobs (only `job_id`, if given), SKIP LOCKED: attempts + 1, leased until `lease_until`
+        (when they fall due again should the instance die)."""
+        ...
+
+    async def finish(self, job: XeroJob, now: datetime, outcome: str, retry_at: datetime | None = None,
+                     error: str | None = None) -> bool:
+        """Done (`retry_at` None) or due again at `retry_at`; False, changing nothing, if the lease is lost."""
+        ...
+
+    async def supersede(self, now: datetime, *, connection_id: UUID | None = None,
+                        grant_id: str | None = None) -> list[XeroJob]:
+        """End, as superseded, the open jobs not in flight that would DELETE that connection or revoke that grant."""
+        ...
+
+    async def removing(self, connection_id: UUID, grant_id: str, since: datetime) -> XeroJob | None:
+        """A DELETE of that connection or a revocation of that grant whose attempt may have acted at Xero at
+        `since` or later (one in flight included)."""
+        ...
 
 
 class StoreLinkRows(Protocol):
@@ -238,6 +281,21 @@ class PlatformClientRows(Protocol):
     async def put(self, client: PlatformClient, token_hash: bytes, now: datetime) -> None: ...
     async def disable(self, name: str, now: datetime) -> bool: ...
     async def listing(self) -> list[tuple[PlatformClient, datetime | None]]: ...
+
+
+class CompletionRows(Protocol):
+    """"I have finished" requests the registry could not take yet, one per merchant."""
+
+    async def keep(self, merchant_id: str, completed_by: str, now: datetime) -> bool:
+        """Record it, due now; False when one is already pending (nothing changes)."""
+        ...
+
+    async def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[PendingCompletion]:
+        """Due requests, SKIP LOCKED, attempts + 1, not due again before `lease_until` (one instance offers each)."""
+        ...
+
+    async def retry(self, merchant_id: str, at: datetime, error: str) -> None: ...
+    async def end(self, merchant_id: str, now: datetime, outcome: str) -> bool: ...
 
 
 class AuditLog(Protocol):
@@ -297,12 +355,18 @@ class WithOutbox(Protocol):
     def outbox(self) -> Outbox: ...
 
 
+class WithCompletions(Protocol):
+    @property
+    def completions(self) -> CompletionRows: ...
+
+
 class SessionWork(WithSessions, Audited, Protocol):
     """Sign-in, the session's life, the validated key."""
 
 
-class ConsentWork(WithFlows, WithGrants, WithStoreLinks, WithOutbox, Audited, Protocol):
-    """Connect to Xero: the flow (a reconnect may name a store linked before), the grant, StoreConnected."""
+class ConsentWork(WithFlows, WithGrants, WithStoreLinks, WithJobs, WithOutbox, Audited, Protocol):
+    """Connect to Xero: the flow (a reconnect may name a store linked before), the grant, StoreConnected, and the
+    revocations of that grant it supersedes."""
 
 
 class BreakWork(WithGrants, WithConnections, WithStoreLinks, WithOutbox, Audited, Protocol):
@@ -318,12 +382,20 @@ class DisconnectWork(WithSessions, WithConnections, WithStoreLinks, WithJobs, Wi
     """Disconnect from Xero: the connection ends, OrgDisconnected, the Xero work owed."""
 
 
-class SummaryWork(WithGrants, WithConnections, WithStoreLinks, Audited, Protocol):
-    """The summary and "I have finished"."""
+class SummaryWork(WithFlows, WithGrants, WithConnections, WithStoreLinks, WithCompletions, Audited, Protocol):
+    """The summary (with the consents waiting for a selection) and "I have finished"."""
+
+
+class CompletionWork(WithStoreLinks, WithCompletions, Audited, Protocol):
+    """Offering kept "I have finished" requests to the registry again: is a store connected here, the outcome."""
 
 
 class XeroWork(WithGrants, WithConnections, WithStoreLinks, WithJobs, WithOutbox, Audited, Protocol):
     """The Xero client part: tokens, owed Xero jobs, upkeep."""
+
+
+class ConsentSweepWork(WithFlows, WithGrants, WithConnections, WithJobs, WithOutbox, Audited, Protocol):
+    """Abandoning expired consents: the flow, what still uses its connections and grant, the jobs, the event."""
 
 
 class PlatformWork(WithPlatformClients, WithStoreLinks, Audited, Protocol):

@@ -47,6 +47,22 @@ class XeroLimitSettings(BaseModel):
     app_per_minute: int = Field(default=10_000, ge=1)
 
 
+class UpkeepSettings(BaseModel):
+    """Keeping every grant alive and checked (a job queue every instance shares; `xero_client.upkeep`). With
+    20,000 grants, the defaults spend about 1,330 /connections calls a minute (13 % of the app's 10,000)."""
+
+    enabled: bool = Field(default=True, description="false: this instance takes no upkeep work (tests)")
+    keepalive_every_hours: float = Field(default=168, gt=0, le=45 * 24,
+                                         description="refresh an idle grant this often; Xero's idle expiry is 60 days")
+    check_every_seconds: float = Field(default=900, gt=0, description="each grant's GET /connections: an "
+                                       "organisation removed inside Xero is noticed within this; make run uses 30")
+    batch_size: int = Field(default=25, ge=1, le=500, description="grants one instance takes at a time")
+    concurrency: int = Field(default=8, ge=1, le=64, description="grants of a batch tended at once")
+    poll_seconds: float = Field(default=1.0, gt=0, description="pause when nothing is due (jittered)")
+    budget_share: float = Field(default=0.2, gt=0, le=1, description="most of the app minute checks may spend")
+    housekeeping_every_seconds: float = Field(default=3600, gt=0, description="re-seal tokens, purge old rows")
+
+
 class ServiceEndpoint(BaseModel):
     """An internal service we call over HTTP with a bearer token."""
 
@@ -81,11 +97,14 @@ class GatewaySettings(BaseSettings):
     session_idle_minutes: int = Field(default=30, ge=1)
     session_absolute_hours: int = Field(default=12, ge=1)
     flow_ttl_seconds: int = Field(default=600, ge=60, description="time allowed at Xero for one consent")
-    keepalive_interval_seconds: float = Field(default=3600, ge=0, description="0 turns the loop off")
-    health_check_interval_seconds: float = Field(default=300, ge=0, description="how often every connection is "
-                                                 "checked against Xero's /connections (0: off); make run uses 30")
-    keepalive_refresh_after_days: int = Field(default=14, ge=1, le=45,
-                                              description="refresh idle grants well before Xero's 60 days")
+    consent_ttl_hours: float = Field(default=24, gt=0, description="how long a consent given at Xero waits for "
+                                     "Confirm Selection (resumable from the stores page) before it is abandoned")
+    consent_sweep_seconds: float = Field(default=300, ge=0, description="how often expired consents are "
+                                         "abandoned (their Xero connections deleted); 0: off")
+    upkeep: UpkeepSettings = UpkeepSettings()
+    completion_retry_seconds: float = Field(default=5, ge=0, description="how often \"I have finished\" requests "
+                                            "the registry could not take are offered again (each with its own "
+                                            "backoff, 5 s to 10 min); 0: off")
 
     @field_validator("token_keys")
     @classmethod

@@ -35,6 +35,7 @@ class DisconnectReason(StrEnum):
     GRANT_INVALID = "grant_invalid"
     ORGANISATION_DELETED = "organisation_deleted"
     REPLACED = "replaced"
+    CONSENT_ABANDONED = "consent_abandoned"      # authorised at Xero, never selected before the consent expired
 
 
 class BreakReason(StrEnum):
@@ -168,6 +169,23 @@ class ConnectionRestored(Event):
     broken_since: datetime
     same_organisation: bool
     restored_by: Identifier
+
+
+@event(topics.CONSENT_ABANDONED, "ConsentAbandoned")
+class ConsentAbandoned(Event):
+    """A store's consent ("Allow access" at Xero) was never followed by "Confirm Selection" in time: the store
+    no longer waits for a selection (unless `still_awaiting`: a newer consent for it does). `released`: the
+    organisations whose Xero connection nothing else uses, now being removed at Xero."""
+
+    store_id: Identifier
+    grant_id: Identifier
+    auth_event_id: UUID
+    organisations: tuple[AuthorisedOrganisation, ...] = Field(max_length=100)   # offered in that consent
+    released: tuple[UUID, ...] = Field(default=(), max_length=100)
+    started_by: Identifier                       # the Cloud POS user who clicked "Connect to Xero"
+    authorised_at: datetime
+    abandoned_at: datetime
+    still_awaiting: bool = False
 
 
 @event(topics.SETUP_COMPLETED, "SetupCompleted")

@@ -9,6 +9,7 @@ from . import (
     ConnectionBroken,
     ConnectionRestored,
     ConnectionsChanged,
+    ConsentAbandoned,
     DisconnectReason,
     Event,
     KeyValidated,
@@ -64,4 +65,8 @@ ALL: list[Event] = [
     ConnectionRestored(merchant_id="m-1", store_id="s-1", store_name="Steve Test Store", tenant_id=TENANT,
                        organisation_name="Steve Test Store", incident_id=INCIDENT, broken_since=BROKEN_AT,
                        same_organisation=True, restored_by="u-1"),
+    ConsentAbandoned(merchant_id="m-1", store_id="s-1", grant_id="g-1", auth_event_id=AUTH_EVENT,
+                     organisations=(AuthorisedOrganisation(tenant_id=TENANT, connection_id=CONNECTION,
+                                                           name="Steve Test Store"),), released=(TENANT,),
+                     started_by="u-1", authorised_at=BROKEN_AT, abandoned_at=BROKEN_AT.replace(day=3)),
 ]

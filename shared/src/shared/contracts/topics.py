@@ -10,6 +10,7 @@ CONNECTIONS_CHANGED = "ConnectionsChanged"
 SETUP_FINALISED = "SetupFinalised"
 CONNECTION_BROKEN = "ConnectionBroken"
 CONNECTION_RESTORED = "ConnectionRestored"
+CONSENT_ABANDONED = "ConsentAbandoned"
 
 
 def dead_letter_topic(consumer_group: str) -> str:

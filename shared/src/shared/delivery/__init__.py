@@ -12,13 +12,15 @@ from typing import TYPE_CHECKING
 from shared.contracts.cloudevents import CloudEvent, KafkaRecord, PoisonMessage, from_kafka, to_kafka
 
 if TYPE_CHECKING:
-    from .consumer import INFRASTRUCTURE_ERRORS, BatchOptions, DeadLetters, EventConsumer
+    from .consumer import BatchOptions, DeadLetters, EventConsumer
+    from .errors import INFRASTRUCTURE_ERRORS, POSTGRES_TRY_AGAIN, is_infrastructure
     from .migrations import DELIVERY_MIGRATIONS, Migrations, apply_migrations, pending_migrations
     from .outbox import OutboxRelay, add_to_outbox, idempotent_producer, outbox_backlog
     from .transaction import Transaction, transaction, unit_of_work
 
 _LAZY_MODULES = {
-    "consumer": ("INFRASTRUCTURE_ERRORS", "BatchOptions", "DeadLetters", "EventConsumer"),
+    "consumer": ("BatchOptions", "DeadLetters", "EventConsumer"),
+    "errors": ("INFRASTRUCTURE_ERRORS", "POSTGRES_TRY_AGAIN", "is_infrastructure"),
     "migrations": ("DELIVERY_MIGRATIONS", "Migrations", "apply_migrations", "pending_migrations"),
     "outbox": ("OutboxRelay", "add_to_outbox", "idempotent_producer", "outbox_backlog"),
     "transaction": ("Transaction", "transaction", "unit_of_work"),

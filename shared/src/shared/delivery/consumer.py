@@ -8,8 +8,9 @@ record through the same rules, one record at a time in partition order (a batch'
 - handled: the record counts as done;
 - poison (undecodable, schema-invalid, foreign type) or `PoisonMessage`/`ValidationError` raised by the
   handler: published to the group's dead-letter topic with the reason, then done, so the partition flows;
-- infrastructure away (PostgreSQL, network, a lock or statement timeout): back off, seek the partition
-  back to this record (the rest of its records in the batch are left for the next fetch): retried forever;
+- infrastructure away (`shared.delivery.errors`: PostgreSQL's "try again" SQLSTATE classes, the network,
+  a lock or statement timeout): back off, seek the partition back to this record (the rest of its records
+  in the batch are left for the next fetch): retried forever, and never counted toward `max_attempts`;
 - any other exception: retried `max_attempts` times the same way, then dead-lettered with the error.
 
 After the batch, one offset commit covers every partition's done prefix. The commit is never ahead of a
@@ -25,7 +26,6 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated, Any
 
-import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from faststream import Context
@@ -42,14 +42,10 @@ from shared.contracts.topics import dead_letter_topic
 from ..logs import bind_ids, unbind
 from ..metrics import CONSUMER_RETRIES, DEAD_LETTERS
 from ..contracts.cloudevents import CloudEvent, PoisonMessage, from_kafka
+from .errors import is_infrastructure
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("shared.delivery")
-INFRASTRUCTURE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-                         asyncpg.CannotConnectNowError, asyncpg.IdleInTransactionSessionTimeoutError,
-                         asyncpg.LockNotAvailableError, asyncpg.QueryCanceledError,
-                         asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
-"""Errors that say "not now" rather than "never": the record is retried until they go away."""
 
 Handle = Callable[[CloudEvent], Awaitable[object]]
 
@@ -101,7 +97,8 @@ class EventConsumer:
         self.group_id = group_id
         self._dead_letters = dead_letters
         self._options = options
-        self._attempts: dict[tuple[str, int, int], int] = {}
+        self._attempts: dict[tuple[str, int, int], int] = {}   # counted failures: bugs, never infrastructure
+        self._retries: dict[tuple[str, int, int], int] = {}    # every retry, for the backoff
 
     def subscribe(self, broker: KafkaBroker, event: type[Event], handle: Handle, description: str) -> None:
         """Register a batch subscriber for `event`'s topic. FastStream leaves the body undecoded (each record
@@ -161,23 +158,25 @@ class EventConsumer:
                 await handle(_decode(record, headers))
             except (PoisonMessage, ValidationError) as error:
                 await self._dead_letters.send(record, str(error))
-            except INFRASTRUCTURE_ERRORS as error:
-                return await self._back_off(position, error)
-            except Exception as error:  # a bug or a broken invariant: a few tries, then park it
-                if self._attempts.get(position, 0) + 1 < self.max_attempts:
+            except Exception as error:
+                if is_infrastructure(error):  # not now: retried for as long as it lasts, never counted
+                    return await self._back_off(position, error)
+                failures = self._attempts[position] = self._attempts.get(position, 0) + 1
+                if failures < self.max_attempts:  # a bug or a broken invariant: a few tries, then park it
                     return await self._back_off(position, error)
                 await self._dead_letters.send(record, f"handler failed {self.max_attempts} times: {error!r}")
         except Exception as error:  # the dead-letter topic itself is away: nothing is done, try again
             return await self._back_off(position, error)
         self._attempts.pop(position, None)
+        self._retries.pop(position, None)
         return _Outcome.DONE
 
     async def _back_off(self, position: tuple[str, int, int], error: Exception) -> _Outcome:
-        attempt = self._attempts[position] = self._attempts.get(position, 0) + 1
+        retry = self._retries[position] = self._retries.get(position, 0) + 1
         CONSUMER_RETRIES.labels(self.group_id, position[0]).inc()
-        delay = min(0.1 * 2 ** attempt, 10.0)
-        log.warning("handling %s[%s]@%s failed (attempt %d), retrying in %.1fs: %r", *position, attempt, delay,
-                    error)
+        delay = min(0.1 * 2 ** retry, 10.0)
+        log.warning("handling %s[%s]@%s failed (retry %d, %d counted failure(s)), retrying in %.1fs: %r",
+                    *position, retry, self._attempts.get(position, 0), delay, error)
         await asyncio.sleep(delay)
         return _Outcome.RETRY
 

@@ -4,17 +4,32 @@ relay publishes them to Kafka afterwards with an idempotent producer (acks=all).
 One relay per service database publishes at a time: each batch runs in a transaction holding an advisory
 transaction lock, so rows are published in commit order and one merchant's events keep their order. The lock
 is never held between batches, so an instance that freezes mid-batch holds it only until PostgreSQL ends its
-idle transaction (`DatabaseSettings.idle_in_transaction_timeout_seconds`); the others then carry on. A crash between the broker's ack and the
-`published_at` update republishes a row: consumers deduplicate on the CloudEvents id.
+idle transaction (`DatabaseSettings.idle_in_transaction_timeout_seconds`); the others then carry on.
+
+Kafka away (each row reaches the topic once): the idempotent producer never gives up on a record it was
+handed; it retries it, with the same producer id and sequence number, until the broker takes it, and the
+broker writes it once however many tries reached it. A send does not time out: the batch waits for its acks
+for as long as the outage lasts, its transaction kept alive by a heartbeat query (a live relay is waiting
+for Kafka, not frozen), so this instance keeps the lock and no other relay publishes these rows meanwhile. A
+row the producer holds is never handed to it again, even if the database connection is lost while waiting
+(`_in_flight`): a second hand-over would be a new record, a duplicate on the topic. A send that "times out"
+was never taken (no metadata for its topic while the broker is away: `KafkaTimeoutError` at hand-over), so
+it is safely handed over again later. What can still repeat a row: a crash (or an instance's session lost
+with its acks still outstanding while another instance takes the lock) between the broker's write and the
+`published_at` update, and a record the producer fails for good after an earlier try reached the broker
+(aiokafka expires a batch whose partition has had no leader for `request_timeout_ms`, idempotence or not);
+consumers deduplicate on the CloudEvents id in their inbox.
 """
 
 import asyncio
 import contextlib
 import json
 import logging
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from ..metrics import OUTBOX_PUBLISHED
 from ..tracing import with_trace_headers
@@ -51,12 +66,16 @@ class OutboxRelay:
     """Publishes pending outbox rows; wakes on NOTIFY, polls as a fallback, retries with backoff."""
 
     def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, *,
-                 batch_size: int = 500, poll_interval: float = 1.0) -> None:
+                 batch_size: int = 500, poll_interval: float = 1.0, heartbeat: float = 5.0) -> None:
+        """`heartbeat`: seconds between the queries that keep a batch's transaction alive while its acks are
+        awaited; well below any `idle_in_transaction_timeout_seconds` in use."""
         self._pool = pool
         self._producer = producer
         self._batch_size = batch_size
         self._poll_interval = poll_interval
+        self._heartbeat = heartbeat
         self._wake = asyncio.Event()
+        self._in_flight: dict[int, asyncio.Future[Any]] = {}   # outbox seq -> the producer's delivery future
 
     async def run(self) -> None:
         """Run until cancelled: hold the relay lock, then drain whenever woken."""
@@ -67,6 +86,7 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception:  # broker or database away: keep rows, retry later
+                _still_wanted()
                 log.warning("outbox relay interrupted; retrying in %.1fs", backoff, exc_info=True)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
@@ -82,34 +102,92 @@ class OutboxRelay:
                         await asyncio.wait_for(self._wake.wait(), self._poll_interval)
                     self._wake.clear()
             finally:
-                await conn.remove_listener(_CHANNEL, self._on_notify)
+                with contextlib.suppress(Exception):  # a closed connection has no listener left to remove
+                    await conn.remove_listener(_CHANNEL, self._on_notify)
 
     async def _publish_batch_if_leading(self, conn: asyncpg.Connection) -> int:
-        """One batch under the relay lock (0 when another instance's relay holds it: it is publishing)."""
+        """One batch under the relay lock (0 when another instance's relay holds it: it is publishing). A
+        failure of some of its records is raised after the commit, so the ones acked stay marked."""
         async with conn.transaction():
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RELAY_LOCK_ID):
                 return 0
-            return await self.publish_pending(conn)
+            sent, failure = await self.publish_pending(conn)
+        if failure is not None:
+            raise failure
+        return sent
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
 
-    async def publish_pending(self, conn: asyncpg.Connection) -> int:
-        """Publish one batch in order; mark rows sent only after every broker ack. Returns rows sent."""
+    async def publish_pending(self, conn: asyncpg.Connection) -> tuple[int, Exception | None]:
+        """Publish one batch in order; mark rows sent once the broker has acked them. Returns rows sent, and why
+        not all of them (the producer refused or failed some: they stay pending and are sent again)."""
         rows = await conn.fetch(
             "SELECT seq, topic, record_key, headers, value FROM delivery_outbox"
             " WHERE published_at IS NULL ORDER BY seq LIMIT $1", self._batch_size)
+        self._forget_settled(keep={r["seq"] for r in rows})
         if not rows:
-            return 0
-        acks = [await self._producer.send(
-            r["topic"], value=r["value"], key=r["record_key"],
-            headers=[(k, v.encode()) for k, v in json.loads(r["headers"])]) for r in rows]
-        await asyncio.gather(*acks)
-        await conn.execute("UPDATE delivery_outbox SET published_at = now() WHERE seq = ANY($1::bigint[])",
-                           [r["seq"] for r in rows])
+            return 0, None
+        handed, refusal = await self._hand_over(rows)
+        acked = await self._acked(conn, handed)
+        if acked:
+            await conn.execute("UPDATE delivery_outbox SET published_at = now()"
+                               " WHERE seq = ANY($1::bigint[]) AND published_at IS NULL", acked)
+        topics = {r["seq"]: r["topic"] for r in rows}
+        for seq in acked:
+            OUTBOX_PUBLISHED.labels(topics[seq]).inc()
+        if refusal is None and len(acked) < len(handed):
+            refusal = KafkaError(f"{len(handed) - len(acked)} outbox record(s) failed; they will be sent again")
+        return len(acked), refusal
+
+    async def _hand_over(self, rows: list[asyncpg.Record]) -> tuple[list[int], Exception | None]:
+        """Give the producer, in order, each row it does not hold yet; stop at the first it refuses (e.g. no
+        metadata for a topic while the broker is away: that row was not taken). The rows it holds, and why not
+        all of them."""
+        handed: list[int] = []
         for r in rows:
-            OUTBOX_PUBLISHED.labels(r["topic"]).inc()
-        return len(rows)
+            if r["seq"] not in self._in_flight:
+                try:
+                    self._in_flight[r["seq"]] = await self._producer.send(
+                        r["topic"], value=r["value"], key=r["record_key"],
+                        headers=[(k, v.encode()) for k, v in json.loads(r["headers"])])
+                except KafkaError as refusal:
+                    return handed, refusal
+            handed.append(r["seq"])
+        return handed, None
+
+    async def _acked(self, conn: asyncpg.Connection, seqs: list[int]) -> list[int]:
+        """Wait for the broker's verdict on each handed row, however long Kafka is away, with a heartbeat on the
+        batch's transaction meanwhile. The rows acked; failed ones are forgotten, so they are sent again. An
+        acked row stays remembered until it is no longer pending (`_forget_settled`): if its `published_at`
+        update is lost with the connection, the next batch marks it without handing it over again."""
+        futures = [self._in_flight[seq] for seq in seqs]
+        while pending := [f for f in futures if not f.done()]:
+            await asyncio.wait(pending, timeout=self._heartbeat)
+            if any(not f.done() for f in pending):
+                await conn.execute("SELECT 1")
+        acked = []
+        for seq, future in zip(seqs, futures, strict=True):
+            if not future.cancelled() and future.exception() is None:
+                acked.append(seq)
+            else:
+                del self._in_flight[seq]
+                log.warning("outbox row %s was not published: %r", seq, None if future.cancelled()
+                            else future.exception())
+        return acked
+
+    def _forget_settled(self, keep: set[int]) -> None:
+        """Drop the deliveries of rows no longer pending (marked published, here or by another instance)."""
+        for seq in [s for s, f in self._in_flight.items() if f.done() and s not in keep]:
+            del self._in_flight[seq]
+
+
+def _still_wanted() -> None:
+    """Re-raise a cancellation that an error on the way out replaced (a connection that died while the relay
+    was being stopped): a swallowed cancellation would keep the service from stopping."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 async def outbox_backlog(pool: asyncpg.Pool) -> tuple[int, float]:

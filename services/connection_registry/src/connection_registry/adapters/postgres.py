@@ -20,6 +20,7 @@ _LOCK_AND_CLAIM = ("WITH locked AS (SELECT pg_advisory_xact_lock(hashtextextende
                    " claimed AS (INSERT INTO delivery_inbox (consumer, event_id) SELECT $2, $3 FROM locked"
                    " ON CONFLICT DO NOTHING RETURNING true)"
                    " SELECT coalesce((SELECT true FROM claimed), false)")
+_AWAITING = "completion_event_id IS NOT NULL AND finalisation_event_id IS NULL"
 _BROKEN = "state = 'connected' AND incident_id IS NOT NULL AND restored_at IS NULL"  # StoreRecord.broken
 _INSERT_LINE = f"INSERT INTO timeline ({rows.TIMELINE_COLUMNS}) VALUES ({', '.join(f'${i}' for i in range(1, 12))})"
 
@@ -95,7 +96,7 @@ def _lock_key(merchant_id: str) -> str:
 
 
 class PgRegistryReads:
-    """Read-only queries; each runs on its own connection in one repeatable-read snapshot where it matters."""
+    """Read-only queries; each is one statement (one snapshot), on its own pooled connection."""
 
     def __init__(self, pool: Callable[[], asyncpg.Pool]) -> None:
         self._pool = pool
@@ -110,20 +111,24 @@ class PgRegistryReads:
             " ORDER BY position LIMIT $3", merchant_id, after, limit)
         return [rows.timeline_line(r) for r in found]
 
-    async def awaiting_finalisation(self, limit: int) -> list[Graph]:
+    async def awaiting_finalisation(self, limit: int, offset: int = 0) -> list[Graph]:
         """Completed, not finalised: oldest completion first (who has waited longest)."""
-        async with self._pool().acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-            ids = await conn.fetch("SELECT merchant_id FROM merchants WHERE completion_event_id IS NOT NULL"
-                                   " AND finalisation_event_id IS NULL ORDER BY completed_at, merchant_id LIMIT $1",
-                                   limit)
-            return [(await rows.load_graph(conn, r["merchant_id"]))[0] for r in ids]
+        async with self._pool().acquire() as conn:
+            return await rows.load_graphs(
+                conn, "SELECT merchant_id, row_number() OVER (ORDER BY completed_at, merchant_id) AS ord"
+                f" FROM merchants WHERE {_AWAITING} ORDER BY completed_at, merchant_id LIMIT $1 OFFSET $2",
+                limit, offset)
+
+    async def awaiting_count(self) -> int:
+        return await self._pool().fetchval(f"SELECT count(*) FROM merchants WHERE {_AWAITING}")
 
     async def needing_attention(self, limit: int) -> list[Graph]:
         """Merchants with a connected store whose connection is broken, finalised or not: longest broken first."""
-        async with self._pool().acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-            ids = await conn.fetch(f"SELECT merchant_id FROM stores WHERE {_BROKEN} GROUP BY merchant_id"
-                                   " ORDER BY min(broken_since), merchant_id LIMIT $1", limit)
-            return [(await rows.load_graph(conn, r["merchant_id"]))[0] for r in ids]
+        async with self._pool().acquire() as conn:
+            return await rows.load_graphs(
+                conn, "SELECT merchant_id, row_number() OVER (ORDER BY min(broken_since), merchant_id) AS ord"
+                f" FROM stores WHERE {_BROKEN} GROUP BY merchant_id ORDER BY min(broken_since), merchant_id LIMIT $1",
+                limit)
 
     async def attention_count(self) -> int:
         return await self._pool().fetchval(f"SELECT count(DISTINCT merchant_id) FROM stores WHERE {_BROKEN}")

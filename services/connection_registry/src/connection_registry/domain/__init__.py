@@ -19,15 +19,18 @@ Ordering and delivery rules (what happens to events that cannot be applied as th
 6. Health (`health.py`): ConnectionBroken marks a connected store `reconnect_needed` without touching the map;
    ConnectionRestored (same incident, or any later restore) clears it. A break that arrives after its
    restore, or after a newer restore or link change, is recorded and changes nothing.
+7. Abandoned consents (`consents.py`): ConsentAbandoned puts a store still waiting for a selection through that
+   grant back to eligible and disconnects the released organisations nothing else uses; the map is unchanged.
 """
 
 from collections.abc import Callable
 
-from shared.contracts import (CloudEvent, ConnectionBroken, ConnectionRestored, Event, KeyValidated, OrgDisconnected,
-                              OrgSelected, SetupCompleted, SetupFinalised, StoreConnected)
+from shared.contracts import (CloudEvent, ConnectionBroken, ConnectionRestored, ConsentAbandoned, Event, KeyValidated,
+                              OrgDisconnected, OrgSelected, SetupCompleted, SetupFinalised, StoreConnected)
 
 from .completion import Done, Refusal, complete, finalise, record_completion, record_finalisation, resend
 from .connections import key_validated, org_disconnected, org_selected, store_connected
+from .consents import consent_abandoned
 from .health import connection_broken, connection_restored, reason_in_words
 from .model import (RECONNECT_NEEDED, Change, Completion, Finalisation, Grant, Graph, Incident, Merchant,
                     Organisation, OrgState, Park, StoreRecord, StoreState, TimelineEntry)
@@ -42,6 +45,7 @@ RULES: dict[type[Event], Rule] = {
     OrgDisconnected: org_disconnected,
     ConnectionBroken: connection_broken,
     ConnectionRestored: connection_restored,
+    ConsentAbandoned: consent_abandoned,
     # The registry's own merchant-level facts, applied when a rebuild reads them back from Kafka.
     SetupCompleted: record_completion,
     SetupFinalised: record_finalisation,

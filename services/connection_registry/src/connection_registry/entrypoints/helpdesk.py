@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -19,6 +19,7 @@ from .helpdesk_session import COOKIE, HelpdeskSession, HelpdeskSessions
 log = logging.getLogger(__name__)
 MerchantId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@-]+$")]
 MAX_FORM_BYTES = 4096
+PAGE_SIZE = 50
 HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
            "X-Content-Type-Options": "nosniff",
            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
@@ -81,12 +82,15 @@ async def login(request: Request, sessions: Sessions) -> Response:
 
 
 @router.get("/")
-async def awaiting(handlers: Handlers, session: MaybeSession, notice: str | None = None) -> Response:
+async def awaiting(handlers: Handlers, session: MaybeSession, notice: str | None = None,
+                   page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
+    """A page of `PAGE_SIZE` merchants (each with its map): thousands waiting must not make one huge page."""
     if session is None:
         return _to_login()
-    merchants = await handlers.awaiting_finalisation()
+    merchants = await handlers.awaiting_finalisation(PAGE_SIZE, (page - 1) * PAGE_SIZE)
     return _page("awaiting.html", session=session, merchants=merchants, notice=NOTICES.get(notice or ""),
-                 parked=await handlers.parked_count(), attention=await handlers.attention_count())
+                 parked=await handlers.parked_count(), attention=await handlers.attention_count(),
+                 total=await handlers.awaiting_count(), page=page, page_size=PAGE_SIZE)
 
 
 @router.get("/attention")

@@ -1,13 +1,13 @@
 """Kafka entrypoints: which event goes to which use case. Decoding, retries, dead letters and offset
 commits are the delivery kit's (`ServiceRuntime.consumes`).
 
-All six topics are consumed in the runtime's one consumer group; the record key (the merchant id) keeps
+All seven topics are consumed in the runtime's one consumer group; the record key (the merchant id) keeps
 one merchant's events in order within each topic, and the handlers' per-merchant lock plus the domain's
 parking rule take care of order across topics.
 """
 
-from shared.contracts import (ConnectionBroken, ConnectionRestored, KeyValidated, OrgDisconnected, OrgSelected,
-                              StoreConnected)
+from shared.contracts import (ConnectionBroken, ConnectionRestored, ConsentAbandoned, KeyValidated, OrgDisconnected,
+                              OrgSelected, StoreConnected)
 from shared.runtime import ServiceRuntime
 
 from ..handlers import RegistryHandlers
@@ -25,3 +25,5 @@ def subscribe(runtime: ServiceRuntime, handlers: RegistryHandlers) -> None:
                      "Mark the store 'reconnect needed' (reason, since, incident); its link and the map stay.")
     runtime.consumes(ConnectionRestored, handlers.connection_restored,
                      "Mark the store connected again, following the organisation it was reconnected to.")
+    runtime.consumes(ConsentAbandoned, handlers.consent_abandoned,
+                     "The store no longer waits for a selection; its released organisations are disconnected.")

@@ -38,6 +38,7 @@ __all__ = ["BudgetExhausted", "BudgetShare", "TenantBudget", "XeroLimits"]
 _APP_MINUTE = "xero-app:minute"    # every call claims it, so holding it holds every tenant
 _POLL = (0.05, 0.15)               # a full in-flight budget frees when any call ends: poll, with jitter
 _LOGGED_UP_TO = 1_000             # a minute limit above this (only ever configured) is counted in slices
+_SHARE_PARTS = 10                  # a share is granted per tenth of a minute, so it never comes as one burst
 _CONCURRENT_BACKOFF = 1            # a concurrent-limit 429 clears when a call ends: block only briefly
 
 
@@ -156,13 +157,14 @@ class TenantBudget:
 class BudgetShare:
     """At most `share` of the app minute for one kind of background work (upkeep), on top of the app budget every
     call already claims: a sweep of 20,000 grants can never crowd out the platform's calls, however many
-    instances run it. Counted in time slices like the app minute (one round trip per turn)."""
+    instances run it. Spread over tenths of a minute (200 per 6 s, not 2,000 in the first seconds of a minute),
+    counted in time slices (one round trip per turn). No margin: the app minute each call also claims has it."""
 
     def __init__(self, pool: Callable[[], asyncpg.Pool], name: str, share: float,
                  limits: XeroLimits = XeroLimits()) -> None:
         self._pool = pool
-        self._claim = Claim(f"xero-app:{name}", Limit(max(1, int(limits.app_per_minute * share)),
-                                                       limits.minute + limits.margin, slices=limits.app_minute_slices))
+        per_tenth = max(1, int(limits.app_per_minute * share / _SHARE_PARTS))
+        self._claim = Claim(f"xero-app:{name}", Limit(per_tenth, limits.minute / _SHARE_PARTS, slices=6))
         self.name = name
 
     async def turn(self, *, max_wait: float) -> None:

@@ -76,11 +76,27 @@ class PgFlows:
                 for o in flow.organisations]
         await self._conn.execute(
             "UPDATE oauth_flows SET status = $2, outcome = coalesce($3, outcome), grant_id = $4,"
-            " auth_event_id = $5, organisations = $6::jsonb WHERE flow_id = $1", flow.flow_id, flow.status.value,
-            outcome, flow.grant_id, flow.auth_event_id, json.dumps(orgs))
+            " auth_event_id = $5, organisations = $6::jsonb, authorised_at = $7 WHERE flow_id = $1", flow.flow_id,
+            flow.status.value, outcome, flow.grant_id, flow.auth_event_id, json.dumps(orgs), flow.authorised_at)
 
     async def purge(self, created_before: datetime) -> None:
-        await self._conn.execute("DELETE FROM oauth_flows WHERE created_at < $1", created_before)
+        """Old flows go, except consents still waiting for a selection: the sweep must see those first."""
+        await self._conn.execute("DELETE FROM oauth_flows WHERE created_at < $1 AND status <> 'authorised'",
+                                 created_before)
+
+    async def abandonable(self, authorised_before: datetime, limit: int) -> list[Flow]:
+        """Consents authorised before the cut-off and still unselected, oldest first, locked; SKIP LOCKED so
+        instances sweeping at once share them (and a confirmation in progress keeps its flow)."""
+        rows = await self._conn.fetch(
+            "SELECT * FROM oauth_flows WHERE status = 'authorised' AND authorised_at < $1 ORDER BY authorised_at"
+            " LIMIT $2 FOR UPDATE SKIP LOCKED", authorised_before, limit)
+        return [_flow(r) for r in rows]
+
+    async def awaiting_selection(self, merchant_id: str, authorised_after: datetime) -> list[Flow]:
+        rows = await self._conn.fetch(
+            "SELECT * FROM oauth_flows WHERE status = 'authorised' AND merchant_id = $1 AND authorised_at >= $2"
+            " ORDER BY authorised_at", merchant_id, authorised_after)
+        return [_flow(r) for r in rows]
 
 
 def _session(row: asyncpg.Record) -> WebSession:
@@ -94,4 +110,4 @@ def _flow(row: asyncpg.Record) -> Flow:
                  for o in json.loads(row["organisations"]))
     return Flow(row["flow_id"], bytes(row["session_hash"]), row["merchant_id"], row["user_id"], row["store_id"],
                 row["store_name"], row["nonce"], row["created_at"], FlowStatus(row["status"]), row["grant_id"],
-                row["auth_event_id"], orgs)
+                row["auth_event_id"], orgs, row["authorised_at"])

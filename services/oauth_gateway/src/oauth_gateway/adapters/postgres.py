@@ -4,6 +4,7 @@
 from shared.delivery import Transaction
 
 from .crypto import TokenCipher
+from .pg_completions import PgCompletions
 from .pg_platform import PgPlatformClients, PgStoreLinks
 from .pg_web import PgFlows, PgSessions
 from .pg_xero import PgAuditLog, PgConnections, PgGrants, PgJobs
@@ -23,3 +24,4 @@ class PgGatewayTransaction:
         self.audit = PgAuditLog(conn)
         self.store_links = PgStoreLinks(conn)
         self.platform_clients = PgPlatformClients(conn)
+        self.completions = PgCompletions(conn)

@@ -9,6 +9,7 @@ from shared.contracts import (
     CloudEvent,
     ConnectionBroken,
     ConnectionRestored,
+    ConsentAbandoned,
     DisconnectReason,
     OrgDisconnected,
     OrgSelected,
@@ -75,3 +76,16 @@ def org_disconnected(connection: Connection, reason: DisconnectReason, actor: st
         merchant_id=connection.merchant_id, tenant_id=connection.tenant_id,
         organisation_name=connection.organisation_name, reason=reason, actor=actor),
         source=SOURCE, subject=str(connection.tenant_id))
+
+
+def consent_abandoned(flow: Flow, released: tuple[AuthorisedOrg, ...], now: datetime,
+                      still_awaiting: bool) -> CloudEvent:
+    """A consent nobody confirmed within the TTL (same correlation as its StoreConnected: the flow)."""
+    assert flow.grant_id and flow.auth_event_id and flow.authorised_at, "an authorised flow"
+    return CloudEvent(data=ConsentAbandoned(
+        merchant_id=flow.merchant_id, store_id=flow.store_id, grant_id=flow.grant_id,
+        auth_event_id=flow.auth_event_id, started_by=flow.user_id, authorised_at=flow.authorised_at,
+        abandoned_at=now, still_awaiting=still_awaiting, released=tuple(o.tenant_id for o in released),
+        organisations=tuple(AuthorisedOrganisation(tenant_id=o.tenant_id, connection_id=o.connection_id, name=o.name)
+                            for o in flow.organisations)),
+        source=SOURCE, subject=flow.store_id, correlation_id=flow.flow_id)

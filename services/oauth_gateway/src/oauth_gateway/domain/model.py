@@ -8,6 +8,7 @@ from uuid import UUID
 from shared.contracts import XeroUser
 
 REFRESH_SKEW = timedelta(seconds=120)       # refresh this long before the access token expires
+DEFAULT_CONSENT_TTL = timedelta(hours=24)   # a consent waits this long for "Confirm Selection", then is abandoned
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,7 @@ class FlowStatus(StrEnum):
     SELECTED = "selected"
     CANCELLED = "cancelled"
     FAILED = "failed"
+    ABANDONED = "abandoned"        # authorised, but no organisation selected within the consent TTL
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +74,26 @@ class Flow:
     grant_id: str | None = None
     auth_event_id: UUID | None = None
     organisations: tuple[AuthorisedOrg, ...] = ()
+    authorised_at: datetime | None = None
 
     def expired(self, now: datetime, ttl: timedelta) -> bool:
         return now - self.created_at > ttl
 
+    def awaiting_selection(self, now: datetime, consent_ttl: timedelta) -> bool:
+        """Consent given at Xero, no organisation chosen yet, and still inside the consent TTL: resumable."""
+        return (self.status is FlowStatus.AUTHORISED and self.authorised_at is not None
+                and now - self.authorised_at <= consent_ttl)
+
     def belongs_to(self, session: WebSession) -> bool:
+        """Xero's redirect back must reach the browser session that started the flow (login CSRF)."""
         return self.session_hash == session.session_hash and self.merchant_id == session.merchant_id
+
+    def resumable_by(self, session: WebSession) -> bool:
+        """Once Xero's consent is done, any signed-in user of the same Cloud POS merchant may select the
+        organisation, in any later session (after signing out and in, or a colleague): the store is the
+        merchant's (its validated key listed it) and the consent's organisations are fixed, so choosing among
+        them grants nothing new; the user who confirms is the one recorded. Never another merchant's user."""
+        return self.merchant_id == session.merchant_id
 
     def organisation(self, tenant_id: str) -> AuthorisedOrg | None:
         """Only organisations authorised in THIS consent may be chosen (never one from another grant)."""
@@ -156,9 +172,15 @@ class XeroJob:
     grant_id: str
     merchant_id: str
     actor: str
-    attempts: int = 0
+    attempts: int = 0                   # once claimed: this attempt's number, which is also its lease
     tenant_id: UUID | None = None
     connection_id: UUID | None = None
+    flow_id: UUID | None = None         # a DELETE owed for this consent: it does not keep the connection alive
+
+
+# Outcomes of an attempt that may have removed something at Xero: an answer saying so, or no usable answer (a
+# timeout may come after Xero acted). A confirmation must not report a connection such an attempt may have removed.
+MAY_HAVE_REMOVED = frozenset({"deleted", "revoked", "xero_unavailable"})
 
 
 def clip(name: str | None, fallback: str) -> str:

@@ -30,6 +30,7 @@ class Code(StrEnum):
     GRANT_BROKEN = "grant_broken"
     SUBSCRIPTION_REFUSED = "subscription_refused"
     ALREADY_SELECTED = "already_selected"
+    DISCONNECT_IN_PROGRESS = "disconnect_in_progress"    # an earlier disconnect at Xero may remove this one
     NOT_CONNECTED = "not_connected"
     NOTHING_CONNECTED = "nothing_connected"
     COMPLETION_REFUSED = "completion_refused"            # the registry said no: its own code is shown
@@ -154,6 +155,11 @@ def subscription_refused(reason: str) -> Refusal:
 
 def already_selected() -> Refusal:
     return Refusal(Code.ALREADY_SELECTED, "To change it, click Connect to Xero against the store again.")
+
+
+def disconnect_in_progress() -> Refusal:
+    return Refusal(Code.DISCONNECT_IN_PROGRESS, "Xero is finishing an earlier disconnect of this organisation, so "
+                   "nothing was connected. Please click Connect to Xero against the store again.")
 
 
 def not_connected() -> Refusal:

@@ -23,6 +23,8 @@ T = TypeVar("T")
 THANKS = {True: "Thank you. The Citrus-Lime Helpdesk Team will now arrange to complete the remaining setup steps "
                 "to finalise the integration with Cloud POS and your Xero account.",
           False: "Thank you - we already knew you had finished."}
+RECORDED = ("Thank you. We have recorded that you have finished; the Citrus-Lime Helpdesk Team will be told "
+            "shortly and will then arrange to complete the remaining setup steps.")
 router = APIRouter()
 
 
@@ -176,7 +178,7 @@ async def disconnect(tenant_id: str, request: Request, web: Pages, cases: UseCas
 @router.post("/finished")
 async def finished(request: Request, web: Pages, cases: UseCases, _: NoFields, session: Session) -> Response:
     return _answer(request, web, await cases.summaries.finish(session), lambda done: web.page(
-        request, "done.html", session=session, message=THANKS[done.first_time]))
+        request, "done.html", session=session, message=RECORDED if done.recorded else THANKS[done.first_time]))
 
 
 def install(app: FastAPI, *, callback_path: str) -> None:

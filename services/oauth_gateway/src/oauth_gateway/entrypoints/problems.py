@@ -53,6 +53,7 @@ _PAGES: dict[Code, Page] = {
     Code.GRANT_BROKEN: Page(409, "Your Xero sign-in has expired"),
     Code.SUBSCRIPTION_REFUSED: Page(403, "This Xero organisation cannot be connected"),
     Code.ALREADY_SELECTED: Page(409, "This store's organisation is already chosen"),
+    Code.DISCONNECT_IN_PROGRESS: Page(409, "Xero is finishing an earlier disconnect"),
     Code.NOT_CONNECTED: Page(404, "That organisation is not connected"),
     Code.NOTHING_CONNECTED: Page(409, "No stores are connected yet"),
     Code.COMPLETION_REFUSED: Page(400, "We could not record that you have finished"),

@@ -139,12 +139,15 @@ class Connect:
                           GrantStatus.ACTIVE, tokens, now, user)
             grant = await tx.grants.save(grant, now)
             await tx.flows.save(replace(flow, status=FlowStatus.AUTHORISED, grant_id=grant.grant_id,
-                                        auth_event_id=event_id, organisations=orgs), "authorised")
+                                        auth_event_id=event_id, organisations=orgs, authorised_at=now), "authorised")
             before = await tx.store_links.of_store(flow.store_id)
             previous = before.link.tenant_id if before and before.link.merchant_id == flow.merchant_id else None
             await tx.outbox.publish(events.store_connected(flow, grant.grant_id, event_id, orgs, user, previous))
             await tx.audit.record(now, flow.user_id, "connect.authorised", flow.merchant_id, store_id=flow.store_id,
                                   grant_id=grant.grant_id, organisations=[str(o.tenant_id) for o in orgs])
+            for job in await tx.jobs.supersede(now, grant_id=grant.grant_id):   # revoking would drop this consent
+                await tx.audit.record(now, flow.user_id, f"xero.{job.kind.value}", job.merchant_id,
+                                      outcome="superseded", flow_id=flow.flow_id, job_id=job.job_id)
 
     async def _end(self, flow: Flow, status: FlowStatus, outcome: str, refusal: Refusal) -> Refusal:
         async with self._unit_of_work() as tx:

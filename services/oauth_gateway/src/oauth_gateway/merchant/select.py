@@ -6,12 +6,14 @@ authorised in that flow's consent.
 
 import logging
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from shared.contracts import BreakReason, XeroUser
 
 from ..domain import events, refusals
-from ..domain.model import AuthorisedOrg, Connection, ConnectionStatus, Flow, FlowStatus, JobKind, WebSession, clip
+from ..domain.model import (DEFAULT_CONSENT_TTL, AuthorisedOrg, Connection, ConnectionStatus, Flow, FlowStatus, JobKind,
+                            WebSession, clip)
 from ..domain.platform import StoreConnection, StoreLink
 from ..domain.refusals import Refusal
 from ..domain.subscription import GateDecision, Verdict, gate
@@ -42,8 +44,11 @@ class Selected:
 
 class Select:
     def __init__(self, unit_of_work: UnitOfWork[SelectionWork], clock: Clock, api: XeroApi, tokens: Tokens,
-                 jobs: XeroJobs, summaries: Summaries, refusal_log: RefusalLog, breaks: Breaks) -> None:
+                 jobs: XeroJobs, summaries: Summaries, refusal_log: RefusalLog, breaks: Breaks, *,
+                 consent_ttl: timedelta = DEFAULT_CONSENT_TTL) -> None:
+        """`consent_ttl`: how long a consent waits for its selection before the sweep abandons it."""
         self._unit_of_work = unit_of_work
+        self._consent_ttl = consent_ttl
         self._breaks = breaks
         self._clock = clock
         self._api = api
@@ -105,8 +110,10 @@ class Select:
         now = self._clock()
         async with self._unit_of_work() as tx:
             current = await tx.flows.get(flow.flow_id, lock=True)
-            if current is None or current.status is not FlowStatus.AUTHORISED:
-                return refusals.flow_expired()          # a double submit: the first one won
+            if current is None or not current.awaiting_selection(now, self._consent_ttl):
+                return refusals.flow_expired()          # a double submit (the first one won), or abandoned
+            if await self._undone(tx, session, flow, connection, now):
+                return refusals.disconnect_in_progress()
             grant = await tx.grants.get(connection.grant_id)
             before = await tx.store_links.of_store(flow.store_id)
             known = await tx.connections.get(connection.merchant_id, connection.tenant_id, lock=True)
@@ -125,6 +132,29 @@ class Select:
                                   connection.tenant_id, store_id=flow.store_id,
                                   subscription_class=decision.subscription_class)
         return Selected(flow.store_id, connection.tenant_id)
+
+    async def _undone(self, tx: SelectionWork, session: WebSession, flow: Flow, connection: Connection,
+                      now: datetime) -> bool:
+        """Xero keeps a connection's id when the same organisation is authorised again, and a revocation drops
+        every connection of that Xero user: an earlier DELETE of this connection, or revocation of its grant, must
+        not outlive this confirmation. Those not in flight end here as superseded. True when one in flight, or
+        one that may have reached Xero since this consent began, may have removed the connection just
+        authorised: we refuse rather than report a connection that may be gone, and the merchant's next Connect
+        to Xero authorises a live one. Refusing beats waiting for the job and re-reading /connections, which would
+        keep the merchant's request (and this flow's row lock) on Xero's time and still race the job."""
+        keys = (connection.connection_id, connection.grant_id, flow.created_at)
+        blocking = await tx.jobs.removing(*keys)
+        if blocking is None:
+            for job in await tx.jobs.supersede(now, connection_id=connection.connection_id,
+                                               grant_id=connection.grant_id):
+                await tx.audit.record(now, session.user_id, f"xero.{job.kind.value}", job.merchant_id,
+                                      job.tenant_id, outcome="superseded", flow_id=flow.flow_id, job_id=job.job_id)
+            blocking = await tx.jobs.removing(*keys)           # a lease taken meanwhile
+        if blocking is None:
+            return False
+        log.warning("confirmation of flow %s refused: xero job %s may have removed connection %s", flow.flow_id,
+                    blocking.job_id, connection.connection_id)
+        return True
 
     async def _restored(self, tx: SelectionWork, session: WebSession, link: StoreLink, connection: Connection,
                         before: StoreConnection | None, known: Connection | None) -> None:
@@ -148,7 +178,7 @@ class Select:
                                   store_id=flow.store_id, subscription_class=plan)
             job = None if await tx.connections.in_use(connection_id) else await tx.jobs.add(
                 JobKind.DELETE_CONNECTION, flow.grant_id or "", flow.merchant_id, session.user_id, now, tenant_id,
-                connection_id)
+                connection_id, flow.flow_id)     # this consent does not keep the refused connection alive
         if job is not None:
             await self._jobs.run(job)
 
@@ -159,16 +189,18 @@ class Select:
                 await self._breaks.mark(tx, known, BreakReason.REMOVED_IN_XERO, self._clock(), events.XERO_ACTOR)
 
     async def _own_flow(self, session: WebSession, flow_id: UUID) -> Flow | Refusal:
+        """The merchant's consent waiting for its selection: resumable from any later session of the same
+        merchant (`Flow.resumable_by` says which users and why) until the consent TTL ends."""
         async with self._unit_of_work() as tx:
             flow = await tx.flows.get(flow_id)
         if flow is None:
             return refusals.flow_expired()
-        if not flow.belongs_to(session):   # someone else's sign-in: the page says no more than "expired"
+        if not flow.resumable_by(session):   # another merchant's sign-in: the page says no more than "expired"
             return await self._refusal_log.refused(session, "flow", str(flow_id), refusals.flow_expired(),
                                                    reason="flow_not_yours", owner_merchant_id=flow.merchant_id)
         if flow.status is FlowStatus.SELECTED:
             return refusals.already_selected()
-        if flow.status is not FlowStatus.AUTHORISED:
+        if not flow.awaiting_selection(self._clock(), self._consent_ttl):   # the sweep abandons it, or has
             return refusals.flow_expired()
         return flow
 

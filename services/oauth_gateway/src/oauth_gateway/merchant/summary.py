@@ -5,20 +5,35 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from shared.contracts import BreakReason, XeroUser
 
 from ..domain import refusals
+from ..domain.completion import BEHIND
 from ..domain.health import Health, StoreHealth
-from ..domain.model import ConnectionStatus, WebSession
+from ..domain.model import DEFAULT_CONSENT_TTL, ConnectionStatus, WebSession
 from ..domain.platform import StoreConnection
 from ..domain.refusals import Refusal
 from ..ports import Clock, Registry, ServiceRefusal, ServiceUnavailable, SummaryWork, UnitOfWork
+from .completions import sees_a_connected_store
 
 log = logging.getLogger(__name__)
 RegistryView = dict[str, Any]      # the registry's summary document (docs/internal-apis.md)
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitingSelection:
+    """A consent given at Xero with no organisation selected yet: "Select an Organisation" resumes it until
+    `until` (the consent TTL), from any session of the merchant."""
+
+    flow_id: UUID
+    store_id: str
+    store_name: str
+    organisations: tuple[str, ...]
+    until: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +43,10 @@ class Summary:
     organisations: list[dict] = field(default_factory=list)   # {tenant_id, organisation_name, stores: [...]}
     store_states: dict[str, dict] = field(default_factory=dict)
     health: tuple[StoreHealth, ...] = ()       # this gateway's own view: it is the one that sees breaks first
+    awaiting: tuple[AwaitingSelection, ...] = ()   # the gateway's own too: the registry does not know the flows
+
+    def awaiting_of(self, store_id: str) -> AwaitingSelection | None:
+        return next((a for a in self.awaiting if a.store_id == store_id), None)
 
     @property
     def needs_attention(self) -> tuple[StoreHealth, ...]:
@@ -40,13 +59,17 @@ class Summary:
 @dataclass(frozen=True, slots=True)
 class Finished:
     first_time: bool        # False: the registry already knew
+    recorded: bool = False  # the registry could not take it now: kept here, the helpdesk is told shortly
 
 
 class Summaries:
     def __init__(self, unit_of_work: UnitOfWork[SummaryWork], clock: Clock, registry: Registry, *,
-                 settle_timeout: float = 5.0, wanted_scopes: tuple[str, ...] = ()) -> None:
-        """`wanted_scopes`: what the app asks Xero for now; a connection granted less needs new permissions."""
+                 settle_timeout: float = 5.0, wanted_scopes: tuple[str, ...] = (),
+                 consent_ttl: timedelta = DEFAULT_CONSENT_TTL) -> None:
+        """`wanted_scopes`: what the app asks Xero for now; a connection granted less needs new permissions.
+        `consent_ttl`: how long a consent waits for its selection."""
         self._unit_of_work = unit_of_work
+        self._consent_ttl = consent_ttl
         self._wanted = wanted_scopes
         self._clock = clock
         self._registry = registry
@@ -55,20 +78,29 @@ class Summaries:
     async def read(self, session: WebSession) -> Summary:
         """The registry is the source of truth for the map; organisations this gateway has just ended are hidden
         at once, and each store's health (connected, or reconnect needed and why) is the gateway's own."""
-        health = await self.health(session.merchant_id)
+        health, awaiting = await self.health(session.merchant_id), await self.awaiting(session.merchant_id)
         try:
             found = await self._registry.summary(session.merchant_id)
         except (ServiceUnavailable, ServiceRefusal) as error:
             log.warning("registry summary unavailable: %s", type(error).__name__)
-            return Summary(available=False, health=health)
+            return Summary(available=False, health=health, awaiting=awaiting)
         if found is None:
-            return Summary(available=True, health=health)
+            return Summary(available=True, health=health, awaiting=awaiting)
         async with self._unit_of_work() as tx:
             ours = {str(c.tenant_id): c.status for c in await tx.connections.of_merchant(session.merchant_id)}
         organisations = [o for o in found.get("organisations", []) if o.get("stores") and ours.get(
             str(o.get("tenant_id")), ConnectionStatus.ACTIVE) is ConnectionStatus.ACTIVE]
         return Summary(True, bool(found.get("completed")), organisations,
-                       {s["store_id"]: s for s in found.get("stores", []) if "store_id" in s}, health)
+                       {s["store_id"]: s for s in found.get("stores", []) if "store_id" in s}, health, awaiting)
+
+    async def awaiting(self, merchant_id: str) -> tuple[AwaitingSelection, ...]:
+        """The merchant's consents still waiting for "Confirm Selection" (the newest one per store)."""
+        now = self._clock()
+        async with self._unit_of_work() as tx:
+            flows = await tx.flows.awaiting_selection(merchant_id, now - self._consent_ttl)
+        newest = {f.store_id: f for f in flows if f.authorised_at is not None}    # oldest first: the newest wins
+        return tuple(AwaitingSelection(f.flow_id, f.store_id, f.store_name, tuple(o.name for o in f.organisations),
+                                       f.authorised_at + self._consent_ttl) for f in newest.values())
 
     async def health(self, merchant_id: str) -> tuple[StoreHealth, ...]:
         async with self._unit_of_work() as tx:
@@ -106,19 +138,34 @@ class Summaries:
                 for o in (found or {}).get("organisations", [])}
 
     async def finish(self, session: WebSession) -> Finished | Refusal:
-        """"I have finished connecting stores": the registry tells the helpdesk (SetupCompleted)."""
+        """"I have finished connecting stores": the registry tells the helpdesk (SetupCompleted). When it cannot
+        take it now (away, or not yet aware of a store we see connected: our events wait for Kafka), the request
+        is kept and `merchant.completions` offers it again until it does; the merchant is told it is recorded."""
         try:
             status = await self._registry.complete(session.merchant_id, session.user_id)
-        except ServiceRefusal as refusal:
-            if refusal.code == "nothing_connected":
-                return refusals.nothing_connected()
-            return refusals.completion_refused(refusal.code, refusal.message)
         except ServiceUnavailable:
-            return refusals.registry_unavailable()
+            return await self._keep(session, "registry_unavailable")
+        except ServiceRefusal as refusal:
+            if refusal.code in BEHIND:   # "nothing connected" (or no such merchant) may only mean "not yet"
+                return await self._keep(session, f"registry_behind:{refusal.code}")
+            return refusals.completion_refused(refusal.code, refusal.message)
+        now = self._clock()
         async with self._unit_of_work() as tx:
-            await tx.audit.record(self._clock(), session.user_id, "setup.completed", session.merchant_id,
-                                  status=status)
+            await tx.completions.end(session.merchant_id, now, f"delivered:{status}")  # one kept earlier, if any
+            await tx.audit.record(now, session.user_id, "setup.completed", session.merchant_id, status=status)
         return Finished(first_time=status != 200)
+
+    async def _keep(self, session: WebSession, why: str) -> Finished | Refusal:
+        """Nothing is kept that the registry is sure to refuse: with no store connected here, say so now."""
+        now = self._clock()
+        async with self._unit_of_work() as tx:
+            if not await sees_a_connected_store(tx, session.merchant_id):
+                return refusals.nothing_connected()
+            if await tx.completions.keep(session.merchant_id, session.user_id, now):
+                await tx.audit.record(now, session.user_id, "setup.completion_recorded", session.merchant_id,
+                                      reason=why)
+        log.info("completion of merchant %s kept for later delivery (%s)", session.merchant_id, why)
+        return Finished(first_time=True, recorded=True)
 
 
 def store_connected(store_id: str, tenant_id: UUID) -> Callable[[RegistryView], bool]:

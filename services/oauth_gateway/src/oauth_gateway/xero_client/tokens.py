@@ -100,7 +100,7 @@ class Tokens:
             if current_row is None or current_row.status is not GrantStatus.ACTIVE:
                 raise GrantBroken(seen.grant_id)     # revoked or broken meanwhile: never bring it back
             await tx.grants.save(replace(current_row, tokens=tokens, refreshed_at=now), now)
-        log.info("refreshed Xero grant %s", seen.grant_id)
+        log.debug("refreshed Xero grant %s", seen.grant_id)
         return tokens
 
     async def _lease(self, seen: Grant) -> TokenSet | None:

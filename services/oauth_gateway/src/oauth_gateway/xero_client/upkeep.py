@@ -14,6 +14,7 @@ Housekeeping (re-sealing tokens under a new key, forgetting stale sessions and f
 import asyncio
 import logging
 import random
+from collections import deque
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -57,22 +58,47 @@ class Upkeep:
         self._spread = spread
 
     async def run(self, poll_seconds: float) -> None:
-        """The background loop: batch after batch while work is due, else a short jittered pause."""
+        """The background loop: `concurrency` workers share batches claimed one at a time, so a slow grant (a
+        refresh retried after a lost answer) holds up only its own worker; a short jittered pause when none is due."""
+        waiting: deque[DueGrant] = deque()
+        claiming = asyncio.Lock()
+
+        async def worker() -> None:
+            while True:
+                grant = await self._next(waiting, claiming, poll_seconds)
+                try:
+                    await self._tend_and_reschedule(grant)
+                except Exception:  # noqa: BLE001 - the database away for a moment: the lease brings it back
+                    log.exception("upkeep of grant %s could not be rescheduled", grant.grant_id)
+
+        await asyncio.gather(*(worker() for _ in range(self._concurrency)))
+
+    async def _next(self, waiting: deque[DueGrant], claiming: asyncio.Lock, poll_seconds: float) -> DueGrant:
         while True:
-            try:
-                taken = await self.tend_due()
-            except Exception:  # noqa: BLE001 - the database away for a moment must not end upkeep
-                log.exception("upkeep batch failed")
-                taken = 0
-            if taken < self._batch_size:
-                await asyncio.sleep(poll_seconds * (0.5 + self._spread()))
+            if waiting:
+                return waiting.popleft()
+            async with claiming:                 # one worker claims the next batch for all of them
+                if not waiting:
+                    waiting.extend(await self._claim())
+                if waiting:
+                    continue
+            await asyncio.sleep(poll_seconds * (0.5 + self._spread()))
+
+    async def _claim(self) -> list[DueGrant]:
+        now = self._clock()
+        try:
+            async with self._unit_of_work() as tx:
+                return await tx.grants.claim_upkeep(now, self._batch_size, now + self._lease)
+        except Exception:  # noqa: BLE001 - the database away for a moment must not end upkeep
+            log.exception("claiming upkeep work failed")
+            return []
 
     async def tend_due(self) -> int:
         """One batch of due grants, `concurrency` at a time; returns how many were taken."""
         now = self._clock()
         async with self._unit_of_work() as tx:
             due = await tx.grants.claim_upkeep(now, self._batch_size, now + self._lease)
-        gate_ = asyncio.Semaphore(self._concurrency)
+        gate_ = asyncio.Semaphore(self._concurrency)      # tests and one-off passes; `run` keeps workers busy
 
         async def one(grant: DueGrant) -> None:
             async with gate_:

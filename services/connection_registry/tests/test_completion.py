@@ -1,23 +1,12 @@
 """Completion, finalisation and resend on fakes, and that replaying what they published rebuilds them."""
 
-import pytest
 
 from connection_registry.domain import Done, Refusal
 from connection_registry.handlers import CONSUMER, Outcome, RegistryHandlers
 from shared.contracts import SetupCompleted, SetupFinalised
 
-from .fakes import FakeReads, FakeUnitOfWork, StepClock
+from .fakes import FakeUnitOfWork
 from .journey import ORG_A, ORG_B, Journey
-
-
-@pytest.fixture
-def uow() -> FakeUnitOfWork:
-    return FakeUnitOfWork()
-
-
-@pytest.fixture
-def handlers(uow: FakeUnitOfWork) -> RegistryHandlers:
-    return RegistryHandlers(uow, FakeReads(uow), clock=StepClock())
 
 
 async def connected(handlers: RegistryHandlers) -> Journey:

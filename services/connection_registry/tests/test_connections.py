@@ -1,23 +1,12 @@
 """The graph rules through the handlers, on fakes: states, cascade, derived events, parking, lateness."""
 
-import pytest
 
 from connection_registry.domain import OrgState, StoreState
 from connection_registry.handlers import Outcome, RegistryHandlers
 from shared.contracts import ConnectionsChanged, DisconnectReason, StoreDisconnected
 
-from .fakes import FakeReads, FakeUnitOfWork, StepClock
+from .fakes import FakeUnitOfWork
 from .journey import ORG_A, ORG_B, Journey
-
-
-@pytest.fixture
-def uow() -> FakeUnitOfWork:
-    return FakeUnitOfWork()
-
-
-@pytest.fixture
-def handlers(uow: FakeUnitOfWork) -> RegistryHandlers:
-    return RegistryHandlers(uow, FakeReads(uow), clock=StepClock())
 
 
 async def play(handlers: RegistryHandlers, *events) -> list[Outcome]:

@@ -5,24 +5,13 @@ with it are disconnected unless a store uses them, nothing is published, and the
 from datetime import datetime, timedelta
 from uuid import UUID
 
-import pytest
 
 from connection_registry.domain import OrgState, StoreState
-from connection_registry.handlers import Outcome, RegistryHandlers
+from connection_registry.handlers import Outcome
 from shared.contracts import CloudEvent, ConsentAbandoned, StoreConnected
 
-from .fakes import FakeReads, FakeUnitOfWork, StepClock
+from .fakes import FakeUnitOfWork
 from .journey import ORG_A, ORG_B, Journey
-
-
-@pytest.fixture
-def uow() -> FakeUnitOfWork:
-    return FakeUnitOfWork()
-
-
-@pytest.fixture
-def handlers(uow: FakeUnitOfWork) -> RegistryHandlers:
-    return RegistryHandlers(uow, FakeReads(uow), clock=StepClock())
 
 
 def abandoned(j: Journey, consent: CloudEvent, *released: UUID, still_awaiting: bool = False,

@@ -11,20 +11,10 @@ from connection_registry.domain.model import Merchant, Organisation, OrgState, S
 from connection_registry.handlers import Outcome, RegistryHandlers
 from shared.contracts import BreakReason, CloudEvent, ConnectionBroken, ConnectionRestored, examples
 
-from .fakes import FakeReads, FakeUnitOfWork, StepClock
+from .fakes import FakeUnitOfWork
 from .journey import ORG_A, ORG_B, STEVE, Journey
 
 INCIDENT, LATER = UUID("00000000-0000-4000-8000-00000000000a"), UUID("00000000-0000-4000-8000-00000000000b")
-
-
-@pytest.fixture
-def uow() -> FakeUnitOfWork:
-    return FakeUnitOfWork()
-
-
-@pytest.fixture
-def handlers(uow: FakeUnitOfWork) -> RegistryHandlers:
-    return RegistryHandlers(uow, FakeReads(uow), clock=StepClock())
 
 
 async def play(handlers: RegistryHandlers, *events: CloudEvent) -> list[Outcome]:

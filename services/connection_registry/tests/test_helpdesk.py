@@ -11,20 +11,10 @@ from connection_registry.handlers import RegistryHandlers
 from connection_registry.main import build_http
 from shared.contracts import SetupCompleted, SetupFinalised
 
-from .fakes import HELPDESK_TOKEN, SETTINGS, FakeReads, FakeUnitOfWork, StepClock
+from .fakes import HELPDESK_TOKEN, SETTINGS, StepClock
 from .journey import ORG_A, STEVE, Journey
 
 INCIDENT = UUID("00000000-0000-4000-8000-00000000000a")
-
-
-@pytest.fixture
-def uow() -> FakeUnitOfWork:
-    return FakeUnitOfWork()
-
-
-@pytest.fixture
-def handlers(uow) -> RegistryHandlers:
-    return RegistryHandlers(uow, FakeReads(uow), clock=StepClock())
 
 
 @pytest.fixture

@@ -9,20 +9,10 @@ from connection_registry.handlers import RegistryHandlers
 from connection_registry.main import build_http
 from shared.contracts import BreakReason
 
-from .fakes import API_TOKEN, SETTINGS, FakeReads, FakeUnitOfWork, StepClock
+from .fakes import API_TOKEN, SETTINGS
 from .journey import ORG_A, ORG_B, STEVE, Journey
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
-
-
-@pytest.fixture
-def uow() -> FakeUnitOfWork:
-    return FakeUnitOfWork()
-
-
-@pytest.fixture
-def handlers(uow) -> RegistryHandlers:
-    return RegistryHandlers(uow, FakeReads(uow), clock=StepClock())
 
 
 @pytest.fixture

@@ -38,6 +38,15 @@ SERVICES = ("key_validator", "oauth_gateway", "connection_registry", "notifier")
 _TICK = os.sysconf("SC_CLK_TCK")
 ROOT = Path(__file__).resolve().parent.parent
 LOGS = ROOT / "artifacts" / "bench" / "logs"
+CONSOLE_ENV = {  # the registry's console settings; the drain phases never sign staff in
+    "CONNECTION_REGISTRY_STAFF_IDENTITY__ISSUER": "http://127.0.0.1:9/staff-idp",
+    "CONNECTION_REGISTRY_STAFF_IDENTITY__CLIENT_ID": "helpdesk-console",
+    "CONNECTION_REGISTRY_STAFF_IDENTITY__CLIENT_SECRET": "bench-console-secret",
+    "CONNECTION_REGISTRY_STAFF_IDENTITY__REDIRECT_URI": "http://127.0.0.1:9/helpdesk/callback",
+    "CONNECTION_REGISTRY_STAFF_IDENTITY__POST_LOGOUT_REDIRECT_URI": "http://127.0.0.1:9/helpdesk/signed-out",
+    "CONNECTION_REGISTRY_NOTIFIER__BASE_URL": "http://127.0.0.1:9",
+    "CONNECTION_REGISTRY_NOTIFIER__API_TOKEN": "bench-notifier-token-0123",
+}
 
 
 @dataclass
@@ -217,7 +226,7 @@ class Consumer:
                 "CONNECTION_REGISTRY_KAFKA__BOOTSTRAP_SERVERS": infra.bootstrap,
                 "CONNECTION_REGISTRY_KAFKA__CONSUMER_GROUP": group,
                 "CONNECTION_REGISTRY_API_TOKEN": "bench-api-token-0123456789",
-                "CONNECTION_REGISTRY_HELPDESK_TOKEN": "bench-helpdesk-token-0123456789",
+                **CONSOLE_ENV,
                 "CONNECTION_REGISTRY_HTTP__PORT": "0",
             }
             cmd = [sys.executable, "-m", "connection_registry"]

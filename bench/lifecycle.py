@@ -1,12 +1,14 @@
-"""Connection lifecycle at 10,000 merchants (issue #18): the gateway's upkeep, its Xero budget and its pages at
-that size, on real processes.
+"""Connection lifecycle at 10,000 merchants (issues #18, #19): the gateway's upkeep, its Xero budget, its pages
+and the helpdesk console's pages at that size, on real processes.
 
-`bench.lifecycle_seed` seeds the Xero sandbox, the gateway's and the registry's databases consistently with
-`--lifecycle-merchants` merchants (3 stores, 2 grants, 3 Xero connections each). Then the Xero sandbox, the
-connection_registry and the oauth_gateway run as their own processes with `make run`'s settings
-(local_infra.stack.plan) on the bench's Kafka and PostgreSQL, the gateway's upkeep at its production defaults
-(a check every 900 s, 8 grants at a time, 20 % of the app's budget), and the bench moves the grants' due times
-in the gateway's database to make each figure's situation:
+`bench.lifecycle_seed` seeds the Xero sandbox, the gateway's, the registry's and the notifier's databases
+consistently with `--lifecycle-merchants` merchants (3 stores, 2 grants, 3 Xero connections each; what the
+notifier sent them; half a year of staff sessions and audit). Then the Xero sandbox, the staff identity sandbox,
+the notifier, the connection_registry and the oauth_gateway run as their own processes with `make run`'s
+settings (local_infra.stack.plan; the console's "not finished" queue at its default of 3 days) on the bench's
+Kafka and PostgreSQL, the gateway's upkeep at its production defaults (a check every 900 s, 8 grants at a time,
+20 % of the app's budget), and the bench moves the grants' due times in the gateway's database to make each
+figure's situation:
 
 - bare refresh loop (the baseline): `--lifecycle-baseline-refreshes` refreshes of users the gateway does not
   know, straight at the sandbox's token endpoint, 8 at a time (the upkeep's concurrency);
@@ -18,7 +20,9 @@ in the gateway's database to make each figure's situation:
 - steady checks: next_check_at spread evenly over the check interval: Xero API calls per minute over a
   `--lifecycle-window` window, read from the sandbox's counters, as a share of the app's 10,000/min (goal
   <= 20 %); the pages are measured during this window (one request at a time, upkeep running as usual):
-  the merchant's stores page (GET / signed in) and the helpdesk's pages of the registry (p95 goal < 100 ms);
+  the merchant's stores page (GET / signed in) and every page of the helpdesk console (CONSOLE_PAGES), an agent
+  and a lead signed in through the staff identity sandbox, the attention, parked and merchant pages reading the
+  notifier's API (p95 goal < 100 ms);
 - peak checks: every check due at once: the calls of the first window, against the same budget;
 - database connections: the most sessions the gateway held at once on its database (pg_stat_activity, polled
   every 0.2 s; the bench's own sessions left out) over the whole phase, next to its pool size.
@@ -31,7 +35,6 @@ import contextlib
 import os
 import statistics
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -41,16 +44,20 @@ from typing import TYPE_CHECKING
 import asyncpg
 import httpx
 
+from connection_registry.console import PAGE_SIZE
 from local_infra._proc import port_open
 from local_infra.postgres import temporary_database
 from local_infra.processes import ServiceProcess, service_process
-from local_infra.stack import DATABASES, Ports, generate_secrets, plan
+from local_infra.staff import sign_in_staff
+from local_infra.stack import DATABASES, Ports, Process, generate_secrets, plan
 from oauth_gateway.adapters.crypto import TokenCipher
 from oauth_gateway.settings import SALES_POSTER_SCOPES, UpkeepSettings
+from sandboxes.staff_idp import ALICE_EMAIL, DEMO_PASSWORD, LENA_EMAIL
 from shared.settings import DatabaseSettings
 
 from .harness import LOGS, Infra, cpu_seconds, fmt, grid
-from .lifecycle_seed import APPLICATION, MerchantSeed, plan_merchants, seed_gateway, seed_registry
+from .lifecycle_seed import (APPLICATION, MerchantSeed, plan_merchants, seed_gateway, seed_notifier, seed_registry,
+                             seed_staff)
 
 if TYPE_CHECKING:
     from .harness import Config
@@ -63,17 +70,21 @@ TOKEN_ROUTE = "POST /connect/token"
 
 
 def _quiet_offset() -> int:
-    """A `make run` port offset at which nothing listens (the sandbox, the gateway's two listeners)."""
+    """A `make run` port offset at which nothing listens (the sandboxes, the registry, the gateway's two
+    listeners)."""
     for offset in range(21000, 50000, 173):
         ports = Ports(offset=offset)
         if not any(port_open(p, timeout=0.1) for p in (ports.xero, ports.gateway, ports.platform, ports.registry,
-                                                         ports.cloudpos, ports.key_validator, ports.helpdesk)):
+                                                         ports.cloudpos, ports.key_validator, ports.helpdesk,
+                                                         ports.staff_idp, ports.notifier)):
             return offset
     raise RuntimeError("no free port offset for the lifecycle phase")
 
 
 class Stack:
-    """The sandbox, the registry and the gateway as processes, with what the bench reads them by."""
+    """The Xero and staff identity sandboxes, the notifier, the registry and the gateway as processes, with what
+    the bench reads them by. The registry listens on `make run`'s port for it: the staff identity sandbox only
+    sends a signed-in browser back to the redirect URI registered there."""
 
     def __init__(self, kafka: str, dsns: dict[str, str], groups: dict[str, str]) -> None:
         self.ports, self.secret = Ports(offset=_quiet_offset()), generate_secrets()
@@ -81,39 +92,42 @@ class Stack:
         procs = {p.name: p for p in plan(self.ports, kafka, {d: dsns.get(d, unused) for d in DATABASES},
                                         self.secret, LOGS)}
         self.xero_env = procs["xero sandbox"].env
+        self.sandboxes = [procs["xero sandbox"], procs["staff_idp"]]
         self.envs = {name: procs[name].env | {f"{name.upper()}_KAFKA__CONSUMER_GROUP": groups[name]}
-                     for name in ("oauth_gateway", "connection_registry")}
+                     for name in ("oauth_gateway", "connection_registry", "notifier")}
+        self.envs["connection_registry"].pop("CONNECTION_REGISTRY_CONSOLE__UNFINISHED_AFTER_DAYS")  # its default
         self.xero_url = f"http://127.0.0.1:{self.ports.xero}"
+        self.staff_idp_url = f"http://127.0.0.1:{self.ports.staff_idp}"
         self.cipher = TokenCipher.from_base64({"k1": self.secret["token_key"]}, "k1")
-        self.sandbox: subprocess.Popen[bytes] | None = None
         self.registry: ServiceProcess | None = None
         self.gateway: ServiceProcess | None = None
+        self.notifier: ServiceProcess | None = None
         self._running = contextlib.ExitStack()
 
     @property
     def xero_client(self) -> tuple[str, str]:
         return self.xero_env["XERO_SANDBOX_CLIENT_ID"], self.xero_env["XERO_SANDBOX_CLIENT_SECRET"]
 
-    async def start_sandbox(self) -> None:
+    async def start_sandboxes(self) -> None:
+        """The Xero sandbox and the staff identity sandbox, with `make run`'s arguments and settings."""
         LOGS.mkdir(parents=True, exist_ok=True)
-        with (LOGS / "lifecycle-xero-sandbox.log").open("wb") as log:
-            self.sandbox = subprocess.Popen(
-                [sys.executable, "-m", "sandboxes.xero", "--host", "127.0.0.1", "--port", str(self.ports.xero)],
-                env=os.environ | self.xero_env, stdout=log, stderr=subprocess.STDOUT)
+        for sandbox in self.sandboxes:
+            log_path = LOGS / f"lifecycle-{sandbox.name.replace(' ', '-')}.log"
+            with log_path.open("wb") as log:
+                sandbox.popen = subprocess.Popen(sandbox.argv, env=os.environ | sandbox.env, stdout=log,
+                                                 stderr=subprocess.STDOUT)
         async with httpx.AsyncClient() as http:
-            for _ in range(300):
-                if self.sandbox.poll() is not None:
-                    raise RuntimeError(f"the Xero sandbox exited; see {LOGS / 'lifecycle-xero-sandbox.log'}")
-                with contextlib.suppress(httpx.TransportError):
-                    if (await http.get(f"{self.xero_url}/.well-known/openid-configuration")).status_code == 200:
-                        return
-                await asyncio.sleep(0.1)
-        raise RuntimeError("the Xero sandbox did not start")
+            for sandbox in self.sandboxes:
+                await _wait_ready(http, sandbox)
 
     async def start_services(self, upkeep: dict[str, str]) -> None:
-        """The registry, then the gateway pointed at it (service_process picks free ports and blocks: a thread)."""
+        """The notifier, the registry pointed at it, then the gateway pointed at the registry (service_process
+        blocks: a thread)."""
+        self.notifier = await asyncio.to_thread(self._running.enter_context, service_process(
+            "notifier", self.envs["notifier"], LOGS, ready_timeout=120))
+        registry_env = self.envs["connection_registry"] | {"CONNECTION_REGISTRY_NOTIFIER__BASE_URL": self.notifier.url}
         self.registry = await asyncio.to_thread(self._running.enter_context, service_process(
-            "connection_registry", self.envs["connection_registry"], LOGS, ready_timeout=120))
+            "connection_registry", registry_env, LOGS, ready_timeout=120, port=self.ports.registry))
         gateway_env = self.envs["oauth_gateway"] | {"OAUTH_GATEWAY_REGISTRY__BASE_URL": self.registry.url} | {
             f"OAUTH_GATEWAY_UPKEEP__{k.upper()}": v for k, v in upkeep.items()}
         self.gateway = await asyncio.to_thread(self._running.enter_context, service_process(
@@ -121,13 +135,24 @@ class Stack:
 
     async def stop(self) -> None:
         await asyncio.to_thread(self._running.close)
-        if self.sandbox and self.sandbox.poll() is None:
-            self.sandbox.terminate()
+        for sandbox in (s.popen for s in self.sandboxes if s.popen and s.popen.poll() is None):
+            sandbox.terminate()
             try:
-                self.sandbox.wait(15)
+                await asyncio.to_thread(sandbox.wait, 15)
             except subprocess.TimeoutExpired:
-                self.sandbox.kill()
-                self.sandbox.wait()
+                sandbox.kill()
+                sandbox.wait()
+
+
+async def _wait_ready(http: httpx.AsyncClient, sandbox: Process) -> None:
+    for _ in range(300):
+        if sandbox.popen is None or sandbox.popen.poll() is not None:
+            raise RuntimeError(f"the {sandbox.name} exited; see its log in {LOGS}")
+        with contextlib.suppress(httpx.TransportError):
+            if (await http.get(sandbox.ready_url)).status_code == 200:
+                return
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"the {sandbox.name} did not start")
 
 
 class Probe:
@@ -239,36 +264,99 @@ def _percentiles(times: list[float]) -> dict:
             "p95": ordered[max(0, round(0.95 * (len(ordered) - 1)))], "max": ordered[-1]}
 
 
-async def page_latencies(stack: Stack, cookies: list[str], merchants: list[MerchantSeed], n: int) -> dict:
-    """Each page fetched one at a time (after a few unmeasured ones); the merchant's page must show the
-    organisations from the registry's summary, or the figure would be of an error page."""
-    async def timed(http: httpx.AsyncClient, paths: list[tuple[str, dict]], expect: str) -> dict:
-        times = []
-        for i, (path, cookies_) in enumerate(paths):
-            t0 = time.perf_counter()
-            answer = await http.get(path, cookies=cookies_)
-            elapsed = (time.perf_counter() - t0) * 1000
-            if answer.status_code != 200 or expect not in answer.text:
-                raise RuntimeError(f"{path} answered {answer.status_code}: {answer.text[:300]}")
-            if i >= 3:
-                times.append(elapsed)
-        return _percentiles(times)
+CONSOLE_PAGES = (   # (figure, label): every page of the helpdesk console, in the table's order
+    ("console_awaiting", "console: awaiting finalisation, page 1"),
+    ("console_awaiting_deep", "console: awaiting finalisation, last page"),
+    ("console_attention", "console: needs attention (+ notifier API)"),
+    ("console_unfinished", "console: started, not finished"),
+    ("console_parked", "console: parked notifications (notifier API)"),
+    ("console_search_merchant", "console: search, merchant name"),
+    ("console_search_store", "console: search, store name"),
+    ("console_search_organisation", "console: search, Xero organisation name"),
+    ("console_search_tenant", "console: search, Xero organisation id"),
+    ("console_search_merchant_id", "console: search, merchant id"),
+    ("console_search_miss", "console: search, no match"),
+    ("console_merchant", "console: merchant page (+ notifier API)"),
+    ("console_sessions", "console: staff sessions (lead)"),
+)
+UNANSWERED = "The notifier is not answering"   # the console's words when the notifier's API did not answer
+Request = tuple[str, dict]                     # a path and httpx.get's keyword arguments
 
-    helpdesk_n = max(5, n // 4)
-    picks = [merchants[(i * 7919) % len(merchants)].merchant_id for i in range(helpdesk_n + 3)]
-    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=30) as gateway, \
-            httpx.AsyncClient(base_url=stack.registry.url, timeout=30) as registry:
-        home = await timed(gateway, [("/", {"cpx_setup": cookies[i % len(cookies)]}) for i in range(n + 3)],
-                           "Xero Organisation Name:")
-        signed = await registry.post("/helpdesk/login", data={"helpdesk_id": "bench",
-                                                              "token": stack.secret["helpdesk_page"]})
-        staff = {"registry_helpdesk": signed.cookies["registry_helpdesk"]}
-        return {"merchant_home": home,
-                "helpdesk_awaiting": await timed(registry, [("/helpdesk/", staff)] * (helpdesk_n + 3), "bench-m"),
-                "helpdesk_attention": await timed(registry, [("/helpdesk/attention", staff)] * (helpdesk_n + 3),
-                                                  "bench-m"),
-                "helpdesk_merchant": await timed(registry, [(f"/helpdesk/merchants/{m}", staff) for m in picks],
-                                                 "bench-m")}
+
+async def _timed(http: httpx.AsyncClient, requests: list[Request], expect: tuple[str, ...] = (),
+                 refuse: tuple[str, ...] = ()) -> dict:
+    """Each request one at a time, the first three unmeasured; a page without all of `expect` (or with one of
+    `refuse`) stops the bench, or the figure could be of an error page or the sign-in page."""
+    times = []
+    for i, (path, options) in enumerate(requests):
+        t0 = time.perf_counter()
+        answer = await http.get(path, **options)
+        elapsed = (time.perf_counter() - t0) * 1000
+        text = answer.text
+        if answer.status_code != 200 or not all(e in text for e in expect) or any(r in text for r in refuse):
+            raise RuntimeError(f"{path} {options.get('params', '')} answered {answer.status_code}: {text[:300]}")
+        if i >= 3:
+            times.append(elapsed)
+    return _percentiles(times)
+
+
+def _searches(merchants: list[MerchantSeed], n: int) -> dict[str, list[tuple[str, str | None]]]:
+    """(query, a merchant id the answer must show) for each kind of search, a different merchant each time."""
+    picks = [merchants[(i * 4099 + 17) % len(merchants)] for i in range(n)]
+    return {"merchant": [(m.name, None) for m in picks],
+            "store": [(m.stores[i % 3].name, None) for i, m in enumerate(picks)],
+            "organisation": [(m.stores[2].organisation_name, None) for m in picks],
+            "tenant": [(str(m.stores[i % 3].tenant_id), m.merchant_id) for i, m in enumerate(picks)],
+            "merchant_id": [(m.merchant_id, m.merchant_id) for m in picks],
+            "miss": [(f"no such shop {i}", None) for i in range(n)]}
+
+
+async def console_latencies(agent: httpx.AsyncClient, lead: httpx.AsyncClient, merchants: list[MerchantSeed],
+                            n: int) -> dict:
+    """Every console page as a signed-in agent (the sessions page as a lead), `n` times each (+3 unmeasured)."""
+    picks = [merchants[(i * 7919) % len(merchants)].merchant_id for i in range(n + 3)]
+    awaiting = sum(m.completed and not m.finalised for m in merchants)
+    last = max(1, -(-awaiting // PAGE_SIZE))
+    listed = ("/helpdesk/merchants/bench-m",)
+    pages = {
+        "console_awaiting": await _timed(agent, [("/helpdesk/", {})] * (n + 3), listed),
+        "console_awaiting_deep": await _timed(agent, [("/helpdesk/", {"params": {"page": last}})] * (n + 3),
+                                              listed),
+        "console_attention": await _timed(agent, [("/helpdesk/attention", {})] * (n + 3), listed + (" sent, ",),
+                                          (UNANSWERED,)),
+        "console_unfinished": await _timed(agent, [("/helpdesk/unfinished", {})] * (n + 3), listed),
+        "console_parked": await _timed(agent, [("/helpdesk/parked", {})] * (n + 3), listed + ("a lead can re-drive",),
+                                       (UNANSWERED,))}
+    for kind, queries in _searches(merchants, n + 3).items():
+        found = await _timed(agent, [("/helpdesk/search", {"params": {"q": q}}) for q, _ in queries],
+                             ("No merchant matches",) if kind == "miss" else listed)
+        pages[f"console_search_{kind}"] = found
+        for q, shown in queries[:3]:   # the answer is the merchant searched for, not just any merchant
+            if shown and shown not in (await agent.get("/helpdesk/search", params={"q": q})).text:
+                raise RuntimeError(f"searching {q!r} did not find {shown}")
+    pages["console_merchant"] = await _timed(agent, [(f"/helpdesk/merchants/{m}", {}) for m in picks],
+                                             ("Notifications sent", "bench-m"), (UNANSWERED,))
+    pages["console_sessions"] = await _timed(lead, [("/helpdesk/sessions", {})] * (n + 3),
+                                             ("Signed-in staff", LENA_EMAIL, ALICE_EMAIL))
+    return pages
+
+
+async def page_latencies(stack: Stack, cookies: list[str], merchants: list[MerchantSeed], n: int) -> dict:
+    """The merchant's stores page (its organisations from the registry's summary, or the figure would be of an
+    error page), then the console's pages as staff signed in through the staff identity sandbox."""
+    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=30) as gateway:
+        home = await _timed(gateway, [("/", {"cookies": {"cpx_setup": cookies[i % len(cookies)]}})
+                                      for i in range(n + 3)], ("Xero Organisation Name:",))
+    async with contextlib.AsyncExitStack() as clients:
+        consoles = []
+        for email in (ALICE_EMAIL, LENA_EMAIL):
+            console = await clients.enter_async_context(httpx.AsyncClient(base_url=stack.registry.url, timeout=30))
+            provider = await clients.enter_async_context(httpx.AsyncClient(timeout=30))
+            signed = await sign_in_staff(console, provider, email, DEMO_PASSWORD)
+            if signed.status_code != 303 or signed.headers.get("location") != "/helpdesk/":
+                raise RuntimeError(f"{email} was not signed in: {signed.status_code} {signed.text[:300]}")
+            consoles.append(console)
+        return {"merchant_home": home} | await console_latencies(*consoles, merchants, max(5, n // 4))
 
 
 async def _seed(infra: Infra, stack: Stack, dsns: dict[str, str], cfg: Config, say: Callable[[str], None]
@@ -284,8 +372,10 @@ async def _seed(infra: Infra, stack: Stack, dsns: dict[str, str], cfg: Config, s
     cookies = await seed_gateway(dsns["oauth_gateway"], stack.cipher, merchants, list(SALES_POSTER_SCOPES),
                                  cfg.lifecycle_sessions, now)
     await seed_registry(dsns["connection_registry"], merchants, now)
-    say(f"  lifecycle: seeded {len(merchants)} merchants, {3 * len(merchants)} stores, {2 * len(merchants)} grants "
-        f"in {time.monotonic() - started:.0f}s")
+    await seed_staff(dsns["connection_registry"], merchants, now, stack.staff_idp_url)
+    deliveries = await seed_notifier(dsns["notifier"], merchants, now)
+    say(f"  lifecycle: seeded {len(merchants)} merchants, {3 * len(merchants)} stores, {2 * len(merchants)} grants, "
+        f"{deliveries} notifier deliveries in {time.monotonic() - started:.0f}s")
     return merchants, cookies, bare_users
 
 
@@ -325,9 +415,9 @@ async def _measure(stack: Stack, probe: Probe, merchants: list[MerchantSeed], co
 async def run(infra: Infra, cfg: Config, say: Callable[[str], None]) -> dict:
     """The `lifecycle` section of the report."""
     say(f"lifecycle: {cfg.lifecycle_merchants} merchants, {3 * cfg.lifecycle_merchants} stores, "
-        f"{2 * cfg.lifecycle_merchants} grants; gateway + registry + Xero sandbox as processes")
+        f"{2 * cfg.lifecycle_merchants} grants; the gateway, registry, notifier and sandboxes as processes")
     started, tag = time.monotonic(), uuid.uuid4().hex[:6]
-    groups = {s: f"bench-lifecycle-{s}-{tag}" for s in ("oauth_gateway", "connection_registry")}
+    groups = {s: f"bench-lifecycle-{s}-{tag}" for s in ("oauth_gateway", "connection_registry", "notifier")}
     topics = await infra.all_topics()
     for group in groups.values():
         await infra.set_group_to_end(group, topics)
@@ -336,7 +426,7 @@ async def run(infra: Infra, cfg: Config, say: Callable[[str], None]) -> dict:
                 for s in groups}
         stack = Stack(infra.bootstrap, dsns, groups)
         exits.push_async_callback(stack.stop)
-        await stack.start_sandbox()
+        await stack.start_sandboxes()
         merchants, cookies, bare_users = await _seed(infra, stack, dsns, cfg, say)
         await stack.start_services({"check_every_seconds": str(UPKEEP.check_every_seconds)})
         session = {"application_name": APPLICATION}
@@ -382,7 +472,7 @@ def table(report: dict) -> str | None:
     yes = {True: "yes", False: "NO"}
     k, lossy, bare, m = s["keepalive"], s["lost_answers"], s["bare"], s["met"]
     budget = f"<= {s['upkeep']['budget_share']:.0%} of {s['app_minute_limit']}/min"
-    head = ["lifecycle (gateway + registry + Xero sandbox)", "measured", "bare baseline", "ratio / goal", "met"]
+    head = ["lifecycle (gateway + registry + notifier + sandboxes)", "measured", "bare baseline", "ratio / goal", "met"]
     body = [[f"keep-alive cycle, {k['grants']} grants due at once (s)", fmt(k["seconds"]), "", "", ""],
             ["  refreshes/s", fmt(k["per_second"]), f"{fmt(bare['per_second'])} (bare loop, {bare['concurrency']} "
              "at a time)", f"{k['ratio_to_bare']:.2f}x", ""],
@@ -399,10 +489,7 @@ def table(report: dict) -> str | None:
     db = s["db_connections"]
     body.append(["gateway database sessions, most at once", str(db["max"]), "", f"pool max {db['pool_max_size']}",
                  yes[m["pool"]]])
-    for name, label in (("merchant_home", "merchant stores page GET /"),
-                        ("helpdesk_awaiting", "helpdesk awaiting list"),
-                        ("helpdesk_attention", "helpdesk needs-attention list"),
-                        ("helpdesk_merchant", "helpdesk merchant page")):
+    for name, label in (("merchant_home", "merchant stores page GET /"), *CONSOLE_PAGES):
         p = s["pages"][name]
         body.append([f"{label} p95 ms (p50)", f"{fmt(p['p95'])} ({fmt(p['p50'])})", "", f"< {PAGE_GOAL_MS:.0f}",
                      yes[m[f"page_{name}"]]])

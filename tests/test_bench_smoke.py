@@ -88,7 +88,9 @@ def test_bench_lifecycle_at_a_small_size_produces_every_figure(private_kafka: st
                            "--lifecycle-page-requests", "8", "--out", str(out)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "lifecycle (gateway + registry + Xero sandbox)" in done.stdout
+    assert "lifecycle (gateway + registry + notifier + sandboxes)" in done.stdout
+
+    from bench.lifecycle import CONSOLE_PAGES
 
     s = json.loads(out.read_text())["lifecycle"]
     assert (s["merchants"], s["stores"], s["grants"], s["connections"]) == (40, 120, 80, 120)
@@ -105,22 +107,25 @@ def test_bench_lifecycle_at_a_small_size_produces_every_figure(private_kafka: st
         assert window["share"] == pytest.approx(window["calls_per_minute"] / 10_000)
     assert s["checks"]["peak"]["connections_calls"] > 0              # 80 checks fell due at once
     assert 1 <= s["db_connections"]["max"] and s["db_connections"]["pool_max_size"] > 0
-    for name, count in (("merchant_home", 8), ("helpdesk_awaiting", 5), ("helpdesk_attention", 5),
-                        ("helpdesk_merchant", 5)):
-        page = s["pages"][name]
-        assert page["n"] == count and 0 < page["p50"] <= page["p95"] <= page["max"]
-    assert set(s["met"]) >= {"grants_lost", "steady_share", "peak_share", "pool", "page_merchant_home"}
+    # every console page, signed in through the staff identity sandbox, the notifier's API read as a process
+    assert set(s["pages"]) == {"merchant_home"} | {name for name, _ in CONSOLE_PAGES}
+    for name, page in s["pages"].items():
+        assert page["n"] == (8 if name == "merchant_home" else 5) and 0 < page["p50"] <= page["p95"] <= page["max"]
+    assert set(s["met"]) >= {"grants_lost", "steady_share", "peak_share", "pool", "page_merchant_home",
+                             "page_console_parked", "page_console_sessions"}
+    assert "console: parked notifications (notifier API) p95 ms (p50)" in done.stdout
 
 
 def test_lifecycle_section_prints_its_figures_against_their_goals() -> None:
     from bench.harness import Config, Results
-    from bench.lifecycle import met
+    from bench.lifecycle import CONSOLE_PAGES, met
     from bench.phases import summarise, table
 
     cycle = {"grants": 20000, "refreshed": 20000, "lost": 0, "not_refreshed": 0, "seconds": 119.0, "per_second": 168.0,
              "token_calls": 20000, "token_calls_per_grant": 1.0, "dropped_answers": 0,
              "gateway_cpu_ms_per_refresh": 3.3, "ratio_to_bare": 0.31}
     page = {"n": 200, "p50": 8.0, "p95": 12.0, "max": 30.0}
+    console = {name: page for name, _ in CONSOLE_PAGES} | {"console_search_organisation": page | {"p95": 179.0}}
     section = {"merchants": 10000, "stores": 30000, "grants": 20000, "connections": 30000, "seconds": 330.0,
                "bare": {"refreshes": 2000, "seconds": 3.7, "per_second": 538.0, "concurrency": 8},
                "keepalive": cycle, "lost_answers": cycle | {"grants": 5000, "lost": 2, "dropped_answers": 260,
@@ -128,16 +133,17 @@ def test_lifecycle_section_prints_its_figures_against_their_goals() -> None:
                "checks": {"steady": {"window_seconds": 60.0, "calls_per_minute": 1330.0, "share": 0.133},
                           "peak": {"window_seconds": 60.0, "calls_per_minute": 2400.0, "share": 0.24}},
                "db_connections": {"max": 10, "pool_max_size": 10, "by_stage": {}},
-               "pages": {"merchant_home": page, "helpdesk_awaiting": page | {"p95": 179.0},
-                         "helpdesk_attention": page, "helpdesk_merchant": page},
+               "pages": {"merchant_home": page} | console,
                "upkeep": {"budget_share": 0.2, "check_every_seconds": 900.0, "concurrency": 8},
                "app_minute_limit": 10000}
     section["met"] = met(section)
     assert section["met"] == {"grants_lost": False, "steady_share": True, "peak_share": False, "pool": True,
-                              "page_merchant_home": True, "page_helpdesk_awaiting": False,
-                              "page_helpdesk_attention": True, "page_helpdesk_merchant": True}
+                              "page_merchant_home": True, **{f"page_{name}": name != "console_search_organisation"
+                                                             for name, _ in CONSOLE_PAGES}}
     printed = table(summarise(Results(), Config(phases=("lifecycle",)), 0) | {"lifecycle": section})
     assert "keep-alive cycle, 20000 grants due at once (s)" in printed and "0.31x" in printed
     assert "cycle of 5000 grants, 5% of answers lost (abort): grants lost" in printed
     assert "1330 (13.3%)" in printed and "2400 (24.0%)" in printed
+    row = next(line for line in printed.splitlines() if line.startswith("console: search, Xero organisation name"))
+    assert [cell.strip() for cell in row.split("|")][1:] == ["179 (8.00)", "", "< 100", "NO"]
     assert printed.count("| NO") == 3

@@ -14,7 +14,7 @@ from shared.delivery import CloudEvent, to_kafka, transaction
 from shared.contracts.examples import key_validated
 
 from .support.kafka import committed_offset, eventually, produce, read_topic
-from .support.services import running
+from .support.services import REGISTRY_CONSOLE, running
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 async def registry(pg_dsn, kafka_bootstrap, unique_name):
     async with running(build_registry, RegistrySettings, pg_dsn=pg_dsn, kafka_bootstrap=kafka_bootstrap,
                        group=unique_name("registry"), api_token="unused-api-token-0123456789",
-                       helpdesk_token="unused-helpdesk-token-0123456789") as runtime:
+                       **REGISTRY_CONSOLE) as runtime:
         yield runtime
 
 

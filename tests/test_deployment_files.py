@@ -30,12 +30,12 @@ SERVICES = {
     "notifier": ("notifier", "notifier", 8104),
 }
 SANDBOXES = {"xero-sandbox": "sandboxes.xero", "cloudpos-sandbox": "sandboxes.cloudpos",
-             "helpdesk-sandbox": "sandboxes.helpdesk"}
+             "helpdesk-sandbox": "sandboxes.helpdesk", "staff-idp": "sandboxes.staff_idp"}
 REQUIRED_SECRETS = {
     "POSTGRES_PASSWORD", "XERO_SANDBOX_CLIENT_SECRET", "XERO_SANDBOX_CONTROL_TOKEN",
     "CLOUDPOS_SANDBOX_PLATFORM_TOKEN", "CLOUDPOS_SANDBOX_SUPPORT_TOKEN", "CLOUDPOS_SANDBOX_CONTROL_TOKEN",
     "HELPDESK_SANDBOX_WEBHOOK_SECRET", "KEY_VALIDATOR_API_TOKEN", "REGISTRY_API_TOKEN", "NOTIFIER_API_TOKEN",
-    "HELPDESK_PAGE_TOKEN", "KEY_FINGERPRINT_SECRET", "GATEWAY_SESSION_SECRET", "GATEWAY_TOKEN_KEYS",
+    "STAFF_IDP_CLIENT_SECRET", "KEY_FINGERPRINT_SECRET", "GATEWAY_SESSION_SECRET", "GATEWAY_TOKEN_KEYS",
     "NOTIFIER_REMINDER_LINK_SECRET",
 }
 DOCKERFILES = {**{f"services/{svc}/Dockerfile": svc for svc in SERVICES}, "sandboxes/Dockerfile": "sandboxes"}

@@ -19,6 +19,7 @@ from shared.logs import JsonFormatter, bind_ids, redact, unbind
 from shared.metrics import sample
 
 from .support.kafka import eventually
+from .support.services import REGISTRY_CONSOLE
 
 SECRETS = ["cpk_live_0123456789abcdef", "Bearer eyJhbGciOi.J9.sig", "whsec_c2VjcmV0LWZha2U=", "hunter2-pass"]
 
@@ -60,7 +61,7 @@ def test_lines_carry_the_bound_ids_and_drop_them_after() -> None:
 @pytest.mark.postgres
 async def test_registry_serves_metrics_and_readiness(pg_dsn: str, kafka_bootstrap: str, unique_name) -> None:
     group = unique_name("obs-registry")
-    settings = {"api_token": "registry-api-token-for-tests", "helpdesk_token": "registry-helpdesk-token-x"}
+    settings = {"api_token": "registry-api-token-for-tests", **REGISTRY_CONSOLE}
     applied_before = sample("registry_events_total", {"type": "KeyValidated", "outcome": "applied"})
     async with temporary_database(pg_dsn, prefix="obs_registry") as dsn:
         app = build_app(RegistrySettings(database={"url": dsn}, kafka={"bootstrap_servers": kafka_bootstrap,

@@ -20,10 +20,11 @@ from shared.delivery import CloudEvent, to_kafka
 from tools.ops import core
 
 from .support.kafka import eventually, produce
+from .support.services import REGISTRY_CONSOLE
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 ROOT = Path(__file__).resolve().parents[1]
-SETTINGS = {"api_token": "registry-api-token-for-tests", "helpdesk_token": "registry-helpdesk-token-x"}
+SETTINGS = {"api_token": "registry-api-token-for-tests", **REGISTRY_CONSOLE}
 
 
 async def test_dead_letters_lag_backlog_and_replay(pg_dsn: str, kafka_bootstrap: str, unique_name) -> None:

@@ -24,6 +24,7 @@ from shared.contracts import Event, SetupCompleted, examples, topics
 from shared.delivery import CloudEvent, to_kafka
 
 from .support.kafka import eventually
+from .support.services import registry_console_env
 from local_infra.processes import ServiceProcess, service_process
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -83,7 +84,8 @@ CONSUMERS = [
              lambda merchant: examples.key_validated(merchant, stores=1),
              "SELECT event_id, count(*) AS n FROM timeline WHERE event_id = ANY($1) GROUP BY event_id",
              ("registry_events_total", {"outcome": "applied"}),
-             {"API_TOKEN": "registry-api-token-for-tests", "HELPDESK_TOKEN": "registry-helpdesk-token-for-tests"}),
+             {"API_TOKEN": "registry-api-token-for-tests",
+              **{k.removeprefix("CONNECTION_REGISTRY_"): v for k, v in registry_console_env().items()}}),
     Consumer("notifier", (topics.SETUP_COMPLETED, topics.CONNECTIONS_CHANGED), _setup_completed,
              "SELECT event_id, count(*) AS n FROM helpdesk_deliveries WHERE event_id = ANY($1) GROUP BY event_id",
              ("faststream_received_messages_total", {"handler": "SetupCompleted"}),

@@ -11,6 +11,8 @@ from local_infra.stack import generate_secrets
 ROOT = Path(__file__).resolve().parents[2]
 OFFSET = 3000  # away from the documented ports, so a developer's own `make run` does not collide
 ARTIFACTS = ROOT / "artifacts" / "e2e"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                 "--disable-background-networking", "--disable-component-update"]
 
 
 @pytest.fixture(scope="session")

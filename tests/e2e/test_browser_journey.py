@@ -13,16 +13,15 @@ import pytest
 from playwright.async_api import Page, async_playwright, expect
 
 from sandboxes.cloudpos import demo_data as pos
+from sandboxes.staff_idp import demo_data as staff
 from sandboxes.xero import demo_data as xero
 from shared.contracts import topics
 from tests.support.kafka import eventually, read_topic
 
-from .conftest import ARTIFACTS
+from .conftest import ARTIFACTS, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.e2e
 MERCHANT = pos.STEVE_MERCHANT_ID
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-                 "--disable-background-networking", "--disable-component-update"]
 STORE_1, STORE_2, STORE_3 = "Steve Test Store", "Steve Test Store 2", "Steve Outlet Store"
 PREMIUM, STARTER = "Steve Premium Ltd", "Steve Starter Ltd"
 
@@ -203,11 +202,13 @@ async def test_one_store_can_be_connected_again_alone(page):
 async def test_the_helpdesk_finalises_and_the_sales_poster_puts_yesterdays_invoice_into_xero(page, stack):
     """examples/daily_sales, started by `make run`, posts through the gateway's platform proxy once finalised."""
     await page.goto(stack.url(stack.ports.registry, "/helpdesk/login"))
-    await page.get_by_label("Your helpdesk ID").fill("helpdesk.alice")
-    await page.get_by_label("Helpdesk token").fill(stack.secrets["helpdesk_page"])
+    await page.get_by_role("link", name="Sign in with your staff account").click()
+    await page.get_by_label("Email address").fill(staff.ALICE_EMAIL)
+    await page.get_by_label("Password").fill(staff.DEMO_PASSWORD)
+    await shot(page, "16-helpdesk-staff-sign-in")
     await page.get_by_role("button", name="Sign in").click()
-    waiting = page.locator("section.merchant").filter(has_text=pos.STEVE_MERCHANT_NAME)
-    await waiting.get_by_role("button", name="Mark finalised").click()
+    await expect(page.get_by_text("Signed in as Alice Agent")).to_be_visible()
+    await page.get_by_role("button", name=f"Mark finalised: {pos.STEVE_MERCHANT_NAME}", exact=True).click()
     await expect(page.get_by_text("SetupFinalised was published")).to_be_visible()
     await shot(page, "16-helpdesk-finalised")
 

@@ -22,6 +22,7 @@ from local_infra.postgres import temporary_database
 from shared.contracts.topics import dead_letter_topic
 
 from ..support.kafka import eventually, read_topic
+from ..support.services import REGISTRY_CONSOLE, registry_console_env
 from .conftest import FaultInfra
 from .support import Workload, count_effects, produce, settle
 
@@ -30,7 +31,7 @@ IDLE_IN_TRANSACTION = 20
 """Seconds; the SIGSTOP case's registry processes run with this idle_in_transaction_timeout_seconds (the
 default is 60): above the 10 s Kafka session timeout, so the case shows the other instance waiting on the
 frozen transaction's locks and going on once PostgreSQL has ended that session."""
-TOKENS = {"api_token": "fault-suite-api-token-0001", "helpdesk_token": "fault-suite-helpdesk-token-01"}
+TOKENS = {"api_token": "fault-suite-api-token-0001"}
 
 
 @asynccontextmanager
@@ -41,7 +42,7 @@ async def database(infra: FaultInfra, name: str) -> AsyncIterator[str]:
 
 @asynccontextmanager
 async def registry_in_process(infra: FaultInfra, dsn: str, group: str) -> AsyncIterator[None]:
-    app = build_app(RegistrySettings(database={"url": dsn}, helpdesk_secure_cookie=False,
+    app = build_app(RegistrySettings(database={"url": dsn}, **REGISTRY_CONSOLE,
                                      kafka={"bootstrap_servers": infra.bootstrap, "consumer_group": group}, **TOKENS))
     async with app.router.lifespan_context(app):
         yield
@@ -49,12 +50,11 @@ async def registry_in_process(infra: FaultInfra, dsn: str, group: str) -> AsyncI
 
 def registry_process(infra: FaultInfra, dsn: str, group: str, log: str,
                      settings: dict[str, str] | None = None) -> "asyncio.subprocess.Process":
-    env = os.environ | (settings or {}) | {
+    env = os.environ | registry_console_env() | (settings or {}) | {
                         "CONNECTION_REGISTRY_DATABASE__URL": dsn, "CONNECTION_REGISTRY_HTTP__PORT": "0",
                         "CONNECTION_REGISTRY_KAFKA__BOOTSTRAP_SERVERS": infra.bootstrap,
                         "CONNECTION_REGISTRY_KAFKA__CONSUMER_GROUP": group,
-                        "CONNECTION_REGISTRY_API_TOKEN": TOKENS["api_token"],
-                        "CONNECTION_REGISTRY_HELPDESK_TOKEN": TOKENS["helpdesk_token"]}
+                        "CONNECTION_REGISTRY_API_TOKEN": TOKENS["api_token"]}
     return asyncio.create_subprocess_exec(sys.executable, "-m", "connection_registry", env=env,
                                           stdout=open(log, "ab"), stderr=asyncio.subprocess.STDOUT)  # noqa: SIM115
 

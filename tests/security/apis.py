@@ -27,6 +27,7 @@ from oauth_gateway.settings import GatewaySettings
 from notifier.settings import NotifierSettings
 from services.key_validator.tests.sandbox import serving as cloudpos_sandbox
 from tests.support import http
+from tests.support.services import REGISTRY_CONSOLE
 
 TOKEN = "security-suite-bearer-token-0123456789"
 
@@ -95,7 +96,7 @@ def json_apis(pg_dsn: str, kafka_bootstrap: str) -> Iterator[dict[str, Api]]:
                 key_fingerprint_secret="security-suite-fingerprint-secret-0123456789abcdef", **common)),
             "connection_registry": lambda dsn: build_registry(RegistrySettings(
                 database={"url": dsn}, kafka={"bootstrap_servers": kafka_bootstrap, "consumer_group": f"{group}-reg"},
-                helpdesk_token="security-suite-helpdesk-token-01", helpdesk_secure_cookie=False, **common)),
+                **REGISTRY_CONSOLE, **common)),
             "notifier": lambda dsn: build_notifier(NotifierSettings(
                 database={"url": dsn}, kafka={"bootstrap_servers": kafka_bootstrap, "consumer_group": f"{group}-nt"},
                 merchant_email={"host": "127.0.0.1", "port": 9, "from_address": "noreply@cloudpos.test",

@@ -17,13 +17,12 @@ import uvicorn
 
 @contextmanager
 def served(app: Any, *, log_level: str = "warning", lifespan: str = "on",
-           startup_timeout: float = 10) -> Iterator[str]:
+           startup_timeout: float = 10, sock: socket.socket | None = None) -> Iterator[str]:
     """Yield the server's base URL; stop the server on exit. Raise `startup_timeout` for apps whose
-    lifespan joins Kafka consumer groups, which can take well over 10 s on a busy 2-core machine."""
+    lifespan joins Kafka consumer groups, which can take well over 10 s on a busy 2-core machine.
+    `sock`: a socket from `bound_socket()`, for an app that must know its own URL before it is built."""
     # Binding the socket ourselves (port 0) avoids racing another process for a "free" port.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock = sock or bound_socket()
     host, port = sock.getsockname()
     server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, lifespan=lifespan))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -11,9 +11,14 @@ from connection_registry.ports import ParkedEvent, TimelineLine
 from connection_registry.settings import RegistrySettings
 from shared.contracts import CloudEvent
 
-API_TOKEN, HELPDESK_TOKEN = "registry-api-token-for-tests", "helpdesk-token-for-tests"
+API_TOKEN = "registry-api-token-for-tests"
+STAFF_IDENTITY = {"issuer": "http://staff-idp.test", "client_id": "helpdesk-console",
+                  "client_secret": "console-secret-for-tests", "redirect_uri": "http://registry/helpdesk/callback",
+                  "post_logout_redirect_uri": "http://registry/helpdesk/signed-out"}
+NOTIFIER = {"base_url": "http://notifier.test", "api_token": "notifier-api-token-for-tests"}
 SETTINGS = RegistrySettings(database={"url": "postgresql://unused/db"}, kafka={"bootstrap_servers": "unused:9092"},
-                            api_token=API_TOKEN, helpdesk_token=HELPDESK_TOKEN, helpdesk_secure_cookie=False)
+                            api_token=API_TOKEN, staff_identity=STAFF_IDENTITY, notifier=NOTIFIER,
+                            console={"secure_cookie": False})
 
 
 @dataclass
@@ -118,16 +123,50 @@ class FakeReads:
     async def awaiting_count(self) -> int:
         return len(await self.awaiting_finalisation(1_000_000))
 
-    async def needing_attention(self, limit: int) -> list[Graph]:
+    async def needing_attention(self, limit: int, offset: int = 0) -> list[Graph]:
         graphs = [self._uow.committed.graph(m) for m in self._uow.committed.merchants]
         broken = sorted((g for g in graphs if g.broken()), key=lambda g: (g.broken()[0].incident.since, g.merchant_id))
-        return broken[:limit]
+        return broken[offset:offset + limit]
 
     async def attention_count(self) -> int:
-        return len(await self.needing_attention(10_000))
+        return len(await self.needing_attention(1_000_000))
+
+    async def unfinished(self, connected_before: datetime, limit: int, offset: int = 0) -> list[Graph]:
+        found = []
+        for m in self._uow.committed.merchants.values():
+            graph = self._uow.committed.graph(m.merchant_id)
+            since = [s.connected_at for s in graph.connected() if s.connected_at and s.connected_at <= connected_before]
+            if since and not m.completion:
+                found.append((min(since), m.merchant_id, graph))
+        return [graph for *_, graph in sorted(found, key=lambda f: f[:2])][offset:offset + limit]
+
+    async def unfinished_count(self, connected_before: datetime) -> int:
+        return len(await self.unfinished(connected_before, 1_000_000))
+
+    async def search(self, text: str, limit: int, offset: int = 0) -> list[Graph]:
+        graphs = [self._uow.committed.graph(m) for m in self._uow.committed.merchants]
+        hits = sorted((g for g in graphs if text.strip() and _matches(g, text.strip())),
+                      key=lambda g: (g.merchant.name.lower(), g.merchant.name, g.merchant_id))
+        return hits[offset:offset + limit]
+
+    async def search_count(self, text: str) -> int:
+        return len(await self.search(text, 1_000_000))
 
     async def parked_count(self) -> int:
         return len(self._uow.committed.parked)
+
+
+def _matches(graph: Graph, text: str) -> bool:
+    """The search's rule, written plainly: names contain the text (any case), ids start with it."""
+    low = text.lower()
+    names = [graph.merchant.name, *(s.name for s in graph.stores.values()),
+             *(o.name for o in graph.organisations.values())]
+    try:
+        whole = UUID(text)
+    except ValueError:
+        whole = None
+    return (any(low in name.lower() for name in names) or graph.merchant_id.lower().startswith(low)
+            or any(t == whole or (len(low) >= 8 and str(t).startswith(low)) for t in graph.organisations))
 
 
 class StepClock:

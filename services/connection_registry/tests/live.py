@@ -17,10 +17,13 @@ from connection_registry.main import build_app
 from connection_registry.settings import RegistrySettings
 from shared.delivery import CloudEvent, to_kafka
 from shared.runtime import ServiceRuntime
+from local_infra.staff import sign_in_staff
+from sandboxes.staff_idp import ALICE_EMAIL
 from tests.support.kafka import eventually
-from tests.support.services import running
+from tests.support.services import REGISTRY_CONSOLE, running
+from tests.support.staff_idp import staff_identity
 
-API_TOKEN, HELPDESK_TOKEN = "registry-api-token-for-tests", "registry-helpdesk-token-for-tests"
+API_TOKEN = "registry-api-token-for-tests"
 # Every table a rebuild must reproduce, without surrogate columns (timeline.seq) and the one operational
 # timestamp (parked_events.parked_at).
 TABLES = {
@@ -56,8 +59,14 @@ class Registry:
     async def drained(self) -> bool:
         return await self.runtime.pool.fetchval("SELECT count(*) FROM delivery_outbox WHERE published_at IS NULL") == 0
 
+    async def sign_in_staff(self, email: str = ALICE_EMAIL) -> None:
+        """Sign a helpdesk agent in through the staff identity sandbox (this client's cookies: the session)."""
+        async with httpx.AsyncClient(timeout=10) as provider:
+            signed_in = await sign_in_staff(self.http, provider, email)
+        assert signed_in.headers.get("location") == "/helpdesk/", signed_in.text
+
     async def helpdesk(self, action: str, merchant_id: str) -> httpx.Response:
-        await self.http.post("/helpdesk/login", data={"helpdesk_id": "hd-ann", "token": HELPDESK_TOKEN})
+        await self.sign_in_staff()
         page = await self.http.get("/helpdesk/")
         csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text).group(1)  # type: ignore[union-attr]
         return await self.http.post(f"/helpdesk/merchants/{merchant_id}/{action}", data={"csrf": csrf})
@@ -86,12 +95,13 @@ async def serving(pg_dsn: str, kafka_bootstrap: str, group: str) -> AsyncIterato
         apps.append(build_app(settings))
         return apps[-1]
 
-    async with running(build, RegistrySettings, pg_dsn=pg_dsn, kafka_bootstrap=kafka_bootstrap, group=group,
-                       api_token=API_TOKEN, helpdesk_token=HELPDESK_TOKEN, helpdesk_secure_cookie=False) as runtime:
-        transport = httpx.ASGITransport(app=apps[0])
-        async with httpx.AsyncClient(transport=transport, base_url="http://registry",
-                                     headers={"Authorization": f"Bearer {API_TOKEN}"}) as http:
-            yield Registry(runtime, http, kafka_bootstrap)
+    with staff_identity("http://registry") as identity:
+        async with running(build, RegistrySettings, pg_dsn=pg_dsn, kafka_bootstrap=kafka_bootstrap, group=group,
+                           api_token=API_TOKEN, **(REGISTRY_CONSOLE | {"staff_identity": identity})) as runtime:
+            transport = httpx.ASGITransport(app=apps[0])
+            async with httpx.AsyncClient(transport=transport, base_url="http://registry",
+                                         headers={"Authorization": f"Bearer {API_TOKEN}"}) as http:
+                yield Registry(runtime, http, kafka_bootstrap)
 
 
 async def snapshot(db: asyncpg.Pool | asyncpg.Connection, merchants: list[str],

@@ -13,7 +13,7 @@ from connection_registry.rebuild import rebuild
 from shared.contracts import BreakReason, CloudEvent
 
 from .journey import ORG_A, STEVE, Journey
-from .live import HELPDESK_TOKEN, Registry, serving, snapshot
+from .live import Registry, serving, snapshot
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -108,7 +108,7 @@ async def shows_connected_again(registry: Registry, merchant: str) -> None:
 async def helpdesk_pages(registry: Registry, merchant: str) -> dict[str, str]:
     """The three pages as a signed-in helpdesk user sees them (the API's bearer header does not matter there)."""
     browser = registry.http
-    await browser.post("/helpdesk/login", data={"helpdesk_id": "hd-ann", "token": HELPDESK_TOKEN})
+    await registry.sign_in_staff()
     pages = {"awaiting": (await browser.get("/helpdesk/")).text,
              "merchant": (await browser.get(f"/helpdesk/merchants/{merchant}")).text,
              "attention": (await browser.get("/helpdesk/attention")).text}

@@ -14,6 +14,7 @@ import pytest
 import pytest_asyncio
 
 from connection_registry.rebuild import rebuild
+from sandboxes.staff_idp import ALICE_EMAIL
 from shared.contracts import topics
 from shared.delivery import CloudEvent
 from tests.support.kafka import committed_offset, eventually, read_topic
@@ -87,7 +88,7 @@ async def test_the_journey_builds_the_expected_graph_and_timeline(story):
         ("Store 'Store 1' disconnected from organisation 'Steve's Cycles Ltd'", "u-1"),
         ("Store 'Store 2' disconnected from organisation 'Steve's Cycles Ltd'", "u-1"),
         ("Setup-completed notification resent to the helpdesk", "helpdesk"),
-        ("Setup finalised by the helpdesk", "hd-ann")]
+        ("Setup finalised by the helpdesk", ALICE_EMAIL)]
     consumed_lines = [timeline[i] for i in (0, 1, 2, 3, 4, 5, 7)]
     assert [(e["event_id"], e["occurred_at"]) for e in consumed_lines] == [
         (str(e.id), e.time.isoformat().replace("+00:00", "Z")) for e in story.consumed]

@@ -6,18 +6,18 @@ import httpx
 import pytest
 
 from connection_registry.handlers import RegistryHandlers
-from connection_registry.main import build_http
 from shared.contracts import BreakReason
 
-from .fakes import API_TOKEN, SETTINGS
+from .console_fakes import http_over_fakes
+from .fakes import API_TOKEN, FakeReads
 from .journey import ORG_A, ORG_B, STEVE, Journey
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 
 
 @pytest.fixture
-async def api(handlers):
-    app = build_http(handlers, SETTINGS)
+async def api(handlers, uow):
+    app = http_over_fakes(handlers, FakeReads(uow))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://registry") as client:
         yield client
 

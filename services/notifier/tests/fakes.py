@@ -23,7 +23,7 @@ from notifier.domain.delivery import (
 from notifier.domain.incidents import Incident, MerchantNotice
 from notifier.domain.notifications import Kind
 from notifier.ports import CloudPosUnavailable
-from notifier.views import AttemptView, DeliveryView
+from notifier.views import AttemptView, DeliveryView, MerchantNotices
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -206,9 +206,33 @@ class FakeStore:
         row = self.committed.rows.get(delivery_id)
         return row.view if row else None
 
-    async def listing(self, status: Status | None, limit: int) -> list[DeliveryView]:
-        views = [r.view for r in self.committed.rows.values() if status is None or r.view.status is status]
-        return [v.model_copy(update={"history": []}) for v in views][:limit]
+    async def listing(self, status: Status | None, limit: int, *, offset: int = 0, merchant_id: str | None = None,
+                      newest_first: bool = False) -> list[DeliveryView]:
+        key = (lambda v: (v.parked_at, v.delivery_id)) if status is Status.PARKED else \
+            (lambda v: (v.created_at, v.delivery_id))
+        views = sorted(self._matching(status, merchant_id), key=key, reverse=newest_first)
+        return [v.model_copy(update={"history": []}) for v in views][offset:offset + limit]
+
+    async def count(self, status: Status | None, merchant_id: str | None = None) -> int:
+        return len(self._matching(status, merchant_id))
+
+    async def notices(self, merchant_ids: Sequence[str]) -> list[MerchantNotices]:
+        found = []
+        for merchant_id in sorted(set(merchant_ids)):
+            views = self._matching(None, merchant_id)
+            sent = [v for v in views if v.channel is Channel.MERCHANT_EMAIL and v.status is Status.DELIVERED]
+            if views:
+                found.append(MerchantNotices(
+                    merchant_id=merchant_id, emails_sent=len(sent),
+                    reminders_sent=sum(v.kind is Kind.MERCHANT_REMINDER for v in sent),
+                    setup_reminders_sent=sum(v.kind is Kind.MERCHANT_SETUP_REMINDER for v in sent),
+                    last_sent_at=max((v.delivered_at for v in sent), default=None),
+                    parked=sum(v.status is Status.PARKED for v in views)))
+        return found
+
+    def _matching(self, status: Status | None, merchant_id: str | None) -> list[DeliveryView]:
+        return [r.view for r in self.committed.rows.values() if (status is None or r.view.status is status)
+                and (merchant_id is None or r.view.merchant_id == merchant_id)]
 
 
 class ScriptedSender:

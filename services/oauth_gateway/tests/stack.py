@@ -112,10 +112,11 @@ async def real_registry(pg_dsn: str, kafka_bootstrap: str, group: str) -> AsyncI
     """The real connection_registry (its runtime, consumers and HTTP API) on its own fresh database."""
     from connection_registry.main import build_app as build_registry
     from connection_registry.settings import RegistrySettings
+    from tests.support.services import REGISTRY_CONSOLE
     async with temporary_database(pg_dsn, prefix=group.replace("-", "_")[:40]) as dsn:
         app = build_registry(RegistrySettings(
             database={"url": dsn}, kafka={"bootstrap_servers": kafka_bootstrap, "consumer_group": group},
-            api_token=SERVICE_TOKEN, helpdesk_token="helpdesk-token-for-tests-1", helpdesk_secure_cookie=False))
+            api_token=SERVICE_TOKEN, **REGISTRY_CONSOLE))
         async with app.router.lifespan_context(app):
             yield app
 

@@ -43,10 +43,12 @@ class ServiceProcess:
 
 
 @contextmanager
-def service_process(module: str, env: dict[str, str], workdir: Path, *, ready_timeout: float = 60
-                    ) -> Iterator[ServiceProcess]:
-    """Start `python -m module` with `env` (its settings) on a free port; wait for /health/ready."""
-    (port,) = free_ports(1)
+def service_process(module: str, env: dict[str, str], workdir: Path, *, ready_timeout: float = 60,
+                    port: int | None = None) -> Iterator[ServiceProcess]:
+    """Start `python -m module` with `env` (its settings) on `port` (default: a free one, chosen here); wait for
+    /health/ready. A fixed port is for a service others must know the address of before it starts (the staff
+    identity provider's registered redirect URI of the registry)."""
+    (port,) = (port,) if port else free_ports(1)
     prefix = module.upper()
     log = workdir / f"{module}-{port}.log"
     full_env = {**os.environ, **env, f"{prefix}_HTTP__HOST": "127.0.0.1", f"{prefix}_HTTP__PORT": str(port)}

@@ -34,6 +34,7 @@ SERVICES = ("key_validator", "oauth_gateway", "connection_registry", "notifier")
 EXAMPLES = ("daily_sales",)            # the platform team's sample client of the gateway's platform API
 DATABASES = SERVICES + EXAMPLES
 XERO_CLIENT_ID = "CLOUDPOSXERODEMOCLIENT0000000001"
+STAFF_CLIENT_ID = "helpdesk-console"     # the helpdesk console, registered at the staff identity sandbox
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Ports:
     cloudpos: int = 8720
     helpdesk: int = 8730
     smtp: int = 8725
+    staff_idp: int = 8740
 
     def __getattribute__(self, name: str) -> int:  # every port is shifted by the offset
         value = object.__getattribute__(self, name)
@@ -76,8 +78,8 @@ def _secrets() -> dict[str, str]:
 
 def generate_secrets() -> dict[str, str]:
     names = ("xero_client_secret", "xero_control", "cloudpos_platform", "cloudpos_support", "cloudpos_control",
-             "key_hash", "session", "key_validator_api", "registry_api", "notifier_api", "helpdesk_page",
-             "platform_client", "reminder_link")
+             "key_hash", "session", "key_validator_api", "registry_api", "notifier_api",
+             "staff_idp_client_secret", "platform_client", "reminder_link")
     return {name: secrets.token_urlsafe(32) for name in names} | {
         "webhook": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
         "token_key": base64.b64encode(secrets.token_bytes(32)).decode()}
@@ -103,6 +105,7 @@ def plan(ports: Ports, kafka: str, dsns: dict[str, str], secret: dict[str, str],
         Process("helpdesk sandbox", [py, "-m", "sandboxes.helpdesk", "--host", "127.0.0.1", "--http-port",
                                      str(ports.helpdesk), "--smtp-port", str(ports.smtp)], {
             "HELPDESK_SANDBOX_WEBHOOK_SECRET": secret["webhook"]}, f"{helpdesk}/"),
+        staff_idp(ports, secret),
     ]
     http_port = {"oauth_gateway": ports.gateway, "key_validator": ports.key_validator,
                  "connection_registry": ports.registry, "notifier": ports.notifier}
@@ -122,6 +125,18 @@ def plan(ports: Ports, kafka: str, dsns: dict[str, str], secret: dict[str, str],
         services.append(Process(service, [py, "-m", service], env,
                                 f"http://127.0.0.1:{http_port[service]}/health/ready", then))
     return sandboxes + services + [daily_sales(ports, kafka, dsns["daily_sales"], secret, cloudpos)]
+
+
+def staff_idp(ports: Ports, secret: dict[str, str]) -> Process:
+    """The company's staff identity provider, stood in for: the helpdesk console signs staff in there."""
+    issuer, registry = f"http://127.0.0.1:{ports.staff_idp}", f"http://127.0.0.1:{ports.registry}"
+    return Process("staff_idp", [sys.executable, "-m", "sandboxes.staff_idp", "--host", "127.0.0.1",
+                                 "--port", str(ports.staff_idp)], {
+        "STAFF_IDP_SANDBOX_ISSUER": issuer, "STAFF_IDP_SANDBOX_CLIENT_ID": STAFF_CLIENT_ID,
+        "STAFF_IDP_SANDBOX_CLIENT_SECRET": secret["staff_idp_client_secret"],
+        "STAFF_IDP_SANDBOX_REDIRECT_URIS": json.dumps([f"{registry}/helpdesk/callback"]),
+        "STAFF_IDP_SANDBOX_POST_LOGOUT_REDIRECT_URIS": json.dumps([f"{registry}/helpdesk/signed-out"])},
+        f"{issuer}/.well-known/openid-configuration")
 
 
 def daily_sales(ports: Ports, kafka: str, dsn: str, secret: dict[str, str], cloudpos: str) -> Process:
@@ -153,8 +168,15 @@ def service_environment(ports: Ports, secret: dict[str, str], *, xero: str, clou
             "XERO__CLIENT_SECRET": secret["xero_client_secret"], "XERO__REDIRECT_URI": f"{gateway}/xero/callback",
             "SESSION_SECRET": secret["session"], "TOKEN_KEYS": json.dumps({"k1": secret["token_key"]}),
             "ACTIVE_TOKEN_KEY_ID": "k1"},
-        "connection_registry": {"API_TOKEN": secret["registry_api"], "HELPDESK_TOKEN": secret["helpdesk_page"],
-                                "HELPDESK_SECURE_COOKIE": "false"},
+        "connection_registry": {
+            "API_TOKEN": secret["registry_api"],
+            "STAFF_IDENTITY__ISSUER": f"http://127.0.0.1:{ports.staff_idp}",
+            "STAFF_IDENTITY__CLIENT_ID": STAFF_CLIENT_ID,
+            "STAFF_IDENTITY__CLIENT_SECRET": secret["staff_idp_client_secret"],
+            "STAFF_IDENTITY__REDIRECT_URI": f"http://127.0.0.1:{ports.registry}/helpdesk/callback",
+            "STAFF_IDENTITY__POST_LOGOUT_REDIRECT_URI": f"http://127.0.0.1:{ports.registry}/helpdesk/signed-out",
+            "CONSOLE__SECURE_COOKIE": "false", "CONSOLE__UNFINISHED_AFTER_DAYS": "0",  # the demo's merchant at once
+            "NOTIFIER__BASE_URL": f"http://127.0.0.1:{ports.notifier}", "NOTIFIER__API_TOKEN": secret["notifier_api"]},
         "notifier": {"API_TOKEN": secret["notifier_api"], "EMAIL__HOST": "127.0.0.1",
                      "EMAIL__PORT": str(ports.smtp), "EMAIL__STARTTLS": "false",
                      "EMAIL__FROM_ADDRESS": "xero-setup@cloudpos.test", "EMAIL__TO": '["helpdesk@cloudpos.test"]',
@@ -240,6 +262,7 @@ async def _create_database(admin_dsn: str, name: str) -> None:
 
 def banner(ports: Ports, secret: dict[str, str]) -> str:
     from sandboxes.cloudpos import demo_data as pos  # the demo data lives with its sandbox
+    from sandboxes.staff_idp import demo_data as staff
     from sandboxes.xero import demo_data as xero
 
     return "\n".join([
@@ -254,7 +277,11 @@ def banner(ports: Ports, secret: dict[str, str]) -> str:
         f"  Xero sign-in:             {xero.STEVE_EMAIL} / {xero.DEMO_PASSWORD}",
         "",
         f"  Helpdesk mail & webhooks: http://127.0.0.1:{ports.helpdesk}/   (SMTP on 127.0.0.1:{ports.smtp})",
-        f"  Helpdesk finalisation:    http://127.0.0.1:{ports.registry}/helpdesk/  (token {secret['helpdesk_page']})",
+        f"  Helpdesk console:         http://127.0.0.1:{ports.registry}/helpdesk/",
+        f"  Helpdesk agent sign-in:   {staff.ALICE_EMAIL} / {staff.DEMO_PASSWORD}",
+        f"  Helpdesk agent sign-in:   {staff.BOB_EMAIL} / {staff.DEMO_PASSWORD}",
+        f"  Helpdesk lead sign-in:    {staff.LENA_EMAIL} / {staff.DEMO_PASSWORD}  (also re-drives notifications)",
+        f"  Staff identity provider:  http://127.0.0.1:{ports.staff_idp}/.well-known/openid-configuration",
         f"  Platform API (internal):  http://127.0.0.1:{ports.platform}/internal/v1/stores/<store>/xero"
         f"  (Bearer {secret['platform_client']})",
         f"  Daily sales poster:       http://127.0.0.1:{ports.daily_sales}/health/ready  (examples/daily_sales; "
@@ -274,7 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     ports = Ports(offset=args.port_offset)
     busy = [p for p in (ports.gateway, ports.platform, ports.key_validator, ports.registry, ports.notifier,
-                        ports.daily_sales, ports.xero, ports.cloudpos, ports.helpdesk, ports.smtp) if port_open(p)]
+                        ports.daily_sales, ports.xero, ports.cloudpos, ports.helpdesk, ports.smtp, ports.staff_idp)
+            if port_open(p)]
     if busy:
         print(f"ports already in use: {busy} (another `make run`? or use --port-offset)", file=sys.stderr)
         return 2

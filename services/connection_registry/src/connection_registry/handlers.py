@@ -7,6 +7,7 @@ from Kafka leaves the same delivery inbox behind.
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from enum import Enum
 from uuid import UUID, uuid4
 
@@ -73,6 +74,10 @@ class RegistryHandlers:
         return await self._command(merchant_id, lambda graph: domain.finalise(
             graph, finalised_by, self._new_id(), self._clock()))
 
+    async def remind(self, merchant_id: str, requested_by: str, min_gap: timedelta) -> Done | Refusal:
+        return await self._command(merchant_id, lambda graph: domain.remind(
+            graph, requested_by, self._new_id(), self._clock(), min_gap=min_gap))
+
     async def resend(self, merchant_id: str) -> Done | Refusal:
         return await self._command(merchant_id, lambda graph: domain.resend(graph, self._new_id(), self._clock()))
 
@@ -89,7 +94,7 @@ class RegistryHandlers:
         return await self._read().awaiting_count()
 
     async def needing_attention(self, limit: int = 200) -> list[Graph]:
-        return await self._read().needing_attention(limit)
+        return await self._read().needing_attention(limit, 0)
 
     async def attention_count(self) -> int:
         return await self._read().attention_count()

@@ -1,9 +1,10 @@
 """`python -m connection_registry.rebuild --database-url URL`: rebuild the registry from Kafka alone.
 
 Reads KeyValidated, StoreConnected, OrgSelected, OrgDisconnected, ConnectionBroken, ConnectionRestored and
-ConsentAbandoned from offset 0, plus the registry's OWN SetupCompleted and SetupFinalised (source
-/cloudpos-xero/connection_registry): completion, finalisation and resends are decisions the registry took,
-and those events are their only record outside its database.
+ConsentAbandoned from offset 0, plus the registry's OWN SetupCompleted, SetupFinalised and SetupReminderRequested
+(source /cloudpos-xero/connection_registry): completion, finalisation, resends and reminders are decisions the
+registry took, and those events are their only record outside its database. (The console's staff sessions and
+audit are not events: a rebuild starts them empty.)
 Derived events (StoreDisconnected, ConnectionsChanged) are recomputed, not read.
 
 Rules:
@@ -11,7 +12,7 @@ Rules:
 - Order: every partition is read up to the end offsets seen at start (under a fresh consumer group, whose
   offsets are committed at the end only to show how far it read), then the partitions are merged by event
   time (ties: KeyValidated, StoreConnected, OrgSelected, OrgDisconnected, ConnectionBroken, ConnectionRestored,
-  ConsentAbandoned, SetupCompleted, SetupFinalised), never reordering a partition. Each event goes through the
+  ConsentAbandoned, SetupCompleted, SetupFinalised, SetupReminderRequested), never reordering a partition. Each event goes through the
   live handlers, so parking and supersession rules apply exactly as they do live.
 - The outbox is SUPPRESSED: the handlers' outgoing events are dropped, never staged, so a rebuild cannot
   re-notify the helpdesk or re-publish anything, even when the rebuilt database is later put in service.
@@ -51,8 +52,8 @@ from .main import MIGRATIONS
 log = logging.getLogger(__name__)
 REPLAYED = (topics.KEY_VALIDATED, topics.STORE_CONNECTED, topics.ORG_SELECTED, topics.ORG_DISCONNECTED,
             topics.CONNECTION_BROKEN, topics.CONNECTION_RESTORED, topics.CONSENT_ABANDONED, topics.SETUP_COMPLETED,
-            topics.SETUP_FINALISED)
-OWN = frozenset({topics.SETUP_COMPLETED, topics.SETUP_FINALISED})
+            topics.SETUP_FINALISED, topics.SETUP_REMINDER_REQUESTED)
+OWN = frozenset({topics.SETUP_COMPLETED, topics.SETUP_FINALISED, topics.SETUP_REMINDER_REQUESTED})
 RANK = {topic: rank for rank, topic in enumerate(REPLAYED)}
 STATE_TABLES = ("merchants", "stores", "organisations", "grants", "timeline", "parked_events", "delivery_inbox")
 

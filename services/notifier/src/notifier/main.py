@@ -74,7 +74,8 @@ def _senders(settings: NotifierSettings, http: httpx.AsyncClient | None, cloudpo
              link_secret: bytes) -> dict[Channel, Sender]:
     """The helpdesk's configured channels, and the merchant's email."""
     senders: dict[Channel, Sender] = {Channel.MERCHANT_EMAIL: MerchantMailer(
-        cloudpos, settings.merchant_email, settings.public_base_url, link_secret)}
+        cloudpos, settings.merchant_email, settings.public_base_url, link_secret,
+        setup_page_url=settings.setup_page_url)}
     if settings.email:
         senders[Channel.EMAIL] = SmtpSender(settings.email)
     if settings.webhook and http:

@@ -15,7 +15,7 @@ from shared.ports import Clock
 from .domain.delivery import AttemptResult, Claimed, Decision, NewDelivery, Payload, Status
 from .domain.incidents import Incident
 from .domain.notifications import Kind
-from .views import DeliveryView
+from .views import DeliveryView, MerchantNotices
 
 
 class CloudPosUnavailable(Exception):
@@ -98,7 +98,12 @@ class Deliveries(Protocol):
         """Make a parked delivery due now; (False, view) when it was not parked; None when unknown."""
 
     async def get(self, delivery_id: UUID) -> DeliveryView | None: ...
-    async def listing(self, status: Status | None, limit: int) -> list[DeliveryView]: ...
+    async def listing(self, status: Status | None, limit: int, *, offset: int = 0, merchant_id: str | None = None,
+                      newest_first: bool = False) -> list[DeliveryView]:
+        """Without their attempts; parked ones by `parked_at`, any other status (or all) by `created_at`."""
+    async def count(self, status: Status | None, merchant_id: str | None = None) -> int: ...
+    async def notices(self, merchant_ids: Sequence[str]) -> list[MerchantNotices]:
+        """One line per merchant with at least one delivery (absent: nothing recorded for them)."""
 
 
 class Sender(Protocol):

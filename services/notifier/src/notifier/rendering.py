@@ -42,6 +42,8 @@ def title(n: Notification) -> str:
             return f"Check: Xero connection restored to another organisation: {store} (merchant {n.merchant_id})"
         case Kind.CONNECTION_RESTORED:
             return f"Xero connection restored: {store} (merchant {n.merchant_id})"
+        case Kind.MERCHANT_UNREACHABLE if n.incident_id is None:    # a reminder to finish the setup
+            return f"Action needed: call merchant {n.merchant_id}, no contact email (Xero setup not finished)"
         case Kind.MERCHANT_UNREACHABLE:
             return f"Action needed: call merchant {n.merchant_id}, no contact email (Xero connection broken: {store})"
     prefix = "Action needed: Xero connection broken" if n.action_needed else "Xero connections changed"

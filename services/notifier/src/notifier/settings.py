@@ -3,7 +3,8 @@
 Each helpdesk channel is optional: set `NOTIFIER_EMAIL__*` and/or `NOTIFIER_WEBHOOK__*` to enable it. Telling
 merchants about broken connections is not: `NOTIFIER_MERCHANT_EMAIL__*` (their SMTP relay),
 `NOTIFIER_CLOUDPOS__*` (where their contact email is), `NOTIFIER_PUBLIC_BASE_URL` and
-`NOTIFIER_REMINDER_LINK_SECRET` (the stop link) are required.
+`NOTIFIER_REMINDER_LINK_SECRET` (the stop link) are required; `NOTIFIER_SETUP_PAGE_URL` (the link in the
+reminder to finish the setup) should be set.
 """
 
 import base64
@@ -153,6 +154,11 @@ class NotifierSettings(BaseSettings):
                                  description="where merchants reach this service (the stop link), e.g. "
                                              "https://notifier.example.com")
     reminder_link_secret: SecretStr = Field(min_length=32, description="HMAC key of the stop-reminders links")
+    setup_page_url: str | None = Field(
+        default=None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="the gateway's Xero setup page (where the merchant clicks \"I have finished\"), linked from "
+                    "the reminder to finish the setup, e.g. https://xero.cloudpos.example.com/; without it the "
+                    "email says how to reach the page")
     reminder_days: tuple[Annotated[float, Field(gt=0, le=90)], ...] = Field(
         default=(1.0, 3.0, 7.0), max_length=10, description="merchant reminders, in days after the break")
     reminder_day_seconds: Annotated[float, Field(gt=0, le=86400)] = Field(
@@ -203,4 +209,5 @@ def example_settings() -> NotifierSettings:
                                             "from_address": "Cloud POS <noreply@example.com>"},
                             cloudpos={"base_url": "http://cloudpos:8720", "platform_token": "example-platform-token"},
                             public_base_url="https://notifier.example.com",
-                            reminder_link_secret="example-reminder-link-secret-not-a-secret")
+                            reminder_link_secret="example-reminder-link-secret-not-a-secret",
+                            setup_page_url="https://xero.example.com/")

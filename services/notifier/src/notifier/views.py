@@ -3,6 +3,8 @@ helpdesk's notices and the merchants' connection-health emails alike; a merchant
 when it is sent and never stored)."""
 
 from datetime import datetime
+from enum import StrEnum
+from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel
@@ -44,3 +46,30 @@ class RedriveResult(BaseModel):
 
     redriven: bool
     delivery: DeliveryView
+
+
+class Order(StrEnum):
+    """Listing order: by when a delivery was parked for the parked ones, else by when it was recorded."""
+
+    OLDEST = "oldest"
+    NEWEST = "newest"
+
+
+class DeliveryCount(BaseModel):
+    status: Status | Literal["all"]
+    merchant_id: str | None = None
+    count: int
+
+
+class MerchantNotices(BaseModel):
+    """What the notifier sent one merchant: `emails_sent` counts every merchant email delivered (of any kind),
+    `reminders_sent` and `setup_reminders_sent` those of each reminder kind among them; `last_sent_at` is when
+    the latest of them was delivered; `parked` counts the merchant's parked deliveries on any channel (the
+    helpdesk's notices about them included)."""
+
+    merchant_id: str
+    emails_sent: int
+    reminders_sent: int
+    setup_reminders_sent: int
+    last_sent_at: datetime | None
+    parked: int

@@ -212,3 +212,14 @@ class SetupFinalised(Event):
     """The helpdesk finished the setup; the platform backend turns the integration on."""
 
     finalised_by: Identifier
+
+
+@event(topics.SETUP_REMINDER_REQUESTED, "SetupReminderRequested")
+class SetupReminderRequested(Event):
+    """A helpdesk agent asked that the merchant be reminded to finish: stores are connected to Xero but nobody
+    clicked "I have finished" yet. The notifier emails the merchant's contact address once per event."""
+
+    merchant_name: Name
+    links: tuple[StoreLink, ...] = Field(min_length=1, max_length=500)   # the stores connected so far
+    connected_since: datetime                    # when the first of them was connected
+    requested_by: Identifier                     # the agent, from their identity provider's ID token

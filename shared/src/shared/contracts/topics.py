@@ -11,6 +11,7 @@ SETUP_FINALISED = "SetupFinalised"
 CONNECTION_BROKEN = "ConnectionBroken"
 CONNECTION_RESTORED = "ConnectionRestored"
 CONSENT_ABANDONED = "ConsentAbandoned"
+SETUP_REMINDER_REQUESTED = "SetupReminderRequested"
 
 
 def dead_letter_topic(consumer_group: str) -> str:

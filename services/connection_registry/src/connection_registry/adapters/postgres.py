@@ -1,7 +1,9 @@
 """The registry's PostgreSQL adapter: one transaction per use case, on top of the delivery kit's."""
 
 import json
+import re
 from collections.abc import Callable
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
@@ -122,16 +124,102 @@ class PgRegistryReads:
     async def awaiting_count(self) -> int:
         return await self._pool().fetchval(f"SELECT count(*) FROM merchants WHERE {_AWAITING}")
 
-    async def needing_attention(self, limit: int) -> list[Graph]:
+    async def needing_attention(self, limit: int, offset: int = 0) -> list[Graph]:
         """Merchants with a connected store whose connection is broken, finalised or not: longest broken first."""
         async with self._pool().acquire() as conn:
             return await rows.load_graphs(
                 conn, "SELECT merchant_id, row_number() OVER (ORDER BY min(broken_since), merchant_id) AS ord"
-                f" FROM stores WHERE {_BROKEN} GROUP BY merchant_id ORDER BY min(broken_since), merchant_id LIMIT $1",
-                limit)
+                f" FROM stores WHERE {_BROKEN} GROUP BY merchant_id ORDER BY min(broken_since), merchant_id"
+                " LIMIT $1 OFFSET $2", limit, offset)
 
     async def attention_count(self) -> int:
         return await self._pool().fetchval(f"SELECT count(DISTINCT merchant_id) FROM stores WHERE {_BROKEN}")
 
+    async def unfinished(self, connected_before: datetime, limit: int, offset: int = 0) -> list[Graph]:
+        async with self._pool().acquire() as conn:
+            return await rows.load_graphs(conn, _UNFINISHED, connected_before, limit, offset)
+
+    async def unfinished_count(self, connected_before: datetime) -> int:
+        return await self._pool().fetchval(_UNFINISHED_COUNT, connected_before)
+
+    async def search(self, text: str, limit: int, offset: int = 0) -> list[Graph]:
+        if not (found := _search_page(text)):
+            return []
+        listing, args = found
+        async with self._pool().acquire() as conn:
+            return await rows.load_graphs(conn, listing, *args, limit, offset)
+
+    async def search_count(self, text: str) -> int:
+        if not (found := _search_hits(text)):
+            return 0
+        hits, args = found
+        return await self._pool().fetchval(f"SELECT count(*) FROM ({hits}) AS hits", *args)
+
     async def parked_count(self) -> int:
         return await self._pool().fetchval("SELECT count(*) FROM parked_events")
+
+
+# Started, not finished: from the few merchants without a completion, each one's earliest store connected long
+# enough (an index-only probe per merchant: cheaper than joining every connected store), one page sorted.
+_UNFINISHED_FROM = (
+    " FROM merchants m CROSS JOIN LATERAL (SELECT min(s.connected_at) AS first FROM stores s"
+    " WHERE s.merchant_id = m.merchant_id AND s.state = 'connected' AND s.connected_at <= $1) AS f"
+    " WHERE m.completion_event_id IS NULL AND f.first IS NOT NULL")
+_UNFINISHED = (
+    "SELECT merchant_id, row_number() OVER (ORDER BY first, merchant_id COLLATE \"C\") AS ord FROM ("
+    f" SELECT m.merchant_id, f.first {_UNFINISHED_FROM}"
+    " ORDER BY f.first, m.merchant_id COLLATE \"C\" LIMIT $2 OFFSET $3) AS page")
+_UNFINISHED_COUNT = f"SELECT count(*) {_UNFINISHED_FROM}"
+# The search reads merchant_search (0005_console_search.sql): each merchant's names, lower-cased, in one row.
+# Text with three letters or digits in a row: its trigram indexes ($1 '%text%', $2 'text%') and the tenant ids a
+# whole id or a prefix of one stands for ($3..$4). Other text ("o", "& b") has no trigram to look up (the index
+# would be read whole, slower than the table): a plain scan of the table, a statement of its own so that
+# PostgreSQL's plan cache never runs such text with the indexed statement's plan.
+_NAME_OR_ID = "(names LIKE lower($1) OR merchant_id ILIKE $2)"
+_SEARCH_HITS = (f"SELECT merchant_id, sort_name, name FROM merchant_search WHERE {_NAME_OR_ID}"
+                " UNION ALL SELECT merchant_id, sort_name, name FROM merchant_search WHERE merchant_id = ANY (ARRAY("
+                "SELECT merchant_id FROM organisations WHERE tenant_id BETWEEN $3 AND $4))"
+                f" AND NOT {_NAME_OR_ID}")
+_SEARCH_HITS_SCAN = ("SELECT merchant_id, sort_name, name FROM merchant_search"
+                     " WHERE strpos(names, lower($1)) > 0 OR starts_with(lower(merchant_id), lower($1))")
+_SEARCH_ORDER = 'sort_name, name, merchant_id COLLATE "C"'   # lower-cased name, byte order: as the fakes sort
+_UUID_SHAPE = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
+_TRIGRAM = re.compile(r"[^\W_]{3}")               # what pg_trgm indexes: runs of letters and digits
+
+
+def _search_hits(text: str) -> tuple[str, tuple[object, ...]] | None:
+    """The statement listing the merchant ids `text` matches, with its arguments; None for blank text.
+    User text is matched literally (LIKE's %, _ and \\ escaped)."""
+    text = text.strip()
+    if not text or "\x00" in text:                # PostgreSQL's text holds no NUL: no name contains one
+        return None
+    if not _TRIGRAM.search(text):
+        return _SEARCH_HITS_SCAN, (text,)
+    literal = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return _SEARCH_HITS, (f"%{literal}%", f"{literal}%", *_tenant_range(text))
+
+
+
+def _search_page(text: str) -> tuple[str, tuple[object, ...]] | None:
+    """One page of `_search_hits` in the search's order; the page's limit and offset follow the arguments."""
+    if not (found := _search_hits(text)):
+        return None
+    hits, args = found
+    return (f"SELECT merchant_id, row_number() OVER (ORDER BY {_SEARCH_ORDER}) AS ord FROM (SELECT * FROM ({hits})"
+            f" AS hits ORDER BY {_SEARCH_ORDER} LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}) AS page", args)
+
+
+def _tenant_range(text: str) -> tuple[UUID | None, UUID | None]:
+    """A whole tenant id (any form uuid.UUID reads), or a prefix of at least 8 characters of its text form, as the
+    range of ids it stands for (an index range scan); (None, None) matches nothing."""
+    try:
+        return UUID(text), UUID(text)
+    except ValueError:
+        pass
+    prefix = text.lower()
+    shape = _UUID_SHAPE[:len(prefix)]
+    if 8 <= len(prefix) <= len(_UUID_SHAPE) and all(
+            c == "-" if want == "-" else c in "0123456789abcdef" for c, want in zip(prefix, shape, strict=True)):
+        digits = prefix.replace("-", "")
+        return UUID(digits.ljust(32, "0")), UUID(digits.ljust(32, "f"))
+    return None, None

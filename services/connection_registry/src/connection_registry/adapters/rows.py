@@ -11,7 +11,8 @@ from ..domain import (Completion, Finalisation, Grant, Graph, Incident, Merchant
 from ..ports import TimelineLine
 
 MERCHANT_COLUMNS = ("merchant_id, name, licence, key_id, created_at, updated_at, correlation_id, completion_event_id,"
-                    " completed_at, completed_by, completion_links, finalisation_event_id, finalised_at, finalised_by")
+                    " completed_at, completed_by, completion_links, finalisation_event_id, finalised_at, finalised_by,"
+                    " reminders_sent, last_reminded_at")
 STORE_COLUMNS = ("merchant_id, store_id, name, state, tenant_id, reason, grant_id, connected_at, changed_at,"
                  " incident_id, incident_reason, broken_since, broken_at, restored_at")
 ORG_COLUMNS = ("merchant_id, tenant_id, name, state, grant_id, connection_id, subscription_class, reason,"
@@ -72,7 +73,7 @@ def merchant(r: asyncpg.Record) -> Merchant:
     if r["finalisation_event_id"]:
         finalisation = Finalisation(r["finalisation_event_id"], r["finalised_at"], r["finalised_by"])
     return Merchant(r["merchant_id"], r["name"], r["licence"], r["key_id"], r["created_at"], r["updated_at"],
-                    r["correlation_id"], completion, finalisation)
+                    r["correlation_id"], completion, finalisation, r["reminders_sent"], r["last_reminded_at"])
 
 
 def store(r: asyncpg.Record) -> StoreRecord:
@@ -109,7 +110,8 @@ def merchant_values(m: Merchant) -> tuple[object, ...]:
     c, f = m.completion, m.finalisation
     links = json.dumps([link.model_dump(mode="json") for link in c.links]) if c else None
     return (m.merchant_id, m.name, m.licence, m.key_id, m.created_at, m.updated_at, m.correlation_id,
-            c and c.event_id, c and c.at, c and c.by, links, f and f.event_id, f and f.at, f and f.by)
+            c and c.event_id, c and c.at, c and c.by, links, f and f.event_id, f and f.at, f and f.by,
+            m.reminders_sent, m.last_reminded_at)
 
 
 def store_values(s: StoreRecord) -> tuple[object, ...]:

@@ -26,7 +26,8 @@ Ordering and delivery rules (what happens to events that cannot be applied as th
 from collections.abc import Callable
 
 from shared.contracts import (CloudEvent, ConnectionBroken, ConnectionRestored, ConsentAbandoned, Event, KeyValidated,
-                              OrgDisconnected, OrgSelected, SetupCompleted, SetupFinalised, StoreConnected)
+                              OrgDisconnected, OrgSelected, SetupCompleted, SetupFinalised, SetupReminderRequested,
+                              StoreConnected)
 
 from .completion import Done, Refusal, complete, finalise, record_completion, record_finalisation, resend
 from .connections import key_validated, org_disconnected, org_selected, store_connected
@@ -35,6 +36,7 @@ from .health import connection_broken, connection_restored, reason_in_words
 from .model import (RECONNECT_NEEDED, Change, Completion, Finalisation, Grant, Graph, Incident, Merchant,
                     Organisation, OrgState, Park, StoreRecord, StoreState, TimelineEntry)
 from .outgoing import SOURCE
+from .reminders import record_reminder, remind
 
 Rule = Callable[[Graph, CloudEvent], Change | Park]
 
@@ -49,10 +51,11 @@ RULES: dict[type[Event], Rule] = {
     # The registry's own merchant-level facts, applied when a rebuild reads them back from Kafka.
     SetupCompleted: record_completion,
     SetupFinalised: record_finalisation,
+    SetupReminderRequested: record_reminder,
 }
 
 __all__ = [
     "RECONNECT_NEEDED", "RULES", "SOURCE", "Change", "Completion", "Done", "Finalisation", "Grant", "Graph",
     "Incident", "Merchant", "OrgState", "Organisation", "Park", "Refusal", "Rule", "StoreRecord", "StoreState",
-    "TimelineEntry", "complete", "finalise", "reason_in_words", "resend",
+    "TimelineEntry", "complete", "finalise", "reason_in_words", "remind", "resend",
 ]

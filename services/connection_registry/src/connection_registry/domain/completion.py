@@ -40,7 +40,7 @@ class Done:
     change: Change | None
 
 
-def _unknown(graph: Graph) -> Refusal:
+def unknown_merchant(graph: Graph) -> Refusal:
     return Refusal("unknown_merchant", f"No merchant {graph.merchant_id} is known: validate a Cloud POS API key first.")
 
 
@@ -49,7 +49,7 @@ def complete(graph: Graph, completed_by: str, event_id: UUID, now: datetime,
     """Record that the merchant finished; at least one store must be connected. Repeats change nothing."""
     merchant = graph.merchant
     if merchant is None:
-        return _unknown(graph)
+        return unknown_merchant(graph)
     if merchant.completion:
         c = merchant.completion
         return Done(graph.merchant_id, c.event_id, c.at, c.by, None)
@@ -89,7 +89,7 @@ def finalise(graph: Graph, finalised_by: str, event_id: UUID, now: datetime) -> 
     """The helpdesk finished the setup: published once as SetupFinalised for the platform backend."""
     merchant = graph.merchant
     if merchant is None:
-        return _unknown(graph)
+        return unknown_merchant(graph)
     if merchant.completion is None:
         return Refusal("not_completed", "The merchant has not completed the setup yet.")
     if merchant.finalisation:
@@ -121,7 +121,7 @@ def resend(graph: Graph, event_id: UUID, now: datetime) -> Done | Refusal:
     """Re-publish the recorded SetupCompleted under a new id (see the module doc for the rule)."""
     merchant = graph.merchant
     if merchant is None:
-        return _unknown(graph)
+        return unknown_merchant(graph)
     done = merchant.completion
     if done is None:
         return Refusal("not_completed", "The merchant has not completed the setup yet: nothing to resend.")

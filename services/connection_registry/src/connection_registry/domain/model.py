@@ -124,6 +124,8 @@ class Merchant:
     correlation_id: UUID | None = None
     completion: Completion | None = None
     finalisation: Finalisation | None = None
+    reminders_sent: int = 0                    # "finish your setup" reminders the helpdesk asked for
+    last_reminded_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +157,10 @@ class Graph:
     def connected(self) -> list[StoreRecord]:
         return sorted((s for s in self.stores.values() if s.state is StoreState.CONNECTED),
                       key=lambda s: s.store_id)
+
+    def connected_since(self) -> datetime | None:
+        """When the earliest of the currently connected stores was connected."""
+        return min((s.connected_at for s in self.connected() if s.connected_at), default=None)
 
     def broken(self) -> list[StoreRecord]:
         """Connected stores that need reconnecting, the longest broken first."""

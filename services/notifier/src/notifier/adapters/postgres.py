@@ -13,7 +13,7 @@ from shared.delivery import Transaction, transaction
 from ..domain.delivery import AttemptResult, Channel, Claimed, Decision, NewDelivery, Status, load_payload
 from ..domain.incidents import Incident, MerchantNotice
 from ..domain.notifications import Kind
-from ..views import AttemptView, DeliveryView
+from ..views import AttemptView, DeliveryView, MerchantNotices
 
 _COLUMNS = ("delivery_id, event_id, kind, channel, merchant_id, incident_id, status, attempts, redrives,"
             " next_attempt_at, last_error, created_at, delivered_at, parked_at, cancelled_at")
@@ -72,6 +72,16 @@ _REDRIVE = f"""
 UPDATE helpdesk_deliveries SET status = 'pending', cycle_attempts = 0, redrives = redrives + 1,
        next_attempt_at = $2, parked_at = NULL
  WHERE delivery_id = $1 AND status = 'parked' RETURNING {_COLUMNS}"""
+
+_NOTICES = """
+SELECT merchant_id,
+       count(*) FILTER (WHERE channel = 'merchant_email' AND status = 'delivered') AS emails_sent,
+       count(*) FILTER (WHERE kind = 'merchant.connection_broken_reminder' AND status = 'delivered')
+           AS reminders_sent,
+       count(*) FILTER (WHERE kind = 'merchant.setup_reminder' AND status = 'delivered') AS setup_reminders_sent,
+       max(delivered_at) FILTER (WHERE channel = 'merchant_email') AS last_sent_at,
+       count(*) FILTER (WHERE status = 'parked') AS parked
+  FROM helpdesk_deliveries WHERE merchant_id = ANY($1::text[]) GROUP BY merchant_id ORDER BY merchant_id"""
 
 
 class PgNotifierTransaction:
@@ -198,8 +208,30 @@ class PgDeliveries:
                 " FROM helpdesk_delivery_attempts WHERE delivery_id = $1 ORDER BY attempt", delivery_id)
         return DeliveryView(**dict(row), history=[AttemptView(**dict(a)) for a in attempts])
 
-    async def listing(self, status: Status | None, limit: int) -> list[DeliveryView]:
+    async def listing(self, status: Status | None, limit: int, *, offset: int = 0, merchant_id: str | None = None,
+                      newest_first: bool = False) -> list[DeliveryView]:
+        where, args = _filter(status, merchant_id)
+        key = "parked_at" if status is Status.PARKED else "created_at"
+        way = "DESC" if newest_first else "ASC"
         rows = await self._pool().fetch(
-            f"SELECT {_COLUMNS} FROM helpdesk_deliveries WHERE $1::text IS NULL OR status = $1"
-            " ORDER BY created_at, delivery_id LIMIT $2", status.value if status else None, limit)
+            f"SELECT {_COLUMNS} FROM helpdesk_deliveries {where} ORDER BY {key} {way}, delivery_id {way}"
+            f" LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}", *args, limit, offset)
         return [DeliveryView(**dict(r)) for r in rows]
+
+    async def count(self, status: Status | None, merchant_id: str | None = None) -> int:
+        where, args = _filter(status, merchant_id)
+        return await self._pool().fetchval(f"SELECT count(*) FROM helpdesk_deliveries {where}", *args)
+
+    async def notices(self, merchant_ids: Sequence[str]) -> list[MerchantNotices]:
+        rows = await self._pool().fetch(_NOTICES, list(merchant_ids))
+        return [MerchantNotices(**dict(r)) for r in rows]
+
+
+def _filter(status: Status | None, merchant_id: str | None) -> tuple[str, list[str]]:
+    """A WHERE clause naming only the filters given, so each shape gets its own plan and uses its index."""
+    conditions, args = [], []
+    for column, value in (("status", status.value if status else None), ("merchant_id", merchant_id)):
+        if value is not None:
+            args.append(value)
+            conditions.append(f"{column} = ${len(args)}")
+    return ("WHERE " + " AND ".join(conditions) if conditions else ""), args

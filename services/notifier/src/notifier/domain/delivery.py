@@ -13,8 +13,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID, uuid5
 
+from pydantic import TypeAdapter
+
 from .incidents import MerchantNotice
 from .notifications import Notification
+from .setup_reminders import SetupReminder
 
 _NAMESPACE = UUID("5b0d7c52-3f0e-4a53-9f6e-6e6f74696669")  # "notifi"
 RETRYABLE_4XX = frozenset({408, 409, 425, 429})
@@ -29,8 +32,9 @@ class Channel(StrEnum):
 
 
 HELPDESK_CHANNELS = (Channel.EMAIL, Channel.WEBHOOK)
-Payload = Notification | MerchantNotice
-"""What a delivery carries: a helpdesk notice, or (channel merchant_email) a notice to the merchant."""
+Payload = Notification | MerchantNotice | SetupReminder
+"""What a delivery carries: a helpdesk notice, or (channel merchant_email) an email to the merchant."""
+_TO_MERCHANT: TypeAdapter[MerchantNotice | SetupReminder] = TypeAdapter(MerchantNotice | SetupReminder)
 
 
 class Status(StrEnum):
@@ -108,6 +112,12 @@ def plan(notification: Notification, channels: tuple[Channel, ...], now: datetim
     return [NewDelivery(delivery_id(notification.event_id, c), c, notification, now) for c in channels]
 
 
+def plan_to_merchant(reminder: SetupReminder, now: datetime) -> list[NewDelivery]:
+    """The merchant's one email for the event, due at once (no helpdesk notice)."""
+    channel = Channel.MERCHANT_EMAIL
+    return [NewDelivery(delivery_id(reminder.event_id, channel), channel, reminder, now)]
+
+
 def incident_delivery_id(incident_id: UUID, about: str, notice: str, channel: Channel) -> UUID:
     """Stable for one incident, what it is about (a store, or `merchant:<id>`) and the notice, whichever event
     (or instance) records it: a redelivered or republished ConnectionBroken finds the row there and adds nothing."""
@@ -115,9 +125,11 @@ def incident_delivery_id(incident_id: UUID, about: str, notice: str, channel: Ch
 
 
 def load_payload(channel: Channel, raw: str | bytes) -> Payload:
-    """A stored delivery's payload; the channel says which kind it is."""
-    model = MerchantNotice if channel is Channel.MERCHANT_EMAIL else Notification
-    return model.model_validate_json(raw)
+    """A stored delivery's payload; the channel says whom it is for, the fields which email (each model forbids
+    the other's)."""
+    if channel is Channel.MERCHANT_EMAIL:
+        return _TO_MERCHANT.validate_json(raw)
+    return Notification.model_validate_json(raw)
 
 
 def after_attempt(result: AttemptResult, cycle_attempt: int, policy: RetryPolicy, now: datetime,

@@ -14,7 +14,8 @@ from uuid import UUID
 
 from shared.contracts import ConnectionBroken, ConnectionRestored, StoreLink
 
-from .delivery import AttemptResult, Channel, Claimed, NewDelivery, incident_delivery_id
+from . import setup_reminders
+from .delivery import AttemptResult, Channel, Claimed, NewDelivery, delivery_id, incident_delivery_id
 from .incidents import (
     BrokenStore,
     Incident,
@@ -116,8 +117,12 @@ def restored_notice(event_id: UUID, occurred_at: datetime, restored: ConnectionR
 
 def follow_ups(claimed: Claimed, result: AttemptResult, helpdesk: tuple[Channel, ...],
                now: datetime) -> list[NewDelivery]:
-    """A merchant email that found no contact email tells the helpdesk instead, once per incident."""
+    """A merchant email that found no contact email tells the helpdesk instead, once per incident (or per
+    reminder to finish the setup)."""
     notice = claimed.notification
+    if result.no_recipient and isinstance(notice, setup_reminders.SetupReminder):
+        told = setup_reminders.unreachable_notice(notice, claimed.delivery_id)
+        return [NewDelivery(delivery_id(notice.event_id, c), c, told, now) for c in helpdesk]
     if not result.no_recipient or not isinstance(notice, MerchantNotice):
         return []
     told = unreachable_notice(notice, claimed.delivery_id)

@@ -3,6 +3,7 @@
 From the registry the notifier consumes SetupCompleted and ConnectionsChanged only (consuming OrgDisconnected
 as well would tell the helpdesk twice about one change). A connection that BREAKS after the setup comes from
 the gateway as ConnectionBroken/ConnectionRestored, set up or not: `domain.health` words those notices.
+SetupReminderRequested (an agent's "Send reminder") emails the merchant only: `domain.setup_reminders`.
 """
 
 from datetime import datetime
@@ -30,6 +31,7 @@ class Kind(StrEnum):
     # to the merchant (channel merchant_email), never a webhook
     MERCHANT_BROKEN = "merchant.connection_broken"
     MERCHANT_REMINDER = "merchant.connection_broken_reminder"
+    MERCHANT_SETUP_REMINDER = "merchant.setup_reminder"          # "finish your setup", when an agent asks
 
 
 class WhatChanged(BaseModel):

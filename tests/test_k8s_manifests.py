@@ -27,7 +27,7 @@ CONSUMERS = {"connection_registry": {topics.KEY_VALIDATED, topics.STORE_CONNECTE
                                      topics.ORG_DISCONNECTED, topics.CONNECTION_BROKEN, topics.CONNECTION_RESTORED,
                                      topics.CONSENT_ABANDONED},
              "notifier": {topics.SETUP_COMPLETED, topics.CONNECTIONS_CHANGED, topics.CONNECTION_BROKEN,
-                          topics.CONNECTION_RESTORED}}
+                          topics.CONNECTION_RESTORED, topics.SETUP_REMINDER_REQUESTED}}
 HTTP_ONLY = set(SERVICES) - set(CONSUMERS)
 ALL_TOPICS = {v for k, v in vars(topics).items() if k.isupper() and isinstance(v, str)}
 

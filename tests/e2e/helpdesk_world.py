@@ -3,10 +3,11 @@ seeded in the Cloud POS sandbox, connected through the gateway's pages (a script
 the Chromium tests look at), each store to its own Xero organisation of its own Xero user (the Xero sandbox's
 seed), so a search or a broken connection touches nobody else, e.g. the knowledge-base journey's Steve.
 
-The queues need, in this order: two merchants awaiting finalisation whose webhooks went through (Alder) or were
-refused for good by the helpdesk's receiver (Birch, then Elm: parked), one with a store connected and no
-"I have finished" (Cedar), and one more connected later whose Xero organisation removes the app (Dogwood: the
-health check, every 30 s under `make run`, finds it broken while the other tests run).
+The queues need, in this order: a merchant with a store connected and no "I have finished" whose Xero
+organisation then removes the app (Dogwood: the gateway's health check, every 30 s under `make run`, finds it
+broken while the other tests run), three merchants awaiting finalisation whose webhooks went through (Alder) or
+were refused for good by the helpdesk's receiver (Birch, then Elm: parked), and one more merchant with one of
+its two stores connected and no "I have finished" (Cedar).
 """
 
 import json
@@ -43,8 +44,8 @@ class World:
     alder: Shop     # awaiting finalisation, two stores, its webhook delivered
     birch: Shop     # awaiting, its "ready" webhook parked (older)
     elm: Shop       # awaiting, its "ready" webhook parked (newer)
-    cedar: Shop     # one of two stores connected, never finished
-    dogwood: Shop   # connected after Cedar, never finished, its organisation removed the app (needs attention)
+    cedar: Shop     # one of two stores connected (after Dogwood), never finished
+    dogwood: Shop   # connected first, never finished, its organisation removed the app (needs attention)
 
 
 async def build_world(stack: RunningStack) -> World:
@@ -65,6 +66,9 @@ async def build_world(stack: RunningStack) -> World:
             shops[key] = await _seed(stack, f"m-{key}-{tag}", f"{name} {tag}",
                                      [f"{store} {tag}" for store in stores], next(users))
         world = World(tag, **shops)
+        await _connect_all(stack, world.dogwood, finish=False)    # first: the health check has the longest to find it
+        removed = await xero.post(f"/_sandbox/tenants/{world.dogwood.tenant_id}/remove-app")
+        assert removed.status_code == 200, removed.text
         await _connect_all(stack, world.alder, finish=True)
         await _until_webhook(helpdesk, world.alder, 204)
         await helpdesk.post("/_sandbox/receiver/down", json={"status": REFUSED_FOR_GOOD})
@@ -75,9 +79,6 @@ async def build_world(stack: RunningStack) -> World:
         finally:
             await helpdesk.post("/_sandbox/receiver/up")
         await _connect_all(stack, world.cedar, finish=False, only=1)
-        await _connect_all(stack, world.dogwood, finish=False)
-        removed = await xero.post(f"/_sandbox/tenants/{world.dogwood.tenant_id}/remove-app")
-        assert removed.status_code == 200, removed.text
         return world
     finally:
         await xero.aclose()

@@ -170,8 +170,8 @@ async def test_awaiting_finalisation_lists_the_longest_waiting_first(alice, worl
 async def test_started_not_finished_lists_the_earliest_connection_first(alice, world):
     await nav_link(alice, "Started, not finished").click()
     rows = alice.locator("tbody tr")
-    await shown_after_reload(alice, rows.filter(has_text=world.dogwood.name), "Dogwood in the unfinished queue")
-    await in_order(rows, world.cedar.name, world.dogwood.name)
+    await shown_after_reload(alice, rows.filter(has_text=world.cedar.name), "Cedar in the unfinished queue")
+    await in_order(rows, world.dogwood.name, world.cedar.name)
     cedar = row_of(alice, world.cedar.name)
     await expect(cedar).to_contain_text("1 of 2")
     await expect(cedar).to_contain_text(re.compile(r"\d+ min ago"))
@@ -206,20 +206,6 @@ async def test_send_reminder_emails_the_merchant(alice, stack, world):
     await alice.goto(stack.url(stack.ports.helpdesk))
     await expect(alice.locator("article.mail").filter(has_text=world.cedar.contact_email)).to_have_count(1)
     await shot(alice, "07-reminder-in-the-mailbox")
-
-
-async def test_needs_attention_shows_the_broken_connection_with_its_reason(alice, stack, world):
-    """Dogwood's organisation removed the app while the module set up; the gateway's check (30 s) finds it."""
-    await alice.goto(console(stack))
-    await nav_link(alice, "Needs attention").click()
-    dogwood = row_of(alice, world.dogwood.name)
-    await shown_after_reload(alice, dogwood, "Dogwood's broken connection (health check: 30 s)", timeout=90)
-    await expect(dogwood).to_contain_text("Reconnect needed")
-    await expect(dogwood).to_contain_text(list(world.dogwood.stores.values())[0])
-    await expect(dogwood).to_contain_text(world.dogwood.organisation)
-    await expect(dogwood).to_contain_text(world.dogwood.xero_email)        # who authorised it in Xero
-    await expect(dogwood).to_contain_text("Not finished")
-    await shot(alice, "08-needs-attention")
 
 
 # -- search and the merchant's page -----------------------------------------------------------------------------
@@ -321,6 +307,20 @@ async def test_parked_notifications_are_listed_oldest_first_and_an_agent_cannot_
     assert "Your role does not allow that" in await answer.text()
     await alice.reload()
     await expect(row_of(alice, world.birch.merchant_id)).to_have_count(1)
+
+
+async def test_needs_attention_shows_the_broken_connection_with_its_reason(alice, stack, world):
+    """Dogwood's organisation removed the app first thing in the set-up; the gateway's check (30 s) finds it."""
+    await alice.goto(console(stack))
+    await nav_link(alice, "Needs attention").click()
+    dogwood = row_of(alice, world.dogwood.name)
+    await shown_after_reload(alice, dogwood, "Dogwood's broken connection (health check: 30 s)", timeout=90)
+    await expect(dogwood).to_contain_text("Reconnect needed")
+    await expect(dogwood).to_contain_text(list(world.dogwood.stores.values())[0])
+    await expect(dogwood).to_contain_text(world.dogwood.organisation)
+    await expect(dogwood).to_contain_text(world.dogwood.xero_email)        # who authorised it in Xero
+    await expect(dogwood).to_contain_text("Not finished")
+    await shot(alice, "08-needs-attention")
 
 
 async def test_a_lead_redrives_a_parked_notification_and_it_is_delivered(lena, stack, world):

@@ -109,3 +109,12 @@ def test_an_attempt_includes_asking_cloud_pos(env):
     with pytest.raises(ValidationError, match="lease_seconds"):
         env(NOTIFIER_CLOUDPOS__TIMEOUT_SECONDS="20", NOTIFIER_MERCHANT_EMAIL__TIMEOUT_SECONDS="30",
             NOTIFIER_DISPATCHER__LEASE_SECONDS="100")
+
+
+def test_the_setup_page_is_optional_and_must_be_a_web_address(env):
+    assert env().setup_page_url is None
+    assert env(NOTIFIER_SETUP_PAGE_URL="https://xero.cloudpos.example.com/").setup_page_url == \
+        "https://xero.cloudpos.example.com/"
+    for bad in ("javascript:alert(1)", "xero.cloudpos.example.com", "https://x.example.com/ page"):
+        with pytest.raises(ValidationError, match="setup_page_url"):
+            env(NOTIFIER_SETUP_PAGE_URL=bad)

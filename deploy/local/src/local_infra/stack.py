@@ -187,7 +187,8 @@ def service_environment(ports: Ports, secret: dict[str, str], *, xero: str, clou
                      "MERCHANT_EMAIL__FROM_ADDRESS": "Cloud POS <noreply@cloudpos.test>",
                      "CLOUDPOS__BASE_URL": cloudpos, "CLOUDPOS__PLATFORM_TOKEN": secret["cloudpos_platform"],
                      "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports.notifier}",
-                     "REMINDER_LINK_SECRET": secret["reminder_link"], "MERCHANT_EMAIL_DELAY_SECONDS": "5"},
+                     "REMINDER_LINK_SECRET": secret["reminder_link"], "MERCHANT_EMAIL_DELAY_SECONDS": "5",
+                     "SETUP_PAGE_URL": f"{gateway}/"},
     }
 
 

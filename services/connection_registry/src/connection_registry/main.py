@@ -43,14 +43,15 @@ def build_app(settings: RegistrySettings, *, clock: Clock = utc_now) -> FastAPI:
     reads = PgRegistryReads(lambda: runtime.pool)
     handlers = RegistryHandlers(unit_of_work(lambda: runtime.pool, PgRegistryTransaction), reads, clock=clock)
     subscribe(runtime, handlers)
-    http = httpx.AsyncClient(timeout=settings.notifier.timeout_seconds, follow_redirects=False,
+    http = httpx.AsyncClient(timeout=10, follow_redirects=False,
                              event_hooks={"request": [inject_httpx]})
     identity = settings.staff_identity
     provider = OidcStaffIdentity(
         OidcClient(identity.issuer, identity.client_id, identity.client_secret.get_secret_value(), http),
         redirect_uri=identity.redirect_uri, post_logout_redirect_uri=identity.post_logout_redirect_uri,
         scopes=identity.scopes)
-    notifier = NotifierClient(settings.notifier.base_url, settings.notifier.api_token, http)
+    notifier = NotifierClient(settings.notifier.base_url, settings.notifier.api_token, http,
+                              timeout=settings.notifier.timeout_seconds)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -73,7 +73,7 @@ UPDATE helpdesk_deliveries SET status = 'pending', cycle_attempts = 0, redrives 
        next_attempt_at = $2, parked_at = NULL
  WHERE delivery_id = $1 AND status = 'parked' RETURNING {_COLUMNS}"""
 
-_NOTICES = """
+NOTICES = """
 SELECT merchant_id,
        count(*) FILTER (WHERE channel = 'merchant_email' AND status = 'delivered') AS emails_sent,
        count(*) FILTER (WHERE kind = 'merchant.connection_broken_reminder' AND status = 'delivered')
@@ -210,21 +210,26 @@ class PgDeliveries:
 
     async def listing(self, status: Status | None, limit: int, *, offset: int = 0, merchant_id: str | None = None,
                       newest_first: bool = False) -> list[DeliveryView]:
-        where, args = _filter(status, merchant_id)
-        key = "parked_at" if status is Status.PARKED else "created_at"
-        way = "DESC" if newest_first else "ASC"
-        rows = await self._pool().fetch(
-            f"SELECT {_COLUMNS} FROM helpdesk_deliveries {where} ORDER BY {key} {way}, delivery_id {way}"
-            f" LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}", *args, limit, offset)
-        return [DeliveryView(**dict(r)) for r in rows]
+        sql, args = listing_query(status, limit, offset, merchant_id, newest_first)
+        return [DeliveryView(**dict(r)) for r in await self._pool().fetch(sql, *args)]
 
     async def count(self, status: Status | None, merchant_id: str | None = None) -> int:
         where, args = _filter(status, merchant_id)
         return await self._pool().fetchval(f"SELECT count(*) FROM helpdesk_deliveries {where}", *args)
 
     async def notices(self, merchant_ids: Sequence[str]) -> list[MerchantNotices]:
-        rows = await self._pool().fetch(_NOTICES, list(merchant_ids))
+        rows = await self._pool().fetch(NOTICES, list(merchant_ids))
         return [MerchantNotices(**dict(r)) for r in rows]
+
+
+def listing_query(status: Status | None, limit: int, offset: int, merchant_id: str | None,
+                  newest_first: bool) -> tuple[str, list]:
+    """The statement of `listing` and its arguments (the tests read its plan)."""
+    where, args = _filter(status, merchant_id)
+    key = "parked_at" if status is Status.PARKED else "created_at"
+    way = "DESC" if newest_first else "ASC"
+    return (f"SELECT {_COLUMNS} FROM helpdesk_deliveries {where} ORDER BY {key} {way}, delivery_id {way}"
+            f" LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}", [*args, limit, offset])
 
 
 def _filter(status: Status | None, merchant_id: str | None) -> tuple[str, list[str]]:

@@ -55,11 +55,11 @@ def by_organisation(links: tuple[StoreLink, ...]) -> list[tuple[str, list[str]]]
 
 
 def connected_so_far(reminder: SetupReminder) -> str:
-    """'You connected 2 stores to Xero, the first on 2 March 2026 at 09:30 UTC.'"""
-    count = len(reminder.links)
-    stores = "a store" if count == 1 else f"{count} stores"
-    first = "" if count == 1 else " the first"
-    return f"You connected {stores} to Xero,{first} on {when(reminder.connected_since)}."
+    """'You connected 2 stores to Xero, the first on 2 March 2026 at 09:30 UTC.' (or 'a store ... on')"""
+    count, since = len(reminder.links), when(reminder.connected_since)
+    if count == 1:
+        return f"You connected a store to Xero on {since}."
+    return f"You connected {count} stores to Xero, the first on {since}."
 
 
 def unreachable_notice(reminder: SetupReminder, parked: UUID) -> Notification:

@@ -1,6 +1,7 @@
 """HTTP entrypoints for operators and the helpdesk console: see deliveries (page by page, per merchant), count
 them, what each merchant was sent, re-drive parked ones. Bearer token, constant-time."""
 
+import re
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -13,7 +14,8 @@ from ..domain.delivery import Status
 from ..handlers import DeliveryAdmin
 from ..views import DeliveryCount, DeliveryView, MerchantNotices, Order, RedriveResult
 
-MerchantId = Annotated[str | None, Query(min_length=1, max_length=64, description="only this merchant's")]
+ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,64}$"   # the contracts' Identifier
+MerchantId = Annotated[str | None, Query(pattern=ID_PATTERN, description="only this merchant's")]
 MAX_MERCHANTS = 100
 
 
@@ -62,8 +64,8 @@ def _merchants(admin: DeliveryAdmin) -> APIRouter:
     async def notices(merchant_id: Annotated[list[str], Query(
             description=f"repeat for each merchant, 1 to {MAX_MERCHANTS}")]) -> list[MerchantNotices]:
         """What each merchant was sent, by merchant id; a merchant the notifier recorded nothing for is absent."""
-        if not 1 <= len(merchant_id) <= MAX_MERCHANTS or any(not 1 <= len(m) <= 64 for m in merchant_id):
-            raise ApiError(400, "invalid_format", f"Give 1 to {MAX_MERCHANTS} merchant ids of 1 to 64 characters.")
+        if not 1 <= len(merchant_id) <= MAX_MERCHANTS or not all(re.fullmatch(ID_PATTERN, m) for m in merchant_id):
+            raise ApiError(400, "invalid_format", f"Give 1 to {MAX_MERCHANTS} merchant ids.")
         return await admin.notices(merchant_id)
 
     return router

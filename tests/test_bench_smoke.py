@@ -111,9 +111,10 @@ def test_bench_lifecycle_at_a_small_size_produces_every_figure(private_kafka: st
     assert set(s["pages"]) == {"merchant_home"} | {name for name, _ in CONSOLE_PAGES}
     for name, page in s["pages"].items():
         assert page["n"] == (8 if name == "merchant_home" else 5) and 0 < page["p50"] <= page["p95"] <= page["max"]
+        assert page["cpu_ms"] > 0                                   # the servers' CPU per page
     assert set(s["met"]) >= {"grants_lost", "steady_share", "peak_share", "pool", "page_merchant_home",
                              "page_console_parked", "page_console_sessions"}
-    assert "console: parked notifications (notifier API) p95 ms (p50)" in done.stdout
+    assert "console: parked notifications (notifier API) p95 ms (p50, server CPU)" in done.stdout
 
 
 def test_lifecycle_section_prints_its_figures_against_their_goals() -> None:
@@ -124,7 +125,7 @@ def test_lifecycle_section_prints_its_figures_against_their_goals() -> None:
     cycle = {"grants": 20000, "refreshed": 20000, "lost": 0, "not_refreshed": 0, "seconds": 119.0, "per_second": 168.0,
              "token_calls": 20000, "token_calls_per_grant": 1.0, "dropped_answers": 0,
              "gateway_cpu_ms_per_refresh": 3.3, "ratio_to_bare": 0.31}
-    page = {"n": 200, "p50": 8.0, "p95": 12.0, "max": 30.0}
+    page = {"n": 200, "p50": 8.0, "p95": 12.0, "max": 30.0, "cpu_ms": 6.0}
     console = {name: page for name, _ in CONSOLE_PAGES} | {"console_search_organisation": page | {"p95": 179.0}}
     section = {"merchants": 10000, "stores": 30000, "grants": 20000, "connections": 30000, "seconds": 330.0,
                "bare": {"refreshes": 2000, "seconds": 3.7, "per_second": 538.0, "concurrency": 8},
@@ -145,5 +146,5 @@ def test_lifecycle_section_prints_its_figures_against_their_goals() -> None:
     assert "cycle of 5000 grants, 5% of answers lost (abort): grants lost" in printed
     assert "1330 (13.3%)" in printed and "2400 (24.0%)" in printed
     row = next(line for line in printed.splitlines() if line.startswith("console: search, Xero organisation name"))
-    assert [cell.strip() for cell in row.split("|")][1:] == ["179 (8.00)", "", "< 100", "NO"]
+    assert [cell.strip() for cell in row.split("|")][1:] == ["179 (8.00, CPU 6.00)", "", "< 100", "NO"]
     assert printed.count("| NO") == 3

@@ -4,10 +4,9 @@ the Chromium tests look at), each store to its own Xero organisation of its own 
 seed), so a search or a broken connection touches nobody else, e.g. the knowledge-base journey's Steve.
 
 The queues need, in this order: a merchant with a store connected and no "I have finished" whose Xero
-organisation then removes the app (Dogwood: the gateway's health check, every 30 s under `make run`, finds it
-broken while the other tests run), three merchants awaiting finalisation whose webhooks went through (Alder) or
-were refused for good by the helpdesk's receiver (Birch, then Elm: parked), and one more merchant with one of
-its two stores connected and no "I have finished" (Cedar).
+organisation then removes the app (Dogwood: broken), three merchants awaiting finalisation whose webhooks went
+through (Alder) or were refused for good by the helpdesk's receiver (Birch, then Elm: parked), and one more
+with one of its two stores connected and no "I have finished" (Cedar).
 """
 
 import json
@@ -66,9 +65,8 @@ async def build_world(stack: RunningStack) -> World:
             shops[key] = await _seed(stack, f"m-{key}-{tag}", f"{name} {tag}",
                                      [f"{store} {tag}" for store in stores], next(users))
         world = World(tag, **shops)
-        await _connect_all(stack, world.dogwood, finish=False)    # first: the health check has the longest to find it
-        removed = await xero.post(f"/_sandbox/tenants/{world.dogwood.tenant_id}/remove-app")
-        assert removed.status_code == 200, removed.text
+        await _connect_all(stack, world.dogwood, finish=False)
+        await _remove_the_app(stack, xero, world.dogwood)
         await _connect_all(stack, world.alder, finish=True)
         await _until_webhook(helpdesk, world.alder, 204)
         await helpdesk.post("/_sandbox/receiver/down", json={"status": REFUSED_FOR_GOOD})
@@ -83,6 +81,19 @@ async def build_world(stack: RunningStack) -> World:
     finally:
         await xero.aclose()
         await helpdesk.aclose()
+
+
+async def _remove_the_app(stack: RunningStack, xero: httpx.AsyncClient, shop: Shop) -> None:
+    """The organisation removes the app inside Xero; the platform's next call through the gateway's proxy gets
+    Xero's 403 and the gateway, /connections confirming, marks the connection broken at once (else the health
+    check, every 30 s, would find it)."""
+    removed = await xero.post(f"/_sandbox/tenants/{shop.tenant_id}/remove-app")
+    assert removed.status_code == 200, removed.text
+    store = next(iter(shop.stores))
+    async with httpx.AsyncClient(base_url=stack.url(stack.ports.platform).rstrip("/"), timeout=30,
+                                 headers={"Authorization": f"Bearer {stack.secrets['platform_client']}"}) as platform:
+        answer = await platform.get(f"/internal/v1/stores/{store}/xero/proxy/api.xro/2.0/Organisation")
+    assert answer.status_code >= 400, answer.text
 
 
 async def _seed(stack: RunningStack, merchant_id: str, name: str, stores: list[str], xero_user: dict) -> Shop:

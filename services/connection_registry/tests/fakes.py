@@ -155,6 +155,10 @@ class FakeReads:
     async def parked_count(self) -> int:
         return len(self._uow.committed.parked)
 
+    async def merchant_names(self, merchant_ids) -> dict[str, str]:  # noqa: ANN001
+        merchants = self._uow.committed.merchants
+        return {m: merchants[m].name for m in merchant_ids if m in merchants}
+
 
 def _matches(graph: Graph, text: str) -> bool:
     """The search's rule, written plainly: names contain the text (any case), ids start with it."""

@@ -278,7 +278,8 @@ def _line(n: int, status: str, merchant: str = "m-1", kind: str = "integration.r
                       "410 Gone" if status == "parked" else None)
 
 
-async def test_parked_notifications_oldest_first_and_only_a_lead_re_drives(console, signed_in):
+async def test_parked_notifications_oldest_first_and_only_a_lead_re_drives(console, handlers, signed_in):
+    await handlers.handle(Journey("m-1").connected()[0])                 # m-1 known by name, m-2 not
     console.notifier.lines = [_line(2, "parked", "m-2"), _line(1, "parked"), _line(3, "delivered")]
 
     page = await signed_in.get("/helpdesk/parked")
@@ -286,6 +287,7 @@ async def test_parked_notifications_oldest_first_and_only_a_lead_re_drives(conso
                                    data={"csrf": csrf(page), "back": "/helpdesk/parked"})
 
     assert "Parked notifications (2)" in page.text and "Re-drive" not in page.text
+    assert ">Steve&#39;s Cycles</a>" in page.text and ">m-2</a>" in page.text and "event(s) reached" not in page.text
     assert page.text.index(str(UUID(int=1))) < page.text.index(str(UUID(int=2)))
     assert refused.headers["location"] == "/helpdesk/parked?notice=forbidden" and console.notifier.redriven == []
     async with console.browser() as lead:

@@ -88,12 +88,16 @@ class Console:
         graphs = await self._reads.unfinished(before, PAGE_SIZE, _offset(page))
         return Page(graphs, await self._reads.unfinished_count(before), page), before
 
-    async def parked(self, page: int) -> Page[NoticeLine] | None:
+    async def parked(self, page: int) -> tuple[Page[NoticeLine] | None, dict[str, str], int]:
+        """The notifier's parked page (None: it did not answer), the merchants' names, and how many of the
+        registry's own events are parked waiting for what they refer to."""
+        waiting = await self._reads.parked_count()
         try:
             found: ParkedPage = await self._notifications.parked(PAGE_SIZE, _offset(page))
         except NotifierUnavailable:
-            return None
-        return Page(found.lines, found.total, page)
+            return None, {}, waiting
+        names = await self._reads.merchant_names(sorted({n.merchant_id for n in found.lines}))
+        return Page(found.lines, found.total, page), names, waiting
 
     async def search(self, text: str, page: int) -> Page[Graph]:
         text = text.strip()

@@ -67,6 +67,8 @@ class RegistryReads(Protocol):
         (names: case-insensitive substring; ids: exact or prefix), by merchant name then id."""
     async def search_count(self, text: str) -> int: ...
     async def parked_count(self) -> int: ...
+    async def merchant_names(self, merchant_ids: Sequence[str]) -> dict[str, str]:
+        """The names of those merchants the registry knows."""
 
 
 class NotifierUnavailable(Exception):

@@ -2,7 +2,7 @@
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -157,6 +157,11 @@ class PgRegistryReads:
 
     async def parked_count(self) -> int:
         return await self._pool().fetchval("SELECT count(*) FROM parked_events")
+
+    async def merchant_names(self, merchant_ids: Sequence[str]) -> dict[str, str]:
+        found = await self._pool().fetch("SELECT merchant_id, name FROM merchants WHERE merchant_id = ANY($1::text[])",
+                                         list(merchant_ids))
+        return {r["merchant_id"]: r["name"] for r in found}
 
 
 # Started, not finished: from the few merchants without a completion, each one's earliest store connected long

@@ -186,7 +186,9 @@ async def unfinished(request: Request, staff: Staff, desk: Desk, page: PageNumbe
 @router.get("/parked")
 async def parked(request: Request, staff: Staff, desk: Desk, page: PageNumber = 1,
                  notice: str | None = None) -> Response:
-    return _page(request, "parked.html", staff=staff, page=await desk.parked(page), notice=_notice(notice))
+    listed, names, waiting = await desk.parked(page)
+    return _page(request, "parked.html", staff=staff, page=listed, names=names, waiting=waiting,
+                 notice=_notice(notice))
 
 
 @router.get("/search")

@@ -6,6 +6,7 @@ from `Form` (checked against the session's CSRF token), what staff may do from `
 audit), and every outcome's words from `NOTICES`, in one place.
 """
 
+import hmac
 import re
 from datetime import datetime
 from typing import Annotated, Literal
@@ -107,7 +108,7 @@ Staff = Annotated[StaffSession, Depends(_staff)]
 async def _checked_form(request: Request, staff: Staff) -> dict[str, str]:
     form = await _read_form(request)
     given = form.get("csrf", "")
-    if not given or given != staff.csrf:
+    if not given or not hmac.compare_digest(given.encode(), staff.csrf.encode()):  # bytes: no 500 on non-ASCII
         raise BadForm
     return form
 

@@ -4,7 +4,7 @@ summary and completion API); key_validator is still the fake, but it publishes a
 import httpx
 import pytest
 
-from local_infra.merchant import connect, ready
+from local_infra.merchant import connect, disconnect, ready
 from sandboxes.xero import STEVE_PREMIUM_TENANT_ID, STEVE_TEST_STORE_TENANT_ID
 from services.oauth_gateway.tests.stack import SERVICE_TOKEN, gateway_stack
 
@@ -28,7 +28,7 @@ async def test_connect_disconnect_and_finish_against_the_real_registry(pg_dsn, k
         await eventually(lambda: summary_lists(2), timeout=30, what="both organisations in the registry summary")
         assert "Xero Organisation Name: Steve Premium Ltd" in browser.text()
 
-        await browser.submit("Disconnect from Xero", within=f"/organisations/{STEVE_TEST_STORE_TENANT_ID}/")
+        await disconnect(browser, STEVE_TEST_STORE_TENANT_ID)
         await eventually(lambda: _registry_state(stack, store_1, "disconnected"), timeout=30,
                          what="the registry to disconnect the store")
         await eventually(lambda: summary_lists(1), timeout=30, what="one organisation left")

@@ -37,5 +37,16 @@ if ! command -v uv >/dev/null; then
   say "Installing uv from PyPI"
   python3 -m pip install --quiet "uv==0.13.9"
 fi
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  say "Installing Node.js and npm from Debian's packages (the AsyncAPI parser runs on it)"
+  apt_install nodejs npm
+fi
+parser=tools/asyncapi
+installed=$parser/node_modules/.package-lock.json   # npm ci writes it: reinstall when the lock file is newer
+if [ ! -f $installed ] || [ $parser/package-lock.json -nt $installed ]; then
+  # tests/test_asyncapi.py validates docs/asyncapi with the official parser, pinned by its package-lock.json
+  say "Installing the AsyncAPI parser from the npm registry (npm ci in $parser)"
+  (cd $parser && SCARF_ANALYTICS=false npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi
 say "Installing the Python workspace (uv sync)"
 uv sync --frozen --python python3 --quiet

@@ -71,8 +71,10 @@ def test_invalid_data_is_poison(value, reason):
         from_kafka(headers, value)
 
 
-def test_unexpected_fields_are_refused_not_ignored():
+def test_unexpected_fields_are_ignored_by_readers_and_refused_by_a_strict_decode():
+    """Tolerant reading (shared/tests/test_tolerant_reading.py has the nested cases)."""
     event = CloudEvent(data=key_validated(), source=SOURCE)
     value = to_kafka(event).value.replace(b'{"merchant_id"', b'{"api_key":"secret","merchant_id"')
+    assert from_kafka(_headers(event), value) == event
     with pytest.raises(PoisonMessage, match="extra"):
-        from_kafka(_headers(event), value)
+        from_kafka(_headers(event), value, tolerant=False)

@@ -2,6 +2,7 @@
 letters: one commit per batch covering each partition's done prefix, seek-back on retry, dead letters for
 poison, give-up after `max_attempts`. (Real Kafka: tests/test_delivery_across_services.py, tests/faults.)"""
 
+import json
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -121,6 +122,24 @@ async def test_poison_is_dead_lettered_with_its_reason_and_committed_past() -> N
     assert "unknown event type" in dead.sent[1][2]
     assert "not a CloudEvent" in dead.sent[2][2]
     assert batch.consumer.commits == [{P0: 5}]
+
+
+async def test_a_newer_producers_added_fields_are_handled_not_dead_lettered() -> None:
+    """Tolerant reading: unknown fields in the data and in a nested part are ignored; a missing one is poison."""
+    newer = json.loads(to_kafka(CloudEvent(data=key_validated("a"), source="test")).value)
+    newer["channel"] = "web"
+    newer["stores"][0]["timezone"] = "Pacific/Auckland"
+    missing = {k: v for k, v in newer.items() if k != "merchant_name"}
+    dead = FakeDeadLetters()
+    batch = _batch(_record(0, 0, value=json.dumps(newer).encode()),
+                   _record(0, 1, value=json.dumps(missing).encode()))
+    handler = Handler()
+
+    await _consumer(dead).deliver(batch, handler)  # type: ignore[arg-type]
+
+    assert [e.data for e in handler.handled] == [key_validated("a")]
+    assert [(p, o) for p, o, _ in dead.sent] == [(0, 1)] and "merchant_name" in dead.sent[0][2]
+    assert batch.consumer.commits == [{P0: 2}]
 
 
 async def test_an_infrastructure_error_seeks_back_and_commits_only_the_done_prefix() -> None:

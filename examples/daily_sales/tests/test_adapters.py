@@ -217,3 +217,21 @@ async def test_an_answer_that_is_not_a_day_of_sales_is_unavailable():
     async with client.connected():
         with pytest.raises(CloudPosUnavailable, match="another store"):
             await client.day_of_sales("s-1", date(2026, 3, 1))
+
+
+async def test_the_sales_path_comes_from_settings():
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"store_id": "s/1", "date": "2026-03-02", "currency": "GBP",
+                                         "summary": {"sales_count": 0, "by_vat_rate": []}})
+
+    settings = CloudPosSettings(base_url="http://cloudpos.test/gw", platform_token="t",
+                                paths={"store_sales": "/reporting/v2/shops/{store_id}/takings"})
+    client = HttpCloudPosSales(settings, transport=httpx.MockTransport(handle))
+    async with client.connected():
+        day = await client.day_of_sales("s/1", date(2026, 3, 2))
+    assert (day.store_id, day.sales_count) == ("s/1", 0)
+    (request,) = seen
+    assert request.url.raw_path == b"/gw/reporting/v2/shops/s%2F1/takings?date=2026-03-02"

@@ -11,8 +11,9 @@ from pydantic import SecretStr
 from key_validator.adapters.cloudpos import HttpCloudPos
 from key_validator.domain import ApiKey, KeyFacts, MerchantFacts
 from key_validator.ports import CloudPosUnavailable
-from key_validator.settings import CloudPosSettings
+from key_validator.settings import CloudPosSettings, KeyValidatorSettings
 from sandboxes.cloudpos import demo_data as demo
+from shared.contracts import Store
 
 
 def client(url: str, token: str, transport: httpx.AsyncBaseTransport | None = None, timeout: float = 5) -> HttpCloudPos:
@@ -116,3 +117,48 @@ async def test_calls_carry_the_current_trace_context():
     trace_id = format(span.get_span_context().trace_id, "032x")
     assert seen[0] is None
     assert seen[1] is not None and seen[1].split("-")[1] == trace_id
+
+
+async def test_every_path_comes_from_settings(monkeypatch):
+    """The platform team moves its endpoints (docs/cloudpos-api.md): configuration alone follows them, under a
+    base URL with its own prefix, and an id stays one percent-encoded segment."""
+    answers = {"/gw/v2/keys/introspection": {"active": False},
+               "/gw/v2/accounts/m%3A1": {"merchant_id": "m:1", "name": "M", "licence": "pro_plus"},
+               "/gw/v2/accounts/m%3A1/shops": {"stores": [{"store_id": "s-1", "name": "S"}]}}
+    seen: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url.raw_path.decode()}")
+        return httpx.Response(200, json=answers[request.url.raw_path.decode()])
+
+    for name, path in {"KEY_INTROSPECTION": "/v2/keys/introspection", "MERCHANT": "/v2/accounts/{merchant_id}",
+                       "MERCHANT_STORES": "/v2/accounts/{merchant_id}/shops"}.items():
+        monkeypatch.setenv(f"KEY_VALIDATOR_CLOUDPOS__PATHS__{name}", path)
+    monkeypatch.setenv("KEY_VALIDATOR_CLOUDPOS__BASE_URL", "http://cloudpos.test/gw")
+    monkeypatch.setenv("KEY_VALIDATOR_CLOUDPOS__PLATFORM_TOKEN", "t")
+    settings = KeyValidatorSettings(_env_file=None, database={"url": "postgresql://kv@db/kv"},
+                                    kafka={"bootstrap_servers": "kafka:9092"}, api_token="a" * 16,
+                                    key_fingerprint_secret="f" * 32)
+    cloudpos = HttpCloudPos(settings.cloudpos, transport=httpx.MockTransport(handle))
+    async with cloudpos.connected():
+        assert await cloudpos.introspect(ApiKey(demo.DEMO_XERO_KEY)) == KeyFacts(active=False)
+        assert await cloudpos.merchant("m:1") == MerchantFacts("m:1", "M", "pro_plus")
+        assert [s.store_id for s in await cloudpos.stores("m:1")] == ["s-1"]
+    assert seen == ["POST /gw/v2/keys/introspection", "GET /gw/v2/accounts/m%3A1", "GET /gw/v2/accounts/m%3A1/shops"]
+
+
+async def test_fields_the_platform_adds_to_its_answers_are_ignored():
+    """docs/cloudpos-api.md promises additive changes are safe: a new field in any answer changes nothing."""
+    answers = {"/api/v1/api-keys/introspect": {"active": False, "token_type": "api_key"},
+               "/api/v1/merchants/m-1": {"merchant_id": "m-1", "name": "M", "licence": "pro_plus", "vat_number": "1"},
+               "/api/v1/merchants/m-1/stores": {"stores": [{"store_id": "s-1", "name": "S", "address": "1 High St"}],
+                                                "next_page": None}}
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=answers[request.url.path])
+
+    cloudpos = client("http://cloudpos.invalid", "t", httpx.MockTransport(handle))
+    async with cloudpos.connected():
+        assert await cloudpos.introspect(ApiKey(demo.DEMO_XERO_KEY)) == KeyFacts(active=False)
+        assert await cloudpos.merchant("m-1") == MerchantFacts("m-1", "M", "pro_plus")
+        assert await cloudpos.stores("m-1") == (Store(store_id="s-1", name="S"),)

@@ -61,3 +61,13 @@ async def test_a_network_failure_is_unavailable():
         raise httpx.ConnectError("refused", request=request)
     with pytest.raises(CloudPosUnavailable, match="ConnectError"):
         await ask(httpx.MockTransport(fail))
+
+
+async def test_the_merchant_path_comes_from_settings():
+    seen: list[httpx.Request] = []
+    settings = CloudPosSettings(base_url="http://cloudpos.test/gw", platform_token="platform-token",
+                                paths={"merchant": "/v2/accounts/{merchant_id}/contact"})
+    cloudpos = HttpCloudPos(settings, answering(200, {"merchant_id": "m/1", "contact_email": "a@m.test"}, seen))
+    async with cloudpos.connected():
+        assert await cloudpos.contact_email("m/1") == "a@m.test"
+    assert [r.url.raw_path for r in seen] == [b"/gw/v2/accounts/m%2F1/contact"]

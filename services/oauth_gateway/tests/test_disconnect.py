@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from local_infra.merchant import connect, consent, ready, to_xero_consent
+from local_infra.merchant import connect, consent, disconnect, ready, to_xero_consent
 from oauth_gateway.adapters.pg_xero import PgJobs
 from sandboxes.xero import STEVE_PREMIUM_TENANT_ID, STEVE_TEST_STORE_TENANT_ID
 from shared.contracts import topics
@@ -59,7 +59,7 @@ async def test_disconnect_removes_the_connection_at_xero_reaches_the_registry_an
     browser, store_1, store_2 = await _two_connected(stack)
     user = f"u-{stack.merchant.merchant_id}"
 
-    await browser.submit("Disconnect from Xero", within=f"/organisations/{STEVE_TEST_STORE_TENANT_ID}/")
+    await disconnect(browser, STEVE_TEST_STORE_TENANT_ID)
 
     assert "being disconnected" in browser.text()
     assert browser.text().count("Disconnect from Xero") == 1       # hidden at once, registry or not
@@ -72,7 +72,7 @@ async def test_disconnect_removes_the_connection_at_xero_reaches_the_registry_an
     await eventually(lambda: _is(_store_state(stack, store_1), "disconnected"), what="the registry to disconnect")
     assert _store_state(stack, store_2) == "connected"
 
-    await browser.submit("Disconnect from Xero", within=f"/organisations/{STEVE_PREMIUM_TENANT_ID}/")
+    await disconnect(browser, STEVE_PREMIUM_TENANT_ID)
 
     state = await stack.xero_state()
     assert state["connections"] == [] and all(g["revoked"] for g in state["grants"])
@@ -86,7 +86,7 @@ async def test_a_disconnect_while_xero_is_down_takes_effect_here_and_is_retried_
     browser, store_1, _ = await _two_connected(stack)
     await stack.xero("POST", "/_sandbox/faults", json={"count": 20, "status": 503, "paths": "/connections"})
 
-    await browser.submit("Disconnect from Xero", within=f"/organisations/{STEVE_TEST_STORE_TENANT_ID}/")
+    await disconnect(browser, STEVE_TEST_STORE_TENANT_ID)
 
     assert browser.page.status_code == 200 and "being disconnected" in browser.text()
     assert len(await _disconnects(stack, kafka_bootstrap, 1)) == 1
@@ -168,7 +168,7 @@ async def test_xero_down_at_disconnect_then_the_same_organisation_reconnected_ke
     connection_id = await _live_connection(stack, STEVE_TEST_STORE_TENANT_ID)
     await stack.xero("POST", "/_sandbox/faults", json={"count": 1000, "status": 503, "paths": "/connections/"})
 
-    await browser.submit("Disconnect from Xero", within=f"/organisations/{STEVE_TEST_STORE_TENANT_ID}/")
+    await disconnect(browser, STEVE_TEST_STORE_TENANT_ID)
     assert "being disconnected" in browser.text()
     assert await stack.pool.fetchval("SELECT outcome FROM xero_jobs WHERE done_at IS NULL") == "xero_unavailable"
     await to_xero_consent(stack, browser, store_1)
@@ -201,8 +201,7 @@ async def test_a_delete_still_at_xero_when_the_organisation_is_confirmed_again_i
     tab = await ready(stack)                                   # the same merchant, in another tab
     await stack.xero("POST", "/_sandbox/latency", json={"seconds": 4, "paths": "/connections/"})
 
-    disconnecting = asyncio.ensure_future(
-        browser.submit("Disconnect from Xero", within=f"/organisations/{STEVE_TEST_STORE_TENANT_ID}/"))
+    disconnecting = asyncio.ensure_future(disconnect(browser, STEVE_TEST_STORE_TENANT_ID))
 
     async def in_flight() -> bool:
         return await stack.pool.fetchval("SELECT count(*) FROM xero_jobs WHERE outcome IS NULL AND attempts = 1") == 1
@@ -231,7 +230,7 @@ async def test_a_delete_still_at_xero_when_the_organisation_is_confirmed_again_i
 async def test_a_job_whose_instance_died_is_retried_once_its_lease_ends_and_the_dead_attempt_records_nothing(stack):
     browser, _, _ = await _two_connected(stack)
     await stack.xero("POST", "/_sandbox/faults", json={"count": 1000, "status": 503, "paths": "/connections/"})
-    await browser.submit("Disconnect from Xero", within=f"/organisations/{STEVE_TEST_STORE_TENANT_ID}/")
+    await disconnect(browser, STEVE_TEST_STORE_TENANT_ID)
     await stack.xero("POST", "/_sandbox/clock/advance", json={"seconds": 60})
     async with stack.pool.acquire() as conn:                    # another instance takes it, then dies
         [dead] = await PgJobs(conn).claim(stack.clock.now(), stack.clock.now() + timedelta(seconds=120), 10)

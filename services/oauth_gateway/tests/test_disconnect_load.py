@@ -1,4 +1,4 @@
-"""Fifty merchants press "Disconnect from Xero" at the same moment, on the gateway's pool of 10 PostgreSQL
+"""Fifty merchants confirm "Disconnect from Xero" at the same moment, on the gateway's pool of 10 PostgreSQL
 connections, with every DELETE slow at Xero (the sandbox over real HTTP, real PostgreSQL and Kafka).
 
 Each disconnect owes a DELETE and then a revocation, run inline right after the disconnect. Were a job to hold a
@@ -11,7 +11,7 @@ import time
 import pytest
 
 from local_infra.browser import Browser
-from local_infra.merchant import Walk, consent, ready, seed_merchant
+from local_infra.merchant import Walk, consent, disconnect, ready, seed_merchant
 from sandboxes.xero import DEMO_PASSWORD
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -52,6 +52,7 @@ async def test_fifty_concurrent_disconnects_complete_on_a_pool_of_ten(stack):
     assert await stack.pool.fetchval("SELECT count(*) FROM connections WHERE status = 'active'") == MERCHANTS
     await stack.xero("POST", "/_sandbox/latency", json={"seconds": DELETE_LATENCY, "paths": "/connections/"})
 
+    await asyncio.gather(*(disconnect(browser, tenant, confirm=False) for browser, tenant in merchants))
     stop = asyncio.Event()
     watching = asyncio.ensure_future(_peak_in_use(stack.pool, stop))
     started = time.monotonic()

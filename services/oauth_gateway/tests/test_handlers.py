@@ -144,7 +144,9 @@ async def test_reaching_for_what_is_not_the_sessions_is_refused_and_audited(worl
                     world.select.page(intruder, flow_id),
                     world.select.confirm(session, flow_id, str(ELSEWHERE)),
                     world.disconnect.disconnect(intruder, str(STANDARD)),
-                    world.disconnect.disconnect(session, "not-a-uuid")):
+                    world.disconnect.disconnect(session, "not-a-uuid"),
+                    world.disconnect.preview(intruder, str(STANDARD)),
+                    world.disconnect.preview(session, "not-a-uuid")):
         assert isinstance(await attempt, Refusal)
 
     refused = [(merchant, detail["target"], detail["reference"][:12], detail["reason"])
@@ -153,6 +155,8 @@ async def test_reaching_for_what_is_not_the_sessions_is_refused_and_audited(worl
                        ("m-1", "store", "s-" + "x" * 10, "store_not_yours"),
                        ("m-9", "flow", str(flow_id)[:12], "flow_not_yours"),
                        ("m-1", "organisation", str(ELSEWHERE)[:12], "organisation_not_in_consent"),
+                       ("m-9", "organisation", str(STANDARD)[:12], "not_connected"),
+                       ("m-1", "organisation", "not-a-uuid", "not_connected"),
                        ("m-9", "organisation", str(STANDARD)[:12], "not_connected"),
                        ("m-1", "organisation", "not-a-uuid", "not_connected")]
     assert max(len(d["reference"]) for a, *_, d in world.uow.committed.audit if a == "access.refused") == 200
@@ -166,6 +170,7 @@ async def test_a_starter_organisation_is_refused_and_its_xero_connection_removed
 
     assert isinstance(refused, Refusal) and refused.code is Code.SUBSCRIPTION_REFUSED
     assert "Starter" in refused.message
+    assert refused.store_id == "s-1"                 # shown in that store's row, ready to connect again
     assert not any(isinstance(e.data, OrgSelected) for e in world.uow.committed.outbox)
     assert len(world.api.deleted) == 1
 
@@ -320,6 +325,25 @@ async def test_disconnect_ends_the_connection_deletes_it_at_xero_and_revokes_the
     assert next(iter(world.uow.committed.grants.values())).status is GrantStatus.REVOKED
     again = await world.disconnect.disconnect(world.session, str(STANDARD))
     assert isinstance(again, Refusal) and again.code is Code.NOT_CONNECTED
+
+
+async def test_the_disconnect_confirmation_lists_every_store_it_disconnects_and_changes_nothing(
+        world: World) -> None:
+    await _selected(world)
+    world.uow.committed.store_links["s-2"] = StoreLink("s-2", "m-1", STANDARD, "u-1", world.clock(), "Two")
+    outbox, audit = len(world.uow.committed.outbox), len(world.uow.committed.audit)
+
+    found = await world.disconnect.preview(world.session, str(STANDARD))
+
+    assert not isinstance(found, Refusal)
+    name = world.uow.committed.connections[("m-1", STANDARD)].organisation_name
+    assert (found.tenant_id, found.organisation_name, found.stores) == (STANDARD, name, ("One", "Two"))
+    assert world.uow.committed.connections[("m-1", STANDARD)].status is ConnectionStatus.ACTIVE
+    assert (len(world.uow.committed.outbox), len(world.uow.committed.audit)) == (outbox, audit)
+    assert await world.disconnect.disconnect(world.session, str(STANDARD)) is None
+    again = await world.disconnect.preview(world.session, str(STANDARD))       # a second tab, after the first
+    assert isinstance(again, Refusal) and again.code is Code.NOT_CONNECTED
+    assert not any(action == "access.refused" for action, *_ in world.uow.committed.audit)  # theirs: no alarm
 
 
 async def test_a_delete_owed_while_xero_is_away_is_retried_with_backoff(world: World) -> None:

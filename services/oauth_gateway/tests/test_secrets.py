@@ -5,7 +5,7 @@ import logging
 import asyncpg
 import pytest
 
-from local_infra.merchant import PASSWORD, connect, ready
+from local_infra.merchant import PASSWORD, connect, disconnect, ready
 from sandboxes.xero import STEVE_PREMIUM_TENANT_ID, STEVE_TEST_STORE_TENANT_ID
 
 from .stack import CLIENT_SECRET, KEY_1, KEY_2
@@ -35,7 +35,7 @@ async def test_no_secret_in_logs_or_in_the_database_after_a_full_journey(stack, 
     browser = await ready(stack)
     await connect(stack, browser, store_1, STEVE_TEST_STORE_TENANT_ID)
     await connect(stack, browser, store_2, STEVE_PREMIUM_TENANT_ID)
-    await browser.submit("Disconnect from Xero", within=f"/organisations/{STEVE_TEST_STORE_TENANT_ID}/")
+    await disconnect(browser, STEVE_TEST_STORE_TENANT_ID)
     assert "being disconnected" in browser.text()
     await stack.xero("POST", "/_sandbox/clock/advance", json={"seconds": 31 * 60})
     grant = await stack.pool.fetchval("SELECT grant_id FROM grants")

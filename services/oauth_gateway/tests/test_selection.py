@@ -53,6 +53,14 @@ async def test_starter_trial_and_demo_organisations_are_refused_with_why_and_wha
         assert "trial or starter accounts cannot be integrated" in browser.text() and "Upgrade" in browser.text()
     assert await _selected(stack) == 0
     assert tenant not in await _live_tenants(stack)       # not left connected at Xero to an unused organisation
+    # on the stores page, in the store's row, whose button points at the refusal and has the focus: try again
+    store_id, name = next(iter(stack.merchant.stores.items()))
+    stores = page.text.split('aria-labelledby="stores-heading"', 1)[1]            # not the awaiting banner
+    row = stores.split(f"<th scope=\"row\">{name}</th>", 1)[1].split("</tr>", 1)[0]
+    assert 'role="alert" data-code="subscription_refused"' in row and words in row
+    assert f'aria-label="Connect {name} to Xero" aria-describedby="store-1-error"' in row and "autofocus" in row
+    await connect(stack, browser, store_id, STEVE_PREMIUM_TENANT_ID)
+    assert "is now connected to the Xero organisation 'Steve Premium Ltd'" in browser.text(), browser.text()
 
 
 async def test_an_unknown_subscription_class_is_accepted_and_logged_for_review(stack, caplog):

@@ -1,10 +1,12 @@
 """Sessions, cookies, CSRF on sign-in, key validation and ownership over real HTTP."""
 
+from dataclasses import replace
+
 import pytest
 
 from local_infra.browser import Browser, forms_of
-from local_infra.merchant import PASSWORD, ready, sign_in
-from sandboxes.cloudpos.demo_data import DEMO_BRM_KEY, DEMO_XERO_KEY
+from local_infra.merchant import PASSWORD, ready, seed_merchant, sign_in
+from sandboxes.cloudpos.demo_data import DEMO_BRM_KEY, DEMO_REVOKED_XERO_KEY, DEMO_XERO_KEY
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -69,10 +71,21 @@ async def test_sign_in_needs_the_csrf_token_and_wrong_details_get_a_readable_ans
     assert "nope-nope" not in wrong.text
 
 
-@pytest.mark.parametrize(("key", "words"), [
-    (DEMO_BRM_KEY, "another service"), (DEMO_XERO_KEY, "another Cloud POS account"),
-    ("cpk_not_a_real_key_000000000000000000000000", "do not recognise")])
-async def test_a_refused_key_is_explained_and_never_echoed(stack, key, words):
+def _key_field_refused(browser: Browser, code: str) -> None:
+    """The stores page itself, the refusal next to the key field (which points at it), ready to try again."""
+    html = browser.page.text
+    assert "Link your Cloud POS stores to Xero" in browser.text()
+    assert f'id="api_key-error" role="alert" data-code="{code}"' in html
+    assert 'aria-describedby="api_key-hint api_key-error" aria-invalid="true" autofocus' in html
+
+
+@pytest.mark.parametrize(("key", "code", "words"), [
+    (DEMO_BRM_KEY, "key_for_other_service", "another service"),
+    (DEMO_XERO_KEY, "key_of_other_merchant", "another Cloud POS account"),
+    (DEMO_REVOKED_XERO_KEY, "key_revoked", "has been revoked"),
+    ("cpk_not_a_real_key_000000000000000000000000", "unknown_key", "do not recognise")])
+async def test_a_refused_key_is_explained_at_the_field_never_echoed_and_the_right_one_then_accepted(
+        stack, key, code, words):
     browser = await sign_in(stack)
     assert 'type="password"' in browser.page.text and 'name="api_key"' in browser.page.text
 
@@ -80,6 +93,19 @@ async def test_a_refused_key_is_explained_and_never_echoed(stack, key, words):
 
     assert page.status_code == 403 or page.status_code == 401
     assert words in browser.text() and key not in page.text
+    _key_field_refused(browser, code)
+    await browser.submit("Validate Cloud POS API Key", {"api_key": stack.merchant.api_key})
+    assert "has been validated" in browser.text() and "api_key-error" not in browser.page.text
+
+
+async def test_a_key_of_a_merchant_without_pro_plus_is_refused_at_the_field(stack):
+    pro = replace(stack, merchant=await seed_merchant(stack.cloudpos_url, licence="pro"))
+    browser = await sign_in(pro)
+
+    page = await browser.submit("Validate Cloud POS API Key", {"api_key": pro.merchant.api_key})
+
+    assert page.status_code == 403 and "Pro Plus" in browser.text()
+    _key_field_refused(browser, "licence_not_pro_plus")
 
 
 async def test_the_stores_are_listed_individually_each_with_connect_to_xero(stack):
@@ -87,6 +113,8 @@ async def test_the_stores_are_listed_individually_each_with_connect_to_xero(stac
     text = browser.text()
     assert "Steve Test Store" in text and "Steve Test Store 2" in text
     assert text.count("Connect to Xero") == 2
+    for store in stack.merchant.stores.values():
+        assert f'aria-label="Connect {store} to Xero"' in browser.page.text
     assert stack.merchant.api_key not in browser.page.text
 
 
@@ -102,9 +130,14 @@ async def test_a_merchant_cannot_act_on_stores_or_organisations_that_are_not_the
     assert org.status_code == 404
 
 
-async def test_finishing_with_nothing_connected_is_explained(stack):
+async def test_i_have_finished_is_not_offered_with_nothing_connected_and_is_refused_if_sent(stack):
     browser = await ready(stack)
-    page = await browser.submit("I have finished connecting stores")
+    assert all(text != "I have finished connecting stores"
+               for form in forms_of(browser.page.text) for _, _, text in form.buttons)
+    token = next(f.fields["csrf_token"] for f in forms_of(browser.page.text))
+
+    page = await browser.post(stack.gateway_url + "/finished", {"csrf_token": token})
+
     assert page.status_code == 409 and "No stores are connected yet" in browser.text()
 
 

@@ -13,7 +13,6 @@ waits for a healthy broker first, so a normal start is unchanged).
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
@@ -25,9 +24,9 @@ from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CollectorRegistry
-from faststream.specification import AsyncAPI
 
 from .contracts import Event
+from .contracts.asyncapi import Platform, Service, document
 from .delivery.consumer import Handle
 
 from .delivery import (
@@ -77,6 +76,8 @@ class ServiceRuntime:
         self._kafka_link: asyncio.Task[None] | None = None
         self._work: dict[str, Callable[[], Awaitable[None]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._sends: list[type[Event]] = []
+        self._receives: list[tuple[type[Event], str]] = []
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -88,12 +89,16 @@ class ServiceRuntime:
         """Subscribe `handle` (one CloudEvent, one transaction with its inbox claim) to `event`'s topic in
         this service's consumer group, with the delivery rules of `shared.delivery.consumer`."""
         self._consumer.subscribe(self.broker, event, handle, description)
+        self._receives.append((event, description))
 
     def publishes(self, *events: type[Event]) -> None:
         """Declare the events this service's outbox publishes, for the AsyncAPI document."""
-        for event in events:
-            self.broker.publisher(event.topic, schema=event, title=f"{self.name}:{event.topic}",
-                                  description=(event.__doc__ or "").strip())
+        self._sends.extend(events)
+
+    @property
+    def published(self) -> tuple[type[Event], ...]:
+        """The events declared with `publishes`."""
+        return tuple(self._sends)
 
     def background(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
         """Run `run()` as a task of this process from start (once the pool is up: what background work
@@ -101,10 +106,11 @@ class ServiceRuntime:
         awaited: the one way a service starts background work."""
         self._work[f"{self.name}-{name}"] = run
 
-    def asyncapi(self, version: str) -> dict[str, Any]:
-        """The service's AsyncAPI 3 document, generated from its subscribers and publishers."""
-        spec = AsyncAPI(self.broker, title=self.name, version=version, schema_version="3.0.0")
-        return json.loads(spec.to_specification().to_json())
+    def asyncapi(self, version: str, platform: Platform) -> dict[str, Any]:
+        """The service's AsyncAPI 3 document, from the events it declared with `publishes` and `consumes`
+        (built here rather than by FastStream, whose document names neither the headers nor the key)."""
+        return document(Service(self.name, version, self.consumer_group, tuple(self._sends), tuple(self._receives)),
+                        platform)
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: FastAPI | None = None) -> AsyncIterator[None]:

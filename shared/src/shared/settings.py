@@ -1,6 +1,11 @@
 """Settings sections every service's own settings class nests (one class per service, env-driven)."""
 
-from pydantic import BaseModel, Field
+import re
+from string import Formatter
+from typing import ClassVar, Self
+from urllib.parse import quote
+
+from pydantic import BaseModel, Field, model_validator
 
 
 class KafkaSettings(BaseModel):
@@ -50,3 +55,44 @@ class DatabaseSettings(BaseModel):
 class HttpSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+
+
+class CloudPosPaths(BaseModel):
+    """Where each Cloud POS platform endpoint this product calls lives under the platform's base URL: the
+    contract is docs/cloudpos-api.md. The defaults are today's paths; the platform team can move one (a /v2, a
+    gateway prefix) by configuration alone, e.g. `KEY_VALIDATOR_CLOUDPOS__PATHS__MERCHANT=/v2/merchants/{merchant_id}`.
+    Each client reads only the paths it calls (named below)."""
+
+    sign_in: str = Field(default="/api/v1/sessions", description="oauth_gateway: a merchant signs in")
+    key_introspection: str = Field(default="/api/v1/api-keys/introspect", description="key_validator")
+    merchant: str = Field(default="/api/v1/merchants/{merchant_id}",
+                          description="key_validator (name, licence), notifier (contact email)")
+    merchant_stores: str = Field(default="/api/v1/merchants/{merchant_id}/stores", description="key_validator")
+    store_sales: str = Field(default="/api/v1/stores/{store_id}/sales", description="examples/daily_sales")
+
+    _PLACEHOLDERS: ClassVar[dict[str, frozenset[str]]] = {
+        "sign_in": frozenset(), "key_introspection": frozenset(), "merchant": frozenset({"merchant_id"}),
+        "merchant_stores": frozenset({"merchant_id"}), "store_sales": frozenset({"store_id"})}
+    _PATH: ClassVar[re.Pattern[str]] = re.compile(r"^/[^\s?#]*$")
+
+    @model_validator(mode="after")
+    def _paths_fit_their_ids(self) -> Self:
+        """A path that lost or gained a placeholder would call the wrong thing for every id: refused at start."""
+        for name, wanted in self._PLACEHOLDERS.items():
+            path = getattr(self, name)
+            if not self._PATH.match(path):
+                raise ValueError(f"{name}: a path starting with / (no query, no spaces), not {path!r}")
+            try:
+                fields = [(field, spec, conversion) for _, field, spec, conversion in Formatter().parse(path)
+                          if field is not None]
+            except ValueError:
+                raise ValueError(f"{name}: unbalanced braces in {path!r}") from None
+            if {field for field, _, _ in fields} != wanted or any(spec or conversion for _, spec, conversion in fields):
+                expected = ", ".join(f"{{{p}}}" for p in sorted(wanted)) or "no placeholder"
+                raise ValueError(f"{name}: {path!r} must contain exactly {expected}")
+        return self
+
+    @staticmethod
+    def fill(path: str, **ids: str) -> str:
+        """`path` with its placeholders replaced by the ids, percent-encoded: an id is always one path segment."""
+        return path.format_map({name: quote(value, safe="") for name, value in ids.items()})

@@ -104,6 +104,8 @@ class Browser:
                     if name:
                         data[name] = value or ""
                     url = urljoin(str(self.page.url), form.action)
+                    if form.method == "get":          # e.g. "Disconnect from Xero": it opens its confirmation
+                        return await self._go(await self.http.get(url, params=data), follow)
                     return await self._go(await self.http.post(url, data=data), follow)
         raise AssertionError(f"no button {button_text!r} on {self.page.url}: {text_of(self.page.text)[:500]}")
 

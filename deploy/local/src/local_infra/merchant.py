@@ -102,6 +102,16 @@ async def connect(site: Site, browser: Browser, store_id: str, tenant_id: str) -
     await browser.submit("Confirm Selection", {"tenant_id": tenant_id})
 
 
+async def disconnect(browser: Browser, tenant_id: str, *, confirm: bool = True) -> None:
+    """"Disconnect from Xero" on an organisation's group, then (`confirm`) the same button on its confirmation
+    page, which lists the stores it disconnects."""
+    within = f"/organisations/{tenant_id}/disconnect"
+    await browser.submit("Disconnect from Xero", within=within)
+    assert "from Xero?" in browser.text(), browser.text()
+    if confirm:
+        await browser.submit("Disconnect from Xero", within=within)
+
+
 async def ready(site: Site) -> Browser:
     """Signed in with the API key validated: the merchant sees their stores."""
     browser = await sign_in(site)

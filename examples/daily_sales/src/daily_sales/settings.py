@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.settings import DatabaseSettings, HttpSettings, KafkaSettings
+from shared.settings import CloudPosPaths, DatabaseSettings, HttpSettings, KafkaSettings
 
 from .domain import DayPolicy, InvoiceRules, RetryPolicy
 
@@ -36,6 +36,7 @@ class CloudPosSettings(BaseModel):
     base_url: BaseUrl = Field(description="make run: http://127.0.0.1:8720")
     platform_token: SecretStr = Field(min_length=1, description="our bearer token on Cloud POS /api/v1")
     timeout_seconds: Seconds = Field(default=10.0, le=60)
+    paths: CloudPosPaths = Field(default_factory=CloudPosPaths, description="store_sales (docs/cloudpos-api.md)")
 
 
 class InvoiceSettings(BaseModel):

@@ -3,7 +3,7 @@
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.settings import DatabaseSettings, HttpSettings, KafkaSettings
+from shared.settings import CloudPosPaths, DatabaseSettings, HttpSettings, KafkaSettings
 
 
 class CloudPosSettings(BaseModel):
@@ -12,6 +12,8 @@ class CloudPosSettings(BaseModel):
     base_url: str = Field(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$", description="e.g. http://cloudpos:8720")
     platform_token: SecretStr = Field(min_length=1, description="our bearer token on /api/v1")
     timeout_seconds: float = Field(default=5.0, gt=0, le=60, description="per request: connect, read, write")
+    paths: CloudPosPaths = Field(default_factory=CloudPosPaths,
+                                 description="key_introspection, merchant, merchant_stores (docs/cloudpos-api.md)")
 
 
 class RateLimitSettings(BaseModel):

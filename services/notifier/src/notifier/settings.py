@@ -16,7 +16,7 @@ from typing import Annotated, Self
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.settings import DatabaseSettings, HttpSettings, KafkaSettings
+from shared.settings import CloudPosPaths, DatabaseSettings, HttpSettings, KafkaSettings
 
 from .domain.addresses import check_webhook_url
 from .domain.delivery import SVIX_SCHEDULE, Channel, RetryPolicy
@@ -83,13 +83,14 @@ class MerchantEmailSettings(SmtpRelay):
 
 
 class CloudPosSettings(BaseModel):
-    """The Cloud POS platform API, asked for a merchant's contact email (`GET /api/v1/merchants/{id}`)."""
+    """The Cloud POS platform API, asked for a merchant's contact email (`GET paths.merchant`)."""
 
     model_config = ConfigDict(hide_input_in_errors=True)
 
     base_url: str = Field(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$", description="e.g. http://cloudpos:8720")
     platform_token: SecretStr = Field(min_length=1, description="our bearer token on /api/v1")
     timeout_seconds: Seconds = 5.0
+    paths: CloudPosPaths = Field(default_factory=CloudPosPaths, description="merchant (docs/cloudpos-api.md)")
 
 
 class WebhookSettings(BaseModel):

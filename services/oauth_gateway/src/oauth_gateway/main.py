@@ -140,8 +140,7 @@ def build_merchant_use_cases(settings: GatewaySettings, uow: UnitOfWork[PgGatewa
     lifetime = SessionLifetime(timedelta(minutes=settings.session_idle_minutes),
                                timedelta(hours=settings.session_absolute_hours))
     return MerchantUseCases(
-        sessions=Sessions(uow, clock, CloudPosClient(http, settings.cloudpos.base_url), key_validator, refusal_log,
-                          lifetime),
+        sessions=Sessions(uow, clock, CloudPosClient(http, settings.cloudpos), key_validator, refusal_log, lifetime),
         connect=Connect(uow, clock, identity, api, cipher, refusal_log, issuer=settings.xero.issuer,
                         flow_ttl=timedelta(seconds=settings.flow_ttl_seconds)),
         select=Select(uow, clock, api, xero.tokens, xero.jobs, summaries, refusal_log, xero.breaks,

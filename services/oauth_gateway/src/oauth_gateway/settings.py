@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.settings import DatabaseSettings, HttpSettings, KafkaSettings
+from shared.settings import CloudPosPaths, DatabaseSettings, HttpSettings, KafkaSettings
 
 # Xero's 2026 granular scopes (valid for apps created before and after 2 March 2026) that a daily sales poster
 # needs: create invoices and payments, find or create the contact, read accounts and tax rates (settings; also
@@ -72,6 +72,7 @@ class ServiceEndpoint(BaseModel):
 
 class CloudPosSettings(BaseModel):
     base_url: str = Field(description="Cloud POS platform (the sandbox on 8720 locally)")
+    paths: CloudPosPaths = Field(default_factory=CloudPosPaths, description="sign_in (docs/cloudpos-api.md)")
 
 
 class GatewaySettings(BaseSettings):

@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 
 from pydantic import ValidationError
 
-from .base import Event, event_types
+from .base import TOLERANT, Event, event_types
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
@@ -103,14 +103,15 @@ def attributes_from_headers(headers: dict[str, str]) -> dict[str, object]:
         raise PoisonMessage(f"malformed CloudEvents attribute: {error}") from None
 
 
-def from_kafka(headers: dict[str, str], value: bytes) -> CloudEvent:
-    """Decode a record of any registered type; raises PoisonMessage when it cannot be processed."""
+def from_kafka(headers: dict[str, str], value: bytes, *, tolerant: bool = True) -> CloudEvent:
+    """Decode a record of any registered type; raises PoisonMessage when it cannot be processed. A reader
+    ignores the data's unknown fields (a newer producer's optional additions); `tolerant=False` refuses them."""
     attributes = attributes_from_headers(headers)
     model = event_types().get(headers["ce_type"])
     if model is None:
         raise PoisonMessage(f"unknown event type {headers['ce_type']!r}")
     try:
-        data = model.model_validate_json(value)
+        data = model.model_validate_json(value, context=TOLERANT if tolerant else None)
     except ValidationError as error:
         if error.errors()[0]["type"] == "json_invalid":
             raise PoisonMessage(f"undecodable JSON: {error.errors()[0]['msg']}") from None

@@ -5,17 +5,17 @@ from enum import StrEnum
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from . import topics
-from .base import Event, event
+from .base import Contract, Event, event
 
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@-]+$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
-class _Part(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class _Part(Contract):
+    """A nested part of an event: strict when built, tolerant of unknown fields when decoded (see base.py)."""
 
 
 class Licence(StrEnum):

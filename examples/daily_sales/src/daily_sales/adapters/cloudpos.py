@@ -1,5 +1,5 @@
-"""Cloud POS's `GET /api/v1/stores/{store_id}/sales?date=` over httpx. Its answer is untrusted input: validated
-before use, and anything unexpected is "Cloud POS unavailable", never a wrong invoice."""
+"""Cloud POS's `GET /api/v1/stores/{store_id}/sales?date=` (the path from settings) over httpx. Its answer is
+untrusted input: validated before use, and anything unexpected is "Cloud POS unavailable", never a wrong invoice."""
 
 import logging
 from collections.abc import AsyncIterator
@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from datetime import date
 from decimal import Decimal
 from typing import Annotated
-from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -62,9 +61,9 @@ class HttpCloudPosSales:
     async def day_of_sales(self, store_id: str, day: date) -> DaySales | None:
         if self._client is None:
             raise CloudPosUnavailable("the Cloud POS client is not started")
-        what = f"GET sales of {store_id} on {day}"
+        what, paths = f"GET sales of {store_id} on {day}", self._settings.paths
         try:
-            response = await self._client.get(f"/api/v1/stores/{quote(store_id, safe='')}/sales",
+            response = await self._client.get(paths.fill(paths.store_sales, store_id=store_id),
                                               params={"date": day.isoformat()})
         except httpx.HTTPError as error:
             raise CloudPosUnavailable(f"{what}: {type(error).__name__}") from None

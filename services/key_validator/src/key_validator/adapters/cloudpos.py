@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Self, TypeVar
-from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
@@ -48,8 +47,15 @@ class _Merchant(_Answer):
     licence: Annotated[str, StringConstraints(min_length=1, max_length=40)]
 
 
+class _Store(_Answer):
+    """Not the event's Store (which refuses unknown fields): the platform may add fields to its answers."""
+
+    store_id: _Identifier
+    name: _Text
+
+
 class _Stores(_Answer):
-    stores: tuple[Store, ...] = Field(max_length=500)
+    stores: tuple[_Store, ...] = Field(max_length=500)
 
 
 _Model = TypeVar("_Model", bound=_Answer)
@@ -78,17 +84,21 @@ class HttpCloudPos:
             await client.aclose()
 
     async def introspect(self, key: ApiKey) -> KeyFacts:
-        found = await self._call(_Introspection, "POST", "/api/v1/api-keys/introspect", json={"api_key": key.reveal()})
+        found = await self._call(_Introspection, "POST", self._settings.paths.key_introspection,
+                                 json={"api_key": key.reveal()})
         return KeyFacts(found.active, found.key_id, found.label, found.service, found.merchant_id, found.revoked_at)
 
     async def merchant(self, merchant_id: str) -> MerchantFacts:
-        found = await self._call(_Merchant, "GET", f"/api/v1/merchants/{quote(merchant_id, safe='')}")
+        paths = self._settings.paths
+        found = await self._call(_Merchant, "GET", paths.fill(paths.merchant, merchant_id=merchant_id))
         if found.merchant_id != merchant_id:
             raise CloudPosUnavailable("GET merchant: answered about another merchant")
         return MerchantFacts(found.merchant_id, found.name, found.licence)
 
     async def stores(self, merchant_id: str) -> tuple[Store, ...]:
-        return (await self._call(_Stores, "GET", f"/api/v1/merchants/{quote(merchant_id, safe='')}/stores")).stores
+        paths = self._settings.paths
+        found = await self._call(_Stores, "GET", paths.fill(paths.merchant_stores, merchant_id=merchant_id))
+        return tuple(Store(store_id=s.store_id, name=s.name) for s in found.stores)
 
     async def _call(self, model: type[_Model], method: str, path: str, **kwargs: object) -> _Model:
         """The answer as `model`; CloudPosUnavailable (naming the call, never its body) otherwise."""

@@ -8,7 +8,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
-from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
@@ -55,9 +54,9 @@ class HttpCloudPos:
         """None when Cloud POS holds no usable address, or knows no such merchant (404)."""
         if self._client is None:
             raise CloudPosUnavailable("the Cloud POS client is not started")
-        what = "GET merchant"
+        what, paths = "GET merchant", self._settings.paths
         try:
-            response = await self._client.get(f"/api/v1/merchants/{quote(merchant_id, safe='')}")
+            response = await self._client.get(paths.fill(paths.merchant, merchant_id=merchant_id))
         except httpx.HTTPError as error:
             raise CloudPosUnavailable(f"{what}: {type(error).__name__}") from None
         if response.status_code == 404:

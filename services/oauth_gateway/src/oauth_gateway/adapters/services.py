@@ -10,6 +10,7 @@ import httpx
 
 from ..domain.model import StoreRef
 from ..ports import KeyValidation, ServiceRefusal, ServiceUnavailable, SignedIn
+from ..settings import CloudPosSettings
 
 
 class _Client:
@@ -43,8 +44,12 @@ def _refusal(response: httpx.Response, default: str) -> ServiceRefusal:
 
 
 class CloudPosClient(_Client):
+    def __init__(self, http: httpx.AsyncClient, settings: CloudPosSettings) -> None:
+        super().__init__(http, settings.base_url)
+        self._paths = settings.paths
+
     async def sign_in(self, username: str, password: str) -> SignedIn:
-        response = await self._send("POST", "/api/v1/sessions", {"username": username, "password": password})
+        response = await self._send("POST", self._paths.sign_in, {"username": username, "password": password})
         if response.status_code != 200:
             raise _refusal(response, "Cloud POS did not accept those details.")
         body = response.json()

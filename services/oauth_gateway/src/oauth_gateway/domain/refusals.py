@@ -40,7 +40,8 @@ class Code(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Refusal:
     """`reported_code`/`reported_status`: what Cloud POS or one of our services answered, passed on as is.
-    `flow_id`: the "Select an Organisation" page the merchant can go back to."""
+    `flow_id`: the "Select an Organisation" page the merchant can go back to. `store_id`: the store whose row
+    on the stores page shows the refusal, next to its button to try again."""
 
     code: Code
     message: str
@@ -48,6 +49,7 @@ class Refusal:
     reported_status: int | None = None
     retry_after: int | None = None
     flow_id: UUID | None = None
+    store_id: str | None = None
 
     @property
     def shown_code(self) -> str:
@@ -149,12 +151,12 @@ def grant_broken() -> Refusal:
     return Refusal(Code.GRANT_BROKEN, "Click Connect to Xero against the store to sign in to Xero again.")
 
 
-def subscription_refused(reason: str) -> Refusal:
-    return Refusal(Code.SUBSCRIPTION_REFUSED, reason)
+def subscription_refused(reason: str, store_id: str | None = None) -> Refusal:
+    return Refusal(Code.SUBSCRIPTION_REFUSED, reason, store_id=store_id)
 
 
 def already_selected() -> Refusal:
-    return Refusal(Code.ALREADY_SELECTED, "To change it, click Connect to Xero against the store again.")
+    return Refusal(Code.ALREADY_SELECTED, "To change it, click Change organisation against the store.")
 
 
 def disconnect_in_progress() -> Refusal:

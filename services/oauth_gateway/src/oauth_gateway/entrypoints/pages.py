@@ -1,5 +1,7 @@
 """The merchant's pages. Each route reads the request, calls one use case, and renders, redirects, or shows
-the refusal's page (`problems`). The use cases, the page renderer and the session come in as dependencies."""
+the refusal's page (`problems`). A refused key or organisation is shown on the stores page itself, next to the
+field or the store's row, ready to try again. The use cases, the page renderer and the session come in as
+dependencies."""
 
 import logging
 from collections.abc import Awaitable, Callable
@@ -85,8 +87,18 @@ async def css() -> Response:
 async def home(request: Request, web: Pages, cases: UseCases, session: MaybeSession) -> Response:
     if session is None:
         return web.page(request, "signin.html")
-    return web.page(request, "home.html", session=session, summary=await cases.summaries.read(session),
-                    flash=await cases.sessions.take_flash(session))
+    return await _stores(request, web, cases, session)
+
+
+async def _stores(request: Request, web: Web, cases: MerchantUseCases, session: WebSession,
+                  refusal: Refusal | None = None) -> Response:
+    """The stores page; with `refusal`, its status, and the refusal next to the key field or the store's row."""
+    problem = problem_of(refusal) if refusal else None
+    return web.page(request, "home.html", problem.status if problem else 200, session=session,
+                    summary=await cases.summaries.read(session), flash=await cases.sessions.take_flash(session),
+                    key_problem=problem if refusal and refusal.store_id is None else None,
+                    store_problem=problem if refusal and refusal.store_id else None,
+                    refused_store=refusal.store_id if refusal else None)
 
 
 @router.post("/sign-in")
@@ -134,7 +146,9 @@ async def validate_key(request: Request, web: Pages, cases: UseCases,
                        form: Annotated[dict[str, str], Depends(_form("api_key"))], session: Session) -> Response:
     client = request.client.host if request.client else "unknown"
     outcome = await cases.sessions.validate_key(session, form.get("api_key", ""), client)
-    return _answer(request, web, outcome, lambda _: web.redirect("/"))
+    if isinstance(outcome, Refusal):
+        return await _stores(request, web, cases, session, outcome)
+    return web.redirect("/")
 
 
 @router.post("/stores/{store_id}/connect")
@@ -161,9 +175,18 @@ async def confirm(request: Request, web: Pages, cases: UseCases,
                   form: Annotated[dict[str, str], Depends(_form("tenant_id"))], session: Session,
                   flow_id: FlowId) -> Response:
     outcome = await cases.select.confirm(session, flow_id, form.get("tenant_id", ""))
+    if isinstance(outcome, Refusal) and outcome.store_id is not None:    # e.g. a Trial or Starter organisation
+        return await _stores(request, web, cases, session, outcome)
     if not isinstance(outcome, Refusal):
         await cases.summaries.settle(session.merchant_id, store_connected(outcome.store_id, outcome.tenant_id))
     return _answer(request, web, outcome, lambda _: web.redirect("/"))
+
+
+@router.get("/organisations/{tenant_id}/disconnect")
+async def disconnecting(tenant_id: str, request: Request, web: Pages, cases: UseCases, session: Session) -> Response:
+    """The confirmation step: which stores "Disconnect from Xero" disconnects. Only its form's POST does it."""
+    return _answer(request, web, await cases.disconnect.preview(session, tenant_id), lambda found: web.page(
+        request, "disconnect.html", session=session, organisation=found))
 
 
 @router.post("/organisations/{tenant_id}/disconnect")

@@ -83,7 +83,7 @@ class Select:
         decision = gate(info.subscription_class, is_demo_company=info.is_demo_company, name=name)
         if not decision.accepted:
             await self._refuse(session, flow, org.connection_id, info.tenant_id, decision.subscription_class)
-            return refusals.subscription_refused(decision.reason or "")
+            return refusals.subscription_refused(decision.reason or "", flow.store_id)
         connection = Connection(session.merchant_id, info.tenant_id, name, org.connection_id, flow.grant_id or "",
                                 decision.subscription_class)
         return await self._connect(session, flow, connection, decision)

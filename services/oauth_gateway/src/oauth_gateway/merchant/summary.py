@@ -37,6 +37,22 @@ class AwaitingSelection:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreRow:
+    """One store's line on the stores page: `state` is `connected`, `reconnect_needed`, `disconnected` or
+    `not_connected`; `awaiting` when a consent waits for its selection."""
+
+    state: str
+    organisation_name: str | None = None
+    health: StoreHealth | None = None
+    awaiting: "AwaitingSelection | None" = None
+
+    @property
+    def linked(self) -> bool:
+        """Connected (working or not): it offers "Change organisation" or "Reconnect", never "Connect to Xero"."""
+        return self.state in ("connected", "reconnect_needed")
+
+
+@dataclass(frozen=True, slots=True)
 class Summary:
     available: bool
     completed: bool = False
@@ -54,6 +70,22 @@ class Summary:
 
     def of_store(self, store_id: str) -> StoreHealth | None:
         return next((h for h in self.health if h.store_id == store_id), None)
+
+    def row_of(self, store_id: str) -> StoreRow:
+        """The gateway's own links say whether a store is connected (the registry hears of a change a moment
+        later, through Kafka); the registry remembers which stores were connected once and are no longer."""
+        health, awaiting = self.of_store(store_id), self.awaiting_of(store_id)
+        if health is not None:
+            state = "reconnect_needed" if health.health is Health.RECONNECT_NEEDED else "connected"
+            return StoreRow(state, health.organisation_name, health, awaiting)
+        known = self.store_states.get(store_id) or {}
+        ended = known.get("state") in ("connected", "disconnected")
+        return StoreRow("disconnected" if ended else "not_connected", None, None, awaiting)
+
+    @property
+    def any_connected(self) -> bool:
+        """ "I have finished connecting stores" is offered only once a store is connected."""
+        return bool(self.health or self.organisations)
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,5 +48,12 @@ if [ ! -f $installed ] || [ $parser/package-lock.json -nt $installed ]; then
   say "Installing the AsyncAPI parser from the npm registry (npm ci in $parser)"
   (cd $parser && SCARF_ANALYTICS=false npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 fi
+e2e=tests/e2e
+if [ ! -f $e2e/node_modules/.package-lock.json ] || [ $e2e/package-lock.json -nt $e2e/node_modules/.package-lock.json ]
+then
+  # tests/e2e/test_browser_journey.py runs axe-core (pinned by its package-lock.json) on every merchant page
+  say "Installing axe-core from the npm registry (npm ci in $e2e)"
+  (cd $e2e && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi
 say "Installing the Python workspace (uv sync)"
 uv sync --frozen --python python3 --quiet

@@ -1,7 +1,9 @@
 """The knowledge-base journey, clicked through in Debian's Chromium, against every part running as its own
 process (the `make run` stack). Each step leaves a screenshot in artifacts/e2e/.
 
-The steps share one browser page and run in file order, like a merchant working down the article.
+The steps share one browser page and run in file order, like a merchant working down the article, at 1280 px.
+Every merchant page on the way is also checked at 375 px, and by axe-core at both widths (accessibility.py);
+the Xero sandbox's pages and the helpdesk's are not ours to check here.
 """
 
 import json
@@ -18,6 +20,7 @@ from sandboxes.xero import demo_data as xero
 from shared.contracts import topics
 from tests.support.kafka import eventually, read_topic
 
+from .accessibility import DESKTOP, check_page
 from .conftest import ARTIFACTS, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.e2e
@@ -32,7 +35,8 @@ async def page(stack):
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
                                                    args=CHROMIUM_ARGS)
-        page = await browser.new_page(viewport={"width": 1100, "height": 900})
+        (ARTIFACTS / "axe.json").unlink(missing_ok=True)
+        page = await browser.new_page(viewport=DESKTOP)
         page.set_default_timeout(20_000)
         yield page
         await browser.close()
@@ -42,17 +46,30 @@ async def shot(page: Page, name: str) -> None:
     await page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
 
 
+async def check(page: Page, name: str) -> None:
+    """A merchant page: axe-core and the 375 px layout, with screenshots at 1280 px and 375 px."""
+    await check_page(page, name, ARTIFACTS)
+
+
 def store_row(page: Page, name: str):
-    return page.locator("tr").filter(has=page.get_by_role("cell", name=name, exact=True))
+    """The store's row in "Your stores" (its name is the row's header)."""
+    return page.locator("table[aria-labelledby=stores-heading] tr").filter(
+        has=page.get_by_role("rowheader", name=name, exact=True))
+
+
+def finished_button(page: Page):
+    return page.get_by_role("button", name="I have finished connecting stores")
 
 
 def organisation_group(page: Page, organisation: str):
     return page.locator("section.org").filter(has_text=f"Xero Organisation Name: {organisation}")
 
 
-async def connect(page: Page, store: str, organisation: str, *, expect_xero_login: bool) -> None:
-    """'Connect to Xero' for one store, through Xero's login (when asked) and consent, back to our page."""
-    await store_row(page, store).get_by_role("button", name="Connect to Xero").click()
+async def connect(page: Page, store: str, organisation: str, *, expect_xero_login: bool,
+                  button: str = "Connect {store} to Xero") -> None:
+    """'Connect to Xero' (or `button`) for one store, through Xero's login (when asked) and consent, back to our
+    page. Each store's button is named after the store."""
+    await store_row(page, store).get_by_role("button", name=button.format(store=store), exact=True).click()
     login = page.get_by_role("heading", name="Log in to Xero")
     if expect_xero_login:
         await expect(login).to_be_visible()
@@ -76,7 +93,7 @@ async def choose(dropdown, organisation: str) -> None:
 
 async def confirm(page: Page, organisation: str, name: str) -> None:
     await choose(page.get_by_label("Select an Organisation"), organisation)
-    await shot(page, name)
+    await check(page, name)
     await page.get_by_role("button", name="Confirm Selection").click()
 
 
@@ -86,25 +103,31 @@ def get_json(url: str, headers: dict[str, str] | None = None):
         return json.loads(response.read())
 
 
-async def test_sign_in_refuses_a_bike_rental_manager_key_and_validates_the_xero_key(page, stack):
+async def test_sign_in_refuses_a_bike_rental_manager_key_at_the_field_then_validates_the_xero_key(page, stack):
     await page.goto(stack.url(stack.ports.gateway))
+    await check(page, "01-sign-in")
     await page.get_by_label("Cloud POS username (email address)").fill(pos.STEVE_USERNAME)
     await page.get_by_label("Password").fill(pos.DEMO_PASSWORD)
-    await shot(page, "01-sign-in")
     await page.get_by_role("button", name="Log in").click()
+    await expect(finished_button(page)).to_have_count(0)                # nothing connected yet
+    await check(page, "02-key-needed")
 
-    await page.get_by_label("Cloud POS API Key").fill(pos.DEMO_BRM_KEY)
+    key = page.get_by_label("Cloud POS API Key")
+    await key.fill(pos.DEMO_BRM_KEY)
     await page.get_by_role("button", name="Validate Cloud POS API Key").click()
-    await expect(page.get_by_text("Bike Rental Manager")).to_be_visible()
-    await shot(page, "02-bike-rental-manager-key-refused")
+    await expect(key).to_be_focused()                                  # on the stores page, ready to try again
+    await expect(key).to_have_accessible_description(re.compile("Bike Rental Manager"))
+    await expect(key).to_have_attribute("aria-invalid", "true")
+    await check(page, "02-bike-rental-manager-key-refused")
     assert pos.DEMO_BRM_KEY not in await page.content()
 
-    await page.goto(stack.url(stack.ports.gateway))
-    await page.get_by_label("Cloud POS API Key").fill(pos.DEMO_XERO_KEY)
+    await key.fill(pos.DEMO_XERO_KEY)
     await page.get_by_role("button", name="Validate Cloud POS API Key").click()
     for store in (STORE_1, STORE_2, STORE_3):
-        await expect(store_row(page, store).get_by_role("button", name="Connect to Xero")).to_be_visible()
-    await shot(page, "03-stores-listed")
+        await expect(store_row(page, store).get_by_role("button", name=f"Connect {store} to Xero", exact=True)
+                     ).to_be_visible()
+    await expect(finished_button(page)).to_have_count(0)
+    await check(page, "03-stores-listed")
     assert pos.DEMO_XERO_KEY not in await page.content()
 
 
@@ -112,7 +135,11 @@ async def test_first_store_logs_in_to_xero_and_selects_its_organisation(page):
     await connect(page, STORE_1, STORE_1, expect_xero_login=True)
     await confirm(page, STORE_1, "04-select-an-organisation")
     await expect(organisation_group(page, STORE_1).get_by_text(STORE_1, exact=True)).to_be_visible()
-    await shot(page, "05-first-store-connected")
+    row = store_row(page, STORE_1)
+    await expect(row.get_by_role("button")).to_have_accessible_name(f"Change organisation for {STORE_1}")
+    await expect(row).to_contain_text(f"Connected to {STORE_1}")
+    await expect(finished_button(page)).to_be_visible()                 # one store connected
+    await check(page, "05-first-store-connected")
 
 
 async def test_second_store_skips_the_xero_login_and_joins_the_same_organisation(page):
@@ -125,11 +152,14 @@ async def test_second_store_skips_the_xero_login_and_joins_the_same_organisation
 async def test_third_store_is_refused_a_starter_organisation_then_accepted_on_premium(page, stack):
     await connect(page, STORE_3, STARTER, expect_xero_login=False)
     await confirm(page, STARTER, "07-starter-organisation-selected")
-    await expect(page.get_by_role("alert")).to_contain_text("Starter")
-    await shot(page, "08-starter-organisation-refused")
+    row = store_row(page, STORE_3)                                      # the stores page, in the store's row
+    await expect(row.get_by_role("alert")).to_contain_text("Starter")
+    retry = row.get_by_role("button", name=f"Connect {STORE_3} to Xero", exact=True)
+    await expect(retry).to_be_focused()
+    await expect(retry).to_have_accessible_description(re.compile("trial or starter accounts cannot be integrated"))
+    await check(page, "08-starter-organisation-refused")
 
-    await page.goto(stack.url(stack.ports.gateway))
-    await connect(page, STORE_3, PREMIUM, expect_xero_login=False)
+    await connect(page, STORE_3, PREMIUM, expect_xero_login=False)      # straight from there
     await confirm(page, PREMIUM, "09-premium-organisation-selected")
     await expect(organisation_group(page, PREMIUM).get_by_text(STORE_3, exact=True)).to_be_visible()
 
@@ -139,12 +169,12 @@ async def test_summary_groups_the_stores_by_organisation(page):
     await expect(first.locator("li")).to_have_text([STORE_1, STORE_2])
     await expect(premium.locator("li")).to_have_text([STORE_3])
     await expect(page.locator("section.org")).to_have_count(2)
-    await shot(page, "10-summary-by-organisation")
+    await check(page, "10-summary-by-organisation")
 
 
 async def test_finishing_tells_the_helpdesk_by_email_and_webhook(page, stack):
-    await page.get_by_role("button", name="I have finished connecting stores").click()
-    await shot(page, "11-finished")
+    await finished_button(page).click()
+    await check(page, "11-finished")
     helpdesk = stack.url(stack.ports.helpdesk)
 
     async def mail_arrived() -> bool:
@@ -166,14 +196,25 @@ async def _webhooks(helpdesk: str, kind: str) -> bool:
     return any(w["verified"] and kind in w["body"]["type"] for w in get_json(f"{helpdesk}webhooks"))
 
 
-async def test_disconnecting_an_organisation_disconnects_both_its_stores_at_xero_too(page, stack):
+async def test_disconnecting_an_organisation_asks_first_then_disconnects_both_its_stores_at_xero_too(page, stack):
     await page.goto(stack.url(stack.ports.gateway))
-    await organisation_group(page, STORE_1).get_by_role("button", name="Disconnect from Xero").click()
+    disconnect = f"Disconnect {STORE_1} from Xero"
+    await organisation_group(page, STORE_1).get_by_role("button", name=disconnect, exact=True).click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text(f"Disconnect '{STORE_1}' from Xero?")
+    await expect(page.get_by_role("main").get_by_role("listitem")).to_have_text([STORE_1, STORE_2])
+    await expect(page.get_by_role("main")).to_contain_text("will disconnect all Cloud POS stores associated with")
+    await check(page, "13-disconnect-confirmation")
+    await page.get_by_role("link", name="Cancel").click()              # nothing happens
+    await expect(organisation_group(page, STORE_1).locator("li")).to_have_text([STORE_1, STORE_2])
+
+    await organisation_group(page, STORE_1).get_by_role("button", name=disconnect, exact=True).click()
+    await page.get_by_role("button", name=disconnect, exact=True).click()
     await expect(organisation_group(page, STORE_1)).to_have_count(0)
     await expect(organisation_group(page, PREMIUM)).to_have_count(1)
     for store in (STORE_1, STORE_2):
         await expect(store_row(page, store)).to_contain_text("Disconnected")
-    await shot(page, "13-organisation-disconnected")
+        await expect(store_row(page, store).get_by_role("button")).to_have_accessible_name(f"Connect {store} to Xero")
+    await check(page, "13-organisation-disconnected")
 
     control = {"x-sandbox-control-token": stack.secrets["xero_control"]}
 
@@ -196,7 +237,7 @@ async def test_one_store_can_be_connected_again_alone(page):
     group = organisation_group(page, STORE_1)
     await expect(group.locator("li")).to_have_text([STORE_1])
     await expect(store_row(page, STORE_2)).to_contain_text("Disconnected")
-    await shot(page, "15-one-store-reconnected")
+    await check(page, "15-one-store-reconnected")
 
 
 async def test_the_helpdesk_finalises_and_the_sales_poster_puts_yesterdays_invoice_into_xero(page, stack):
@@ -277,8 +318,11 @@ async def test_an_app_removed_inside_xero_is_explained_emailed_and_repaired_by_r
         return await banner.count() == 1
 
     await eventually(told_on_the_page, timeout=90, what="the break on the merchant's page (health check: 30 s)")
-    await expect(page.get_by_role("alert")).to_contain_text("the Cloud POS app was removed from this organisation")
-    await shot(page, "19-reconnect-needed")
+    await expect(page.locator("section.banner[role=alert]")).to_contain_text(
+        "the Cloud POS app was removed from this organisation")
+    for store in (STORE_1, STORE_2):
+        await expect(store_row(page, store).get_by_role("button")).to_have_accessible_name(f"Reconnect {store} to Xero")
+    await check(page, "19-reconnect-needed")
     helpdesk = stack.url(stack.ports.helpdesk)
 
     def merchant_mail() -> dict | None:
@@ -290,7 +334,8 @@ async def test_an_app_removed_inside_xero_is_explained_emailed_and_repaired_by_r
     assert len(set(links)) == 2, merchant_mail()["text"]
 
     await page.goto(links[0])
-    await page.get_by_role("button", name="Reconnect").click()
+    await check(page, "19-reconnect-page")
+    await page.get_by_role("button", name=re.compile(r"^Reconnect .+ to Xero$")).click()
     await expect(page.get_by_role("button", name="Allow access")).to_be_visible()
     await choose(page.locator("select[name=tenant_id]"), STORE_1)
     await page.get_by_role("button", name="Allow access").click()
@@ -316,3 +361,17 @@ async def test_an_app_removed_inside_xero_is_explained_emailed_and_repaired_by_r
 
 async def _async(value: bool) -> bool:
     return value
+
+
+async def test_a_connected_store_offers_change_organisation_which_moves_it_to_another(page, stack):
+    """Steve Outlet Store moves from Steve Premium Ltd to Steve Test Store: the same consent and selection."""
+    await page.goto(stack.url(stack.ports.gateway))
+    await expect(store_row(page, STORE_3).get_by_role("button")).to_have_count(1)
+    await connect(page, STORE_3, STORE_1, expect_xero_login=False, button="Change organisation for {store}")
+    await expect(page.get_by_label("Select an Organisation")).to_contain_text(
+        f"already connected to: {STORE_1}, {STORE_2}")
+    await confirm(page, STORE_1, "21-change-organisation")
+    await expect(organisation_group(page, STORE_1).locator("li")).to_have_text([STORE_1, STORE_2, STORE_3])
+    await expect(organisation_group(page, PREMIUM)).to_have_count(0)
+    await expect(store_row(page, STORE_3)).to_contain_text(f"Connected to {STORE_1}")
+    await check(page, "22-organisation-changed")

@@ -8,6 +8,7 @@ axe.min.js is evaluated in the page through the DevTools protocol, so the gatewa
 """
 
 import json
+import time
 from pathlib import Path
 
 from playwright.async_api import Page
@@ -43,6 +44,7 @@ async def axe(page: Page) -> list[dict]:
 async def check_page(page: Page, name: str, artifacts: Path) -> None:
     """axe-core at both widths, the 375 px layout, and the screenshots `name.png` (1280) and `name-375.png`."""
     found: dict[str, list[dict]] = {}
+    started = time.monotonic()
     try:
         for width, size in (("1280", DESKTOP), ("375", PHONE)):
             await page.set_viewport_size(size)
@@ -54,14 +56,14 @@ async def check_page(page: Page, name: str, artifacts: Path) -> None:
                                   full_page=True)
     finally:
         await page.set_viewport_size(DESKTOP)
-    _record(artifacts, name, page.url, found)
+    _record(artifacts, name, page.url, found, time.monotonic() - started)
     serious = [f"{width} px: {v['impact']} {v['id']} ({v['help']}) at {v['nodes']}"
                for width, violations in found.items() for v in violations if v["impact"] in FAILING]
     assert not serious, f"axe-core on {name} ({page.url}):\n" + "\n".join(serious)
 
 
-def _record(artifacts: Path, name: str, url: str, found: dict[str, list[dict]]) -> None:
+def _record(artifacts: Path, name: str, url: str, found: dict[str, list[dict]], seconds: float) -> None:
     report = artifacts / "axe.json"
     pages = json.loads(report.read_text()) if report.exists() else {}
-    pages[name] = {"url": url, "violations": found}
+    pages[name] = {"url": url, "seconds": round(seconds, 2), "violations": found}
     report.write_text(json.dumps(pages, indent=1))

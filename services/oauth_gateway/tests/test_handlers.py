@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from oauth_gateway.domain.model import Connection, ConnectionStatus, GrantStatus, StoreRef, WebSession
+from oauth_gateway.domain.model import Connection, ConnectionStatus, FlowStatus, GrantStatus, StoreRef, WebSession
 from oauth_gateway.domain.refusals import Code, Refusal
 from oauth_gateway.merchant import Connect, Disconnect, RefusalLog, Select, SessionLifetime, Sessions, Summaries
 from oauth_gateway.merchant.sessions import SignedIn
@@ -173,6 +173,21 @@ async def test_a_starter_organisation_is_refused_and_its_xero_connection_removed
     assert refused.store_id == "s-1"                 # shown in that store's row, ready to connect again
     assert not any(isinstance(e.data, OrgSelected) for e in world.uow.committed.outbox)
     assert len(world.api.deleted) == 1
+
+
+async def test_a_refused_consent_is_no_longer_offered_once_the_store_connects_through_another(world: World) -> None:
+    refused = await _authorised(world)
+    assert isinstance(await world.select.confirm(world.session, refused, str(STARTER)), Refusal)
+    assert [a.flow_id for a in (await world.summaries.read(world.session)).awaiting] == [refused]
+
+    world.clock.advance(seconds=60)
+    await _selected(world)
+    assert (await world.summaries.read(world.session)).awaiting == ()           # the Starter one: superseded
+    assert world.uow.committed.flows[refused][0].status is FlowStatus.AUTHORISED   # the sweep still tidies it
+
+    world.clock.advance(seconds=60)
+    changing = await _authorised(world)                                          # "Change organisation"
+    assert [a.flow_id for a in (await world.summaries.read(world.session)).awaiting] == [changing]
 
 
 async def test_a_standard_organisation_is_selected_for_the_flows_store(world: World) -> None:

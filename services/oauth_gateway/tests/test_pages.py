@@ -115,11 +115,11 @@ def test_each_store_offers_one_action_named_after_it_and_connected_stores_never_
     assert [b.words() for b in _row(page, s1.name).all("button")] == ["Change organisation"]
     assert "Connected to Steve's Cycles Ltd" in _row(page, s1.name).words()
     assert _names(_row(page, s2.name)) == ["Reconnect Steve Test Store 2 to Xero"]
-    assert _names(_row(page, s3.name)) == ["Connect Steve Outlet Store to Xero"]
+    assert _names(_row(page, s3.name)) == ["Connect to Xero for Steve Outlet Store"]
     assert "Disconnected" in _row(page, s3.name).words()
-    assert _names(_row(page, s4.name)) == ["Connect Steve's Pop-up to Xero"]
+    assert _names(_row(page, s4.name)) == ["Connect to Xero for Steve's Pop-up"]
     assert len({tuple(_names(_row(page, store.name))) for store in STORES}) == len(STORES)
-    assert "Disconnect Steve's Cycles Ltd from Xero" in _names(page)
+    assert "Disconnect from Xero: Steve's Cycles Ltd" in _names(page)
 
 
 def test_a_store_the_registry_still_calls_connected_but_ended_here_reads_disconnected() -> None:
@@ -127,7 +127,7 @@ def test_a_store_the_registry_still_calls_connected_but_ended_here_reads_disconn
     page = _stores(_summary(store_states={"s-1": {"store_id": "s-1", "state": "connected"}}))
 
     assert "Disconnected" in _row(page, STORES[0].name).words()
-    assert _names(_row(page, STORES[0].name)) == ["Connect Steve Test Store to Xero"]
+    assert _names(_row(page, STORES[0].name)) == ["Connect to Xero for Steve Test Store"]
 
 
 def test_i_have_finished_is_offered_only_once_a_store_is_connected() -> None:
@@ -175,7 +175,7 @@ def test_a_refused_organisation_is_shown_in_its_stores_row_with_its_connect_butt
     error = page.by_id(button.attrs["aria-describedby"] or "")
     assert error is not None and error in row.all("p") and "Starter plan" in error.words()
     assert "This Xero organisation cannot be connected" in error.words()
-    assert "autofocus" in button.attrs and button.attrs["aria-label"] == "Connect Steve Outlet Store to Xero"
+    assert "autofocus" in button.attrs and button.attrs["aria-label"] == "Connect to Xero for Steve Outlet Store"
     for other in ("Steve Test Store", "Steve Test Store 2"):
         assert not _row(page, other).all("p") and "aria-describedby" not in _row(page, other).all("button")[0].attrs
 
@@ -188,7 +188,7 @@ def test_disconnect_from_xero_on_the_stores_page_only_opens_its_confirmation() -
     [form] = [f for f in _stores(summary).all("form") if "/disconnect" in f.attrs["action"]]
 
     assert (form.attrs["method"], form.attrs["action"]) == ("get", f"/organisations/{ORG_A}/disconnect")
-    assert not form.all("input") and _names(form) == ["Disconnect Steve Test Store from Xero"]
+    assert not form.all("input") and _names(form) == ["Disconnect from Xero: Steve Test Store"]
 
 
 def test_the_confirmation_lists_the_stores_says_what_happens_and_posts_with_the_csrf_token() -> None:
@@ -202,7 +202,7 @@ def test_the_confirmation_lists_the_stores_says_what_happens_and_posts_with_the_
     [form] = [f for f in page.all("form") if f.attrs["action"] == f"/organisations/{ORG_A}/disconnect"]
     assert form.attrs["method"] == "post"
     assert [i.attrs["name"] for i in form.all("input")] == ["csrf_token"]
-    assert _names(form) == ["Disconnect Steve Test Store from Xero"]
+    assert _names(form) == ["Disconnect from Xero: Steve Test Store"]
     assert [(a.attrs["href"], a.words()) for a in form.all("a")] == [("/", "Cancel")]
     assert [h.words() for h in page.all("h1")] == ["Disconnect 'Steve Test Store' from Xero?"]
 

@@ -58,7 +58,7 @@ async def test_starter_trial_and_demo_organisations_are_refused_with_why_and_wha
     stores = page.text.split('aria-labelledby="stores-heading"', 1)[1]            # not the awaiting banner
     row = stores.split(f"<th scope=\"row\">{name}</th>", 1)[1].split("</tr>", 1)[0]
     assert 'role="alert" data-code="subscription_refused"' in row and words in text_of(row)
-    assert f'aria-label="Connect {name} to Xero" aria-describedby="store-1-error"' in row and "autofocus" in row
+    assert f'aria-label="Connect to Xero for {name}" aria-describedby="store-1-error"' in row and "autofocus" in row
     await connect(stack, browser, store_id, STEVE_PREMIUM_TENANT_ID)
     assert "is now connected to the Xero organisation 'Steve Premium Ltd'" in browser.text(), browser.text()
 

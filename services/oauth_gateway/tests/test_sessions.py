@@ -114,7 +114,7 @@ async def test_the_stores_are_listed_individually_each_with_connect_to_xero(stac
     assert "Steve Test Store" in text and "Steve Test Store 2" in text
     assert text.count("Connect to Xero") == 2
     for store in stack.merchant.stores.values():
-        assert f'aria-label="Connect {store} to Xero"' in browser.page.text
+        assert f'aria-label="Connect to Xero for {store}"' in browser.page.text
     assert stack.merchant.api_key not in browser.page.text
 
 

@@ -126,11 +126,15 @@ class Summaries:
                        {s["store_id"]: s for s in found.get("stores", []) if "store_id" in s}, health, awaiting)
 
     async def awaiting(self, merchant_id: str) -> tuple[AwaitingSelection, ...]:
-        """The merchant's consents still waiting for "Confirm Selection" (the newest one per store)."""
+        """The merchant's consents still waiting for "Confirm Selection" (the newest one per store). One older
+        than the store's current connection is not offered (say a Starter organisation refused, then the store
+        connected through another consent): the sweep still tidies it up at Xero when its time is up."""
         now = self._clock()
         async with self._unit_of_work() as tx:
             flows = await tx.flows.awaiting_selection(merchant_id, now - self._consent_ttl)
+            linked = {s.link.store_id: s.link.connected_at for s in await tx.store_links.of_merchant(merchant_id)}
         newest = {f.store_id: f for f in flows if f.authorised_at is not None}    # oldest first: the newest wins
+        newest = {k: f for k, f in newest.items() if k not in linked or f.authorised_at >= linked[k]}
         return tuple(AwaitingSelection(f.flow_id, f.store_id, f.store_name, tuple(o.name for o in f.organisations),
                                        f.authorised_at + self._consent_ttl) for f in newest.values())
 

@@ -6,11 +6,12 @@ a guessable credential.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from sandboxes.env_lists import env_list
 
 
 class StaffIdpSandboxSettings(BaseSettings):
@@ -37,13 +38,7 @@ class StaffIdpSandboxSettings(BaseSettings):
     @field_validator("redirect_uris", "post_logout_redirect_uris", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
-        """Accept a JSON list or a comma/space separated string from the environment."""
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [part for part in text.replace(",", " ").split() if part]
-        return value
+        return env_list(value)
 
     @field_validator("issuer")
     @classmethod

@@ -5,11 +5,12 @@ Secrets have no defaults so the sandbox never runs with guessable credentials.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from sandboxes.env_lists import env_list
 
 # Every scope Xero documents (reference §1.3), broad and granular. Restricted ones are left out of the default.
 BROAD_SCOPES = ("accounting.transactions", "accounting.transactions.read", "accounting.reports.read")
@@ -70,10 +71,4 @@ class XeroSandboxSettings(BaseSettings):
     @field_validator("redirect_uris", "allowed_scopes", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
-        """Accept a JSON list or a comma/space separated string from the environment."""
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [part for part in text.replace(",", " ").split() if part]
-        return value
+        return env_list(value)

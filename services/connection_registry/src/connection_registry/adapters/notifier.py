@@ -27,28 +27,6 @@ class _Read(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-class _Summary(_Read):
-    merchant_id: str
-    emails_sent: int
-    reminders_sent: int
-    setup_reminders_sent: int
-    last_sent_at: datetime | None
-    parked: int
-
-
-class _Delivery(_Read):
-    delivery_id: UUID
-    merchant_id: str
-    kind: str
-    channel: str
-    status: str
-    attempts: int
-    created_at: datetime
-    delivered_at: datetime | None
-    parked_at: datetime | None
-    last_error: str | None
-
-
 class _Count(_Read):
     count: int
 
@@ -57,8 +35,9 @@ class _Redriven(_Read):
     redriven: bool
 
 
-_SUMMARIES = TypeAdapter(list[_Summary])
-_DELIVERIES = TypeAdapter(list[_Delivery])
+# Straight into the port's dataclasses: pydantic checks each field and ignores keys it does not know.
+_SUMMARIES = TypeAdapter(list[NoticeSummary])
+_DELIVERIES = TypeAdapter(list[NoticeLine])
 
 
 class NotifierClient:
@@ -78,14 +57,13 @@ class NotifierClient:
         for start in range(0, len(ids), MAX_MERCHANTS):
             body = await self._get("/v1/merchants/notices", {"merchant_id": ids[start:start + MAX_MERCHANTS]})
             for s in _read(_SUMMARIES, body):
-                found[s.merchant_id] = NoticeSummary(s.merchant_id, s.emails_sent, s.reminders_sent,
-                                                     s.setup_reminders_sent, s.last_sent_at, s.parked)
+                found[s.merchant_id] = s
         return found
 
     async def sent_to(self, merchant_id: str, limit: int) -> list[NoticeLine]:
         body = await self._get("/v1/deliveries", {"status": "all", "merchant_id": merchant_id, "order": "newest",
                                                   "limit": _page(limit)})
-        return [_line(d) for d in _read(_DELIVERIES, body)][:limit]
+        return _read(_DELIVERIES, body)[:limit]
 
     async def parked(self, limit: int, offset: int) -> ParkedPage:
         """One page, oldest parked first, and how many are parked in all (two calls, made together)."""
@@ -93,7 +71,7 @@ class NotifierClient:
             self._get("/v1/deliveries", {"status": "parked", "order": "oldest", "limit": _page(limit),
                                          "offset": max(offset, 0)}),
             self._get("/v1/deliveries/count", {"status": "parked"}))
-        return ParkedPage([_line(d) for d in _read(_DELIVERIES, lines)][:limit], _read(_Count, total).count)
+        return ParkedPage(_read(_DELIVERIES, lines)[:limit], _read(_Count, total).count)
 
     async def redrive(self, delivery_id: UUID) -> bool:
         """False when the delivery was not parked, or the notifier knows no such delivery: nothing was resent."""
@@ -140,7 +118,3 @@ def _read(model: Any, body: Any) -> Any:  # noqa: ANN401 - a TypeAdapter or a mo
 def _page(limit: int) -> int:
     return min(max(limit, 1), MAX_PAGE)
 
-
-def _line(d: _Delivery) -> NoticeLine:
-    return NoticeLine(d.delivery_id, d.merchant_id, d.kind, d.channel, d.status, d.attempts, d.created_at,
-                      d.delivered_at, d.parked_at, d.last_error)

@@ -59,3 +59,16 @@ async def test_replaying_the_published_reminder_rebuilds_the_same_merchant_row(h
         await replay.handle(event)
 
     assert rebuilt.committed.merchants["m-1"] == uow.committed.merchants["m-1"]
+
+
+async def test_validating_the_key_again_keeps_the_reminders_so_the_daily_limit_holds(handlers, uow):
+    j = Journey("m-1")
+    for event in j.connected():
+        await handlers.handle(event)
+    assert isinstance(await handlers.remind("m-1", "a", DAY), Done)
+
+    await handlers.handle(j.key_validated(stores=3))                  # the merchant validates a key again
+    again = await handlers.remind("m-1", "b", DAY)
+
+    assert uow.committed.merchants["m-1"].reminders_sent == 1
+    assert isinstance(again, Refusal) and again.code == "reminded_recently"

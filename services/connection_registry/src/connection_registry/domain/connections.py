@@ -46,7 +46,9 @@ def key_validated(graph: Graph, event: CloudEvent) -> Change:
                         created_at=before.created_at if before else event.time, updated_at=event.time,
                         correlation_id=event.correlation_id or (before.correlation_id if before else None),
                         completion=before.completion if before else None,
-                        finalisation=before.finalisation if before else None)
+                        finalisation=before.finalisation if before else None,
+                        reminders_sent=before.reminders_sent if before else 0,
+                        last_reminded_at=before.last_reminded_at if before else None)
     line = entry(event, f"Cloud POS API key '{data.key_label}' validated; {len(stores)} store(s) eligible",
                  data.validated_by)
     return Change(merchant=merchant, stores=stores, timeline=(line,))

@@ -12,6 +12,7 @@ test: bootstrap
 
 docs: bootstrap
 	@uv run --frozen python -m tools.contract_docs
+	@uv run --frozen python -m tools.kafka_acls
 
 # Services vs a bare aiokafka + asyncpg baseline (bench/): prints a table, writes artifacts/bench/latest.json.
 bench: bootstrap

@@ -30,13 +30,14 @@ SERVICES = {
     "notifier": ("notifier", "notifier", 8104),
 }
 SANDBOXES = {"xero-sandbox": "sandboxes.xero", "cloudpos-sandbox": "sandboxes.cloudpos",
-             "helpdesk-sandbox": "sandboxes.helpdesk", "staff-idp": "sandboxes.staff_idp"}
+             "helpdesk-sandbox": "sandboxes.helpdesk", "staff-idp": "sandboxes.staff_idp",
+             "vault-sandbox": "sandboxes.vault"}
 REQUIRED_SECRETS = {
     "POSTGRES_PASSWORD", "XERO_SANDBOX_CLIENT_SECRET", "XERO_SANDBOX_CONTROL_TOKEN",
     "CLOUDPOS_SANDBOX_PLATFORM_TOKEN", "CLOUDPOS_SANDBOX_SUPPORT_TOKEN", "CLOUDPOS_SANDBOX_CONTROL_TOKEN",
     "HELPDESK_SANDBOX_WEBHOOK_SECRET", "KEY_VALIDATOR_API_TOKEN", "REGISTRY_API_TOKEN", "NOTIFIER_API_TOKEN",
     "STAFF_IDP_CLIENT_SECRET", "KEY_FINGERPRINT_SECRET", "GATEWAY_SESSION_SECRET", "GATEWAY_TOKEN_KEYS",
-    "NOTIFIER_REMINDER_LINK_SECRET",
+    "NOTIFIER_REMINDER_LINK_SECRET", "VAULT_SANDBOX_ROOT_TOKEN",
 }
 DOCKERFILES = {**{f"services/{svc}/Dockerfile": svc for svc in SERVICES}, "sandboxes/Dockerfile": "sandboxes"}
 
@@ -203,7 +204,8 @@ def test_services_wait_for_healthy_infrastructure_and_own_a_database(model: dict
         assert env[f"{prefix}KAFKA__BOOTSTRAP_SERVERS"] == "kafka:9092"
         assert env[f"{prefix}HTTP__HOST"] == "0.0.0.0"
         assert env[f"{prefix}HTTP__PORT"] == str(port)
-        assert f"127.0.0.1:{port}/health/" in " ".join(service["healthcheck"]["test"])
+        assert "127.0.0.1:9100/health/" in " ".join(service["healthcheck"]["test"]), "the internal listener"
+        assert str(env[f"{prefix}HTTP__INTERNAL_PORT"]) == "9100"
         assert service["build"]["dockerfile"] == f"services/{module}/Dockerfile"
 
 
@@ -242,7 +244,7 @@ def test_dockerfile_has_a_healthcheck(dockerfile: str) -> None:
     checks = [args for keyword, args in final_stage(dockerfile) if keyword == "HEALTHCHECK"]
     assert checks and "CMD" in checks[-1] and checks[-1].strip().upper() != "NONE"
     if DOCKERFILES[dockerfile] in SERVICES:
-        assert "/health/live" in checks[-1]
+        assert "/health/live" in checks[-1] and "_HTTP__INTERNAL_PORT" in checks[-1]
 
 
 @pytest.mark.parametrize("dockerfile", sorted(DOCKERFILES))
@@ -255,7 +257,7 @@ def test_dockerfile_cmd_runs_the_right_module(dockerfile: str) -> None:
     if package in SERVICES:
         assert module == package
         exposed = {args for keyword, args in final_stage(dockerfile) if keyword == "EXPOSE"}
-        assert exposed == {str(SERVICES[package][2])}
+        assert exposed == {f"{SERVICES[package][2]} 9100"}, "the public port and the internal one (probes, metrics)"
     else:
         assert module in SANDBOXES.values()
 

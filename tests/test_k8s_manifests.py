@@ -27,8 +27,10 @@ CONSUMERS = {"connection_registry": {topics.KEY_VALIDATED, topics.STORE_CONNECTE
                                      topics.ORG_DISCONNECTED, topics.CONNECTION_BROKEN, topics.CONNECTION_RESTORED,
                                      topics.CONSENT_ABANDONED},
              "notifier": {topics.SETUP_COMPLETED, topics.CONNECTIONS_CHANGED, topics.CONNECTION_BROKEN,
-                          topics.CONNECTION_RESTORED, topics.SETUP_REMINDER_REQUESTED}}
+                          topics.CONNECTION_RESTORED, topics.SETUP_REMINDER_REQUESTED, topics.MERCHANT_ERASED}}
 HTTP_ONLY = set(SERVICES) - set(CONSUMERS)
+# HTTP services (scaled on CPU) that also consume MerchantErased (docs/erasure.md), so have dead letters too
+DEAD_LETTER_GROUPS = set(CONSUMERS) | {"oauth_gateway", "key_validator"}
 ALL_TOPICS = {v for k, v in vars(topics).items() if k.isupper() and isinstance(v, str)}
 
 
@@ -96,6 +98,14 @@ def test_every_service_has_a_safe_deployment_service_and_pdb(overlay: str) -> No
         assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
         assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
         assert container["ports"][0]["containerPort"] == port
+        # probes and Prometheus on the internal listener; the Service (public traffic) never exposes it
+        assert {p["name"]: p["containerPort"] for p in container["ports"]}["internal"] == 9100
+        assert {container[probe]["httpGet"]["port"] for probe in ("startupProbe", "livenessProbe",
+                                                                 "readinessProbe")} == {"internal"}
+        assert deployments[name]["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == "9100"
+        assert {"name": f"{module.upper()}_HTTP__INTERNAL_PORT", "value": "9100"} in container["env"]
+        assert 9100 not in {p.get("targetPort") for p in services[name]["spec"]["ports"]} | {
+            p["port"] for p in services[name]["spec"]["ports"]}
         assert {"cpu", "memory"} <= set(container["resources"]["requests"]) & set(container["resources"]["limits"])
         assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["runAsUser"] == 10001
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
@@ -129,7 +139,7 @@ def test_http_services_scale_on_cpu_and_consumers_on_lag(overlay: str) -> None:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_topic_and_dead_letter_topic_is_defined(overlay: str) -> None:
     defined = {doc["spec"]["topicName"]: doc["spec"] for doc in by_kind(overlay, "KafkaTopic").values()}
-    assert set(defined) == ALL_TOPICS | {dead_letter_topic(group) for group in CONSUMERS}
+    assert set(defined) == ALL_TOPICS | {dead_letter_topic(group) for group in DEAD_LETTER_GROUPS}
     for topic, spec in defined.items():
         retention = int(spec["config"]["retention.ms"])
         if topic in ALL_TOPICS:

@@ -87,10 +87,14 @@ async def _exercise(app, kafka_bootstrap: str, applied_before: float) -> None:  
         await eventually(applied, what="the event to be applied")
 
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://registry") as http:
-            ready = await http.get("/health/ready")
-            await http.get(f"/v1/merchants/{merchant}/graph")  # unauthorised: still counted, by template
-            text = (await http.get("/metrics")).text
+        internal = httpx.ASGITransport(app=app.state.internal)   # the internal listener: probes, Prometheus
+        async with httpx.AsyncClient(transport=transport, base_url="http://registry") as http, \
+                httpx.AsyncClient(transport=internal, base_url="http://registry-internal") as inside:
+            ready = await inside.get("/health/ready")
+            await http.get(f"/v1/merchants/{merchant}/summary")  # unauthorised: still counted, by template
+            await http.request("PURGE", "/v1/anything")            # a made-up method: one bounded label
+            public = [(await http.get(path)).status_code for path in ("/health/ready", "/metrics")]
+            text = (await inside.get("/metrics")).text
     assert ready.status_code == 200
     assert set(ready.json()["checks"]) == {"postgres", "migrations", "kafka", "outbox_relay"}
     # >=: a fresh group also reads the KeyValidated records earlier tests left on the topic
@@ -98,6 +102,8 @@ async def _exercise(app, kafka_bootstrap: str, applied_before: float) -> None:  
     assert "faststream_received_messages_total" in text and f'app_name="{runtime.name}"' in text
     assert 'outbox_backlog{service="connection_registry"}' in text
     assert "outbox_oldest_age_seconds" in text and "dead_letters_total" in text
-    assert 'route="/health/ready"' in text
+    assert 'route="/v1/merchants/{merchant_id}/summary"' in text and 'method="other"' in text
+    assert "PURGE" not in text and 'route="/health/ready"' not in text   # probes are not traffic
+    assert public == [404, 404], "health and metrics are not served on the public port"
     assert merchant not in text, "raw paths (with ids) must not become metric labels"
 

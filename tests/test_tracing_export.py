@@ -31,7 +31,7 @@ async def test_a_service_process_exports_its_spans_over_otlp(variable: str, path
         env = {**_key_validator(fresh_database, kafka_bootstrap, unique_name("otlp-kv")),
                variable: endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
         with service_process("key_validator", env, tmp_path) as process:
-            response = httpx.get(f"{process.url}/health/live", params={"access_token": SECRET},
+            response = httpx.get(f"{process.internal_url}/health/live", params={"access_token": SECRET},
                                  headers={"traceparent": f"00-{trace_id}-{caller}-01"}, timeout=5)
             assert response.status_code == 200
 

@@ -345,6 +345,39 @@ async def test_a_lead_redrives_a_parked_notification_and_it_is_delivered(lena, s
     await expect(row_of(lena, world.birch.merchant_id)).to_have_count(0)
 
 
+async def test_only_a_lead_erases_a_merchant_and_only_after_typing_its_id(alice, lena, stack, world):
+    """docs/erasure.md: Cedar asked to be forgotten. An agent has no way to do it; the lead confirms by typing the
+    merchant id and the ticket, and the registry publishes MerchantErased for every other service."""
+    cedar = world.cedar
+    await alice.goto(console(stack, f"/helpdesk/merchants/{cedar.merchant_id}"))
+    await expect(alice.get_by_role("link", name=re.compile("^Erase"))).to_have_count(0)
+    csrf = await alice.locator("input[name=csrf]").first.get_attribute("value")
+    forged = await alice.request.post(console(stack, f"/helpdesk/erasures/{cedar.merchant_id}"),
+                                      form={"csrf": csrf, "confirm": cedar.merchant_id, "reference": "HD-1"})
+    assert forged.url.endswith(f"/helpdesk/erasures/{cedar.merchant_id}?notice=forbidden"), forged.url
+    assert forged.status == 403 and "Only helpdesk leads erase merchants" in await forged.text()
+
+    await lena.goto(console(stack, f"/helpdesk/merchants/{cedar.merchant_id}"))
+    await lena.get_by_role("link", name=f"Erase {cedar.name} everywhere…").click()
+    await lena.get_by_label(f"Type the merchant id ({cedar.merchant_id}) to confirm").fill(world.alder.merchant_id)
+    await lena.get_by_label("Ticket").fill("HD-2101")
+    await lena.get_by_role("button", name="Erase this merchant everywhere").click()
+    await expect(lena.get_by_role("status")).to_contain_text("did not match: nothing was erased")
+    await shot(lena, "15-erase-not-confirmed")
+    await lena.get_by_label(f"Type the merchant id ({cedar.merchant_id}) to confirm").fill(cedar.merchant_id)
+    await lena.get_by_label("Ticket").fill("HD-2101")
+    await lena.get_by_role("button", name="Erase this merchant everywhere").click()
+    await expect(lena.get_by_role("status")).to_contain_text("The merchant was erased")
+    await shot(lena, "15-erased")
+
+    (record,) = await read_topic(stack.kafka, topics.MERCHANT_ERASED, key=cedar.merchant_id.encode())
+    assert json.loads(record.value)["requested_by"] == staff.LENA_EMAIL
+    await lena.goto(console(stack, f"/helpdesk/merchants/{cedar.merchant_id}"))
+    await expect(lena.get_by_text("That merchant is not known to the registry.")).to_be_visible()
+    await lena.goto(console(stack, f"/helpdesk/search?q={cedar.name}"))
+    await expect(row_of(lena, cedar.merchant_id)).to_have_count(0)
+
+
 async def test_a_lead_ends_an_agents_session_and_the_agent_must_sign_in_again(chromium, lena, stack):
     context, bob = await _person(chromium)
     try:

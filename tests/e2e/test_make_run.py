@@ -24,10 +24,19 @@ def _get(url: str) -> tuple[int, str]:
 def test_every_part_answers_and_the_banner_says_where_to_go(stack):
     output = stack.output
     ports = stack.ports
-    for port in (ports.gateway, ports.key_validator, ports.registry, ports.notifier):
-        status, body = _get(f"http://127.0.0.1:{port}/health/ready")
+    for port in (ports.gateway_internal, ports.key_validator_internal, ports.registry_internal,
+                 ports.notifier_internal):
+        deadline = time.monotonic() + 60     # "degraded" (200) while its consumers still join their groups
+        while (answer := _get(f"http://127.0.0.1:{port}/health/ready"))[0] == 200 and time.monotonic() < deadline \
+                and set(json.loads(answer[1])["checks"].values()) != {"ok"}:
+            time.sleep(1)
+        status, body = answer
         assert status == 200, (port, body)
-        assert set(json.loads(body)["checks"].values()) == {"ok"}
+        assert set(json.loads(body)["checks"].values()) == {"ok"}, (port, body)
+    assert _get(f"http://127.0.0.1:{ports.daily_sales_internal}/health/live")[0] == 200   # its consumers may still join
+    for port in (ports.gateway, ports.key_validator, ports.registry, ports.notifier):
+        assert _get(f"http://127.0.0.1:{port}/health/ready")[0] == 404, "health is on the internal port only"
+        assert _get(f"http://127.0.0.1:{port}/metrics")[0] == 404, "metrics are on the internal port only"
     for port, path in ((ports.xero, "/.well-known/openid-configuration"), (ports.cloudpos, "/"),
                        (ports.helpdesk, "/")):
         assert _get(f"http://127.0.0.1:{port}{path}")[0] == 200

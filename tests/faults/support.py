@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +17,10 @@ from aiokafka import AIOKafkaProducer
 
 from services.connection_registry.tests.journey import Journey
 from shared.delivery import CloudEvent, to_kafka
+from shared.delivery.consumer import EventConsumer
+
+PARTITIONS = 6
+"""Partitions of every topic on the private broker, as in production (deploy/k8s/base/topics)."""
 
 
 class LinkProxy:
@@ -97,6 +102,7 @@ class Workload:
     n: int
     stores: int = 2
     events: list[CloudEvent] = field(default_factory=list)
+    partitions: set[int] = field(default_factory=set)   # where `produce` put them
 
     def __post_init__(self) -> None:
         run = uuid4().hex[:8]
@@ -113,9 +119,10 @@ class Workload:
         return [e.data.merchant_id for e in self.events]  # type: ignore[attr-defined]
 
 
-async def produce(bootstrap: str, events: list[CloudEvent], *, times: int = 1, poison_every: int = 0) -> int:
+async def produce(bootstrap: str, events: list[CloudEvent], *, times: int = 1, poison_every: int = 0,
+                  workload: Workload | None = None) -> int:
     """Produce each event `times` times (acks=all, idempotent); every `poison_every`th slot adds a poison
-    record. Returns the number of poison records sent."""
+    record. Returns the number of poison records sent; notes the partitions used in `workload`."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, request_timeout_ms=60000)
     await producer.start()
     poisons = 0
@@ -130,7 +137,9 @@ async def produce(bootstrap: str, events: list[CloudEvent], *, times: int = 1, p
                 for value, headers in poison_records(record.headers):
                     futures.append(await producer.send(record.topic, value, key=record.key, headers=headers))
                     poisons += 1
-        await asyncio.gather(*futures)
+        acks = await asyncio.gather(*futures)
+        if workload is not None:
+            workload.partitions |= {ack.partition for ack in acks}
         return poisons
     finally:
         await producer.stop()
@@ -155,6 +164,7 @@ class Count:
     stores: int
 
     def assert_exactly_once(self, workload: Workload) -> None:
+        assert len(workload.partitions) > 1, f"the merchants did not spread over partitions: {workload.partitions}"
         assert not self.lost, f"{len(self.lost)} event(s) lost, e.g. {self.lost[:3]}"
         assert not self.doubled, f"{len(self.doubled)} event(s) applied twice, e.g. {self.doubled[:3]}"
         assert (self.inbox, self.timeline, self.stores) == (workload.n, workload.n, workload.n * workload.stores)
@@ -191,3 +201,19 @@ async def settle(dsn: str, workload: Workload, *, timeout: float = 90) -> Count:
     await asyncio.sleep(1.0)  # late writes (a resumed consumer, a redelivery) would land now
     return await count_effects(dsn, workload)
 
+
+
+def count_handled(monkeypatch) -> Counter[str]:  # noqa: ANN001 - pytest's MonkeyPatch
+    """Count, per CloudEvents id, the records this process's consumers handled to the end (applied, or found
+    in the inbox and skipped): an id counted twice was delivered twice. Wraps `EventConsumer._handle`."""
+    handled = Counter[str]()
+    original = EventConsumer._handle  # noqa: SLF001
+
+    async def counting(self, record, headers, handle):  # noqa: ANN001, ANN202
+        outcome = await original(self, record, headers, handle)
+        if outcome.value == "done":
+            handled[headers.get("ce_id", "")] += 1
+        return outcome
+
+    monkeypatch.setattr(EventConsumer, "_handle", counting)
+    return handled

@@ -17,13 +17,14 @@ import pytest
 
 from local_infra.merchant import connect, ready
 from sandboxes.xero import STEVE_PREMIUM_TENANT_ID, STEVE_TEST_STORE_TENANT_ID
-from services.oauth_gateway.tests.stack import Stack, gateway_stack, second_instance
+from services.oauth_gateway.tests.stack import Stack, another_gateway, gateway_stack
+from tests.support.http import bound_socket, serving
 from shared.contracts import topics
 
 from ..support.kafka import eventually, read_topic
 from .conftest import FaultInfra
 
-pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.faults]
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.faults, pytest.mark.timeout(180)]
 IDLE_IN_TRANSACTION = 3
 """Seconds; the gateway's PostgreSQL sessions run with this idle_in_transaction_timeout_seconds (default 60) so
 that the outage below outlasts it: a relay whose batch transaction PostgreSQL ended while it waited for the
@@ -35,8 +36,9 @@ def _stack(infra: FaultInfra):  # noqa: ANN202 - an async context manager of Sta
                          database={"idle_in_transaction_timeout_seconds": IDLE_IN_TRANSACTION})
 
 
-async def _ready(url: str) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+async def _ready(app) -> httpx.Response:  # noqa: ANN001 - a gateway app; readiness is on its internal listener
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app.state.internal), base_url="http://internal",
+                                 timeout=10) as http:
         return await http.get("/health/ready")
 
 
@@ -57,7 +59,7 @@ async def test_with_the_broker_away_a_merchant_connects_and_each_event_is_publis
             browser = await ready(stack)                                     # sign in and validate the key again
             await connect(stack, browser, store_2, STEVE_PREMIUM_TENANT_ID)
             assert "is now connected to the Xero organisation 'Steve Premium Ltd'" in browser.text()
-            during = await _ready(stack.gateway_url)
+            during = await _ready(stack.app)
             stack.registry.down = True                     # the registry is away too when the merchant finishes
             await browser.submit("I have finished connecting stores")
             finished = browser.text()
@@ -85,7 +87,7 @@ async def test_with_the_broker_away_a_merchant_connects_and_each_event_is_publis
             ours = {str(r["event_id"]) for r in staged if r["topic"] == topic}
             assert len(ours) == 2 and on_topic == Counter({event_id: 1 for event_id in ours}), (topic, on_topic)
 
-        await eventually(lambda: _ok(stack.gateway_url), timeout=30, what="readiness to be ok again")
+        await eventually(lambda: _ok(stack.app), timeout=30, what="readiness to be ok again")
         await eventually(lambda: _completed(stack), timeout=60, what="the kept completion to reach the registry")
         assert stack.registry.completions == [(merchant, f"u-{merchant}")]
         assert {s["store_id"]: s["state"] for s in stack.registry.summary(merchant)["stores"]} == {
@@ -97,12 +99,12 @@ async def test_a_gateway_started_while_the_broker_is_away_serves_and_connects_wh
         fault_infra.proxy.cut()
         try:
             began = time.monotonic()
-            async with second_instance(stack, fault_infra.bootstrap) as url:
+            async with another_gateway(stack) as late, serving(late, bound_socket()) as url:
                 started = time.monotonic() - began
                 browser = await ready(replace(stack, gateway_url=url))       # sign-in and key pages answer
-                during = await _ready(url)
+                during = await _ready(late)
                 fault_infra.proxy.restore()
-                await eventually(lambda: _ok(url), timeout=60, what="the late instance to connect to Kafka")
+                await eventually(lambda: _ok(late), timeout=60, what="the late instance to connect to Kafka")
         finally:
             fault_infra.proxy.restore()
 
@@ -117,8 +119,8 @@ async def _drained(stack: Stack) -> bool:
     return await _pending(stack) == 0
 
 
-async def _ok(url: str) -> bool:
-    response = await _ready(url)
+async def _ok(app) -> bool:  # noqa: ANN001 - a gateway app
+    response = await _ready(app)
     return response.status_code == 200 and response.json()["status"] == "ok"
 
 

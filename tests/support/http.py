@@ -24,7 +24,7 @@ def served(app: Any, *, log_level: str = "warning", lifespan: str = "on",
     # Binding the socket ourselves (port 0) avoids racing another process for a "free" port.
     sock = sock or bound_socket()
     host, port = sock.getsockname()
-    server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, lifespan=lifespan))
+    server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, lifespan=lifespan, proxy_headers=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + startup_timeout
@@ -56,7 +56,8 @@ def url_of(sock: socket.socket) -> str:
 async def serving(app: Any, sock: socket.socket) -> AsyncIterator[str]:
     """Serve an ASGI app on a bound socket in this event loop (its lifespan is the caller's business; no access
     log: it would hold codes)."""
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False))
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False,
+                                           proxy_headers=False))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():

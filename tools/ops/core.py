@@ -14,6 +14,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.contracts.topics import dead_letter_topic
 from shared.delivery import idempotent_producer, outbox_backlog
+from shared.kafka_clients import client_options
+from shared.settings import KafkaSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +45,9 @@ class DeadLetter:
                    f"{headers.get('dlq_topic')}[{headers.get('dlq_partition')}]@{headers.get('dlq_offset')}")
 
 
-async def consumer_lag(bootstrap: str, group: str) -> list[PartitionLag]:
+async def consumer_lag(bootstrap: KafkaSettings | str, group: str) -> list[PartitionLag]:
     """Committed offset vs end offset for every partition the group has committed on."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(bootstrap))
     await admin.start()
     try:
         committed = await admin.list_consumer_group_offsets(group)
@@ -53,7 +55,7 @@ async def consumer_lag(bootstrap: str, group: str) -> list[PartitionLag]:
         await admin.close()
     if not committed:
         return []
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_options(bootstrap), group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
         ends = await consumer.end_offsets(list(committed))
@@ -72,10 +74,11 @@ async def backlog(database_url: str) -> tuple[int, float]:
         await pool.close()
 
 
-async def read_dead_letters(bootstrap: str, group: str, *, timeout: float = 5.0) -> list[ConsumerRecord]:
+async def read_dead_letters(bootstrap: KafkaSettings | str, group: str, *,
+                            timeout: float = 5.0) -> list[ConsumerRecord]:
     """Every record on the group's dead-letter topic, up to its end offsets at the time of the call."""
     topic = dead_letter_topic(group)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(**client_options(bootstrap), group_id=None, enable_auto_commit=False,
                                 auto_offset_reset="earliest")
     await consumer.start()
     try:
@@ -99,11 +102,12 @@ async def read_dead_letters(bootstrap: str, group: str, *, timeout: float = 5.0)
         await consumer.stop()
 
 
-async def list_dead_letters(bootstrap: str, group: str) -> list[DeadLetter]:
+async def list_dead_letters(bootstrap: KafkaSettings | str, group: str) -> list[DeadLetter]:
     return [DeadLetter.of(record) for record in await read_dead_letters(bootstrap, group)]
 
 
-async def replay_dead_letters(bootstrap: str, group: str, *, event_ids: set[str] | None = None) -> list[str]:
+async def replay_dead_letters(bootstrap: KafkaSettings | str, group: str, *,
+                              event_ids: set[str] | None = None) -> list[str]:
     """Republish dead letters (all, or those with the given CloudEvents ids); returns the ids replayed."""
     records = await read_dead_letters(bootstrap, group)
     producer: AIOKafkaProducer = idempotent_producer(bootstrap, f"ops-replay-{group}")

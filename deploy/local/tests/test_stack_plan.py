@@ -132,3 +132,27 @@ def test_make_run_refuses_when_the_staff_identity_port_is_taken(capsys):
         taken.listen()
         assert main(["--port-offset", str(offset)]) == 2
     assert str(Ports(offset=offset).staff_idp) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("offset", [0, 5000])
+def test_each_service_waits_for_readiness_on_its_internal_port_and_the_banner_names_them(offset):
+    """Issue #21: /health/* and /metrics live on each service's internal listener (8200 + n), not its public port."""
+    processes = planned(offset)
+    internal = {"oauth_gateway": 8200, "key_validator": 8201, "connection_registry": 8203, "notifier": 8204,
+                "daily_sales": 8205}
+    for service, port in internal.items():
+        process = processes[service]
+        assert process.env[f"{service.upper()}_HTTP__INTERNAL_PORT"] == str(port + offset)
+        assert process.ready_url == f"http://127.0.0.1:{port + offset}/health/ready"
+    text = banner(Ports(offset=offset), generate_secrets())
+    assert f"http://127.0.0.1:{8203 + offset}/metrics" in text
+    assert all(f":{port + offset}" in text for port in internal.values())
+
+
+def test_a_service_reads_both_of_its_planned_ports(monkeypatch):
+    from connection_registry.settings import RegistrySettings
+
+    for name, value in planned()["connection_registry"].env.items():
+        monkeypatch.setenv(name, value)
+    http = RegistrySettings().http
+    assert (http.port, http.internal_port) == (8103, 8203)

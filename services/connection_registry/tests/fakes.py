@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from connection_registry.domain import Change, Grant, Graph, Merchant, Organisation, StoreRecord, TimelineEntry
-from connection_registry.ports import ParkedEvent, TimelineLine
+from connection_registry.ports import ErasureRecord, ParkedEvent, TimelineLine
 from connection_registry.settings import RegistrySettings
 from shared.contracts import CloudEvent
 
@@ -31,6 +31,7 @@ class FakeRegistry:
     grants: dict[tuple[str, str], Grant] = field(default_factory=dict)
     parked: dict[UUID, ParkedEvent] = field(default_factory=dict)
     outbox: list[CloudEvent] = field(default_factory=list)
+    erasures: dict[str, ErasureRecord] = field(default_factory=dict)
 
     def copy(self) -> "FakeRegistry":
         return FakeRegistry(**{f.name: copy(getattr(self, f.name)) for f in fields(self)})
@@ -89,6 +90,41 @@ class FakeTransaction:
 
     async def unpark(self, event_id: UUID) -> None:
         del self.state.parked[event_id]
+
+    async def erasure(self, merchant_id: str) -> ErasureRecord | None:
+        return self.state.erasures.get(merchant_id)
+
+    async def erase(self, event: CloudEvent) -> ErasureRecord:
+        state, data = self.state, event.data
+        mine = lambda key: key[0] == data.merchant_id  # noqa: E731
+        counts = {name: len([k for k in getattr(state, name) if mine(k)])
+                  for name in ("stores", "organisations", "grants")}
+        for name in counts:
+            setattr(state, name, {k: v for k, v in getattr(state, name).items() if not mine(k)})
+        timeline = [t for t in state.timeline if t.merchant_id != data.merchant_id]
+        outbox = [e for e in state.outbox if e.data.merchant_id != data.merchant_id]
+        parked = {k: p for k, p in state.parked.items() if p.event.data.merchant_id != data.merchant_id}
+        record = ErasureRecord(data.merchant_id, event.id, data.requested_by, data.reference, event.time,
+                               known=state.merchants.pop(data.merchant_id, None) is not None,
+                               timeline_rows=len(state.timeline) - len(timeline),
+                               events=len(state.outbox) - len(outbox) + len(state.parked) - len(parked),
+                               audit_rows=0, **counts)
+        state.timeline, state.outbox, state.parked = timeline, [*outbox, event], parked
+        state.erasures[data.merchant_id] = record
+        return record
+
+
+class FakeKeys:
+    """The per-merchant key store: which merchants' keys were destroyed (in order, repeats included)."""
+
+    def __init__(self) -> None:
+        self.forgotten: list[str] = []
+        self.fail = False
+
+    async def forget(self, merchant_id: str) -> None:
+        if self.fail:
+            raise ConnectionError("key store unavailable")
+        self.forgotten.append(merchant_id)
 
 
 class FakeUnitOfWork:

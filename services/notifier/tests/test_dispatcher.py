@@ -10,6 +10,7 @@ import pytest
 from notifier.dispatcher import Dispatcher
 from notifier.domain.delivery import AttemptResult, Channel, Outcome, RetryPolicy, Status
 from notifier.handlers import DeliveryAdmin, NotifierHandlers
+from notifier.metrics import PARKED
 from shared.contracts.examples import ALL
 from shared.contracts import CloudEvent
 
@@ -95,10 +96,12 @@ async def test_an_exhausted_schedule_parks_and_a_redrive_sends_exactly_once_more
 
 
 async def test_a_permanent_refusal_parks_at_once(world):
+    parked_before = PARKED.labels("webhook")._value.get()
     world.webhook.answers = [permanent()]
     await world.notify()
     await world.dispatcher().run_once()
     assert world.statuses()["webhook"] is Status.PARKED and len(world.webhook.sent) == 1
+    assert PARKED.labels("webhook")._value.get() == parked_before + 1, "the parked-notifications alert counts these"
 
 
 async def test_a_hanging_target_is_cut_off_without_holding_up_the_other_channel(world):

@@ -32,6 +32,7 @@ from oauth_gateway.ports import (
     ServiceRefusal,
     ServiceUnavailable,
     SignedIn,
+    SignInTicket,
     TokenResponse,
     XeroConnection,
 )
@@ -490,12 +491,44 @@ class FakeCloudPos:
     """Cloud POS sign-in: one known user; any other password is refused the way Cloud POS refuses."""
 
     def __init__(self, password: str = "right") -> None:
-        self.password, self.unavailable = password, False
+        self.password, self.unavailable, self.calls = password, False, 0
 
     async def sign_in(self, username: str, password: str) -> SignedIn:
+        self.calls += 1
+        if self.unavailable:
+            raise ServiceUnavailable("Cloud POS")
         if password != self.password:
             raise ServiceRefusal(401, "invalid_credentials", "Those details are not right.")
         return SignedIn("u-1", "m-1", "M", username)
+
+
+class FakeSignInBudget:
+    """Failures per account (two ceilings: stranger, known browser) and per address, without time: enough for
+    the use case's decisions; the windows and the sharing are the PostgreSQL adapter's (test_signin)."""
+
+    def __init__(self, stranger: int = 3, known_browser: int = 4, per_address: int = 20) -> None:
+        self.stranger, self.known_browser, self.per_address = stranger, known_browser, per_address
+        self.accounts: dict[str, int] = {}
+        self.addresses: dict[str, int] = {}
+
+    async def take(self, account: str, address: str, *, known_browser: bool) -> SignInTicket:
+        ceiling = self.known_browser if known_browser else self.stranger
+        if self.addresses.get(address, 0) >= self.per_address:
+            return SignInTicket(refused_by="address", retry_after=600)
+        if self.accounts.get(account, 0) >= ceiling:
+            return SignInTicket(refused_by="account", retry_after=900)
+        self.accounts[account] = self.accounts.get(account, 0) + 1
+        self.addresses[address] = self.addresses.get(address, 0) + 1
+        return SignInTicket(taken=(account, address))
+
+    async def succeeded(self, account: str, ticket: SignInTicket) -> None:
+        self.accounts[account] = 0
+        self.addresses[ticket.taken[1]] -= 1
+
+    async def not_counted(self, ticket: SignInTicket) -> None:
+        account, address = ticket.taken
+        self.accounts[account] -= 1
+        self.addresses[address] -= 1
 
 
 class FakeKeyValidator:

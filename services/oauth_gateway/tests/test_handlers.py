@@ -16,6 +16,7 @@ from oauth_gateway.merchant.sessions import SignedIn
 from oauth_gateway.ports import ServiceRefusal, XeroConnection, XeroUnavailable
 from oauth_gateway.xero_client import Breaks, GrantBroken, Tokens, Upkeep, XeroJobs
 from oauth_gateway.domain.platform import StoreLink
+from oauth_gateway.domain.signin import Accounts
 from oauth_gateway.domain.upkeep import UpkeepPlan
 from shared.contracts import ConnectionBroken, ConnectionRestored, OrgDisconnected, OrgSelected, StoreConnected
 
@@ -29,12 +30,14 @@ from .fakes import (
     FakeKeyValidator,
     FakeRegistry,
     FakeShare,
+    FakeSignInBudget,
     FakeUnitOfWork,
     PlainSealer,
     active_grant,
 )
 
 EVENT = uuid4()
+CLIENT = "192.0.2.1"
 UPKEEP_PLAN = UpkeepPlan(keepalive_every=timedelta(days=7), check_every=timedelta(minutes=15))
 STANDARD, STARTER, ELSEWHERE = uuid4(), uuid4(), uuid4()
 
@@ -78,7 +81,8 @@ def world() -> World:
         uow, clock, identity, api, cloudpos, key_validator, registry, session, tokens, jobs,
         Upkeep(uow, uow, clock, tokens, api, breaks, FakeShare(), UPKEEP_PLAN, session_idle=timedelta(minutes=30),
                spread=lambda: 0.0),
-        Sessions(uow, clock, cloudpos, key_validator, refusal_log, SessionLifetime()),
+        Sessions(uow, clock, cloudpos, key_validator, refusal_log, SessionLifetime(), FakeSignInBudget(),
+                 Accounts(b"account-secret")),
         Connect(uow, clock, identity, api, PlainSealer(), refusal_log, issuer="https://identity.xero.com",
                 flow_ttl=timedelta(minutes=10)),
         Select(uow, clock, api, tokens, jobs, summaries, refusal_log, breaks),
@@ -252,27 +256,27 @@ async def test_cancel_at_xero_names_the_store(world: World) -> None:
 
 
 async def test_sign_in_starts_a_new_session_and_ends_the_previous_one(world: World) -> None:
-    first = await world.sessions.sign_in("steve@example.test", "right", previous_id=None)
+    first = await world.sessions.sign_in("steve@example.test", "right", previous_id=None, client_address=CLIENT)
     assert isinstance(first, SignedIn)
 
-    second = await world.sessions.sign_in("steve@example.test", "right", first.session_id)
+    second = await world.sessions.sign_in("steve@example.test", "right", first.session_id, CLIENT)
 
     assert isinstance(second, SignedIn) and second.session_id != first.session_id
     assert await world.sessions.current(first.session_id) is None
     assert (await world.sessions.current(second.session_id)) == second.session
 
 
-async def test_sign_in_refusals_are_values_with_cloud_pos_code(world: World) -> None:
-    missing = await world.sessions.sign_in(" ", "x", previous_id=None)
-    wrong = await world.sessions.sign_in("steve@example.test", "wrong", previous_id=None)
+async def test_sign_in_refusals_are_values_that_do_not_repeat_cloud_pos_code(world: World) -> None:
+    missing = await world.sessions.sign_in(" ", "x", previous_id=None, client_address=CLIENT)
+    wrong = await world.sessions.sign_in("steve@example.test", "wrong", previous_id=None, client_address=CLIENT)
 
     assert isinstance(missing, Refusal) and missing.code is Code.MISSING_DETAILS
-    assert isinstance(wrong, Refusal) and wrong.shown_code == "invalid_credentials"
-    assert wrong.reported_status == 401 and world.uow.committed.sessions == {}
+    assert isinstance(wrong, Refusal) and wrong.code is Code.SIGN_IN_REFUSED and wrong.reported_code is None
+    assert world.uow.committed.sessions == {}
 
 
 async def test_an_idle_session_ends(world: World) -> None:
-    signed_in = await world.sessions.sign_in("steve@example.test", "right", previous_id=None)
+    signed_in = await world.sessions.sign_in("steve@example.test", "right", previous_id=None, client_address=CLIENT)
     assert isinstance(signed_in, SignedIn)
 
     world.clock.advance(minutes=31)
@@ -282,7 +286,7 @@ async def test_an_idle_session_ends(world: World) -> None:
 
 
 async def test_a_validated_key_lists_the_sessions_stores(world: World) -> None:
-    signed_in = await world.sessions.sign_in("steve@example.test", "right", previous_id=None)
+    signed_in = await world.sessions.sign_in("steve@example.test", "right", previous_id=None, client_address=CLIENT)
     assert isinstance(signed_in, SignedIn)
 
     assert await world.sessions.validate_key(signed_in.session, "cpk_x", "127.0.0.1") == 1

@@ -18,8 +18,6 @@ def test_every_refusal_code_has_a_page(code: Code) -> None:
 
 
 @pytest.mark.parametrize(("refusal", "status", "code"), [
-    (refusals.sign_in_refused(401, "invalid_credentials", "No."), 401, "invalid_credentials"),
-    (refusals.sign_in_refused(423, "account_locked", "Locked."), 403, "account_locked"),
     (refusals.key_refused(429, "too_many_attempts", "Wait."), 429, "too_many_attempts"),
     (refusals.key_refused(502, "odd", "Odd."), 400, "odd"),
     (refusals.completion_refused("merchant_unknown", "Unknown."), 400, "merchant_unknown"),
@@ -28,6 +26,13 @@ def test_answers_passed_on_keep_their_code_and_meaning(refusal: Refusal, status:
     problem = problem_of(refusal)
 
     assert (problem.status, problem.code, problem.message) == (status, code, refusal.message)
+
+
+def test_every_refused_sign_in_is_one_answer_and_only_a_busy_address_says_when_to_come_back() -> None:
+    refused, throttled = problem_of(refusals.sign_in_refused()), problem_of(refusals.sign_in_throttled(600))
+
+    assert (refused.status, refused.code) == (401, "sign_in_refused") and "reset your password" in refused.message
+    assert (throttled.status, throttled.code) == (429, "sign_in_throttled") and "10 minutes" in throttled.message
 
 
 def test_a_refusal_on_the_selection_page_leads_back_to_it() -> None:

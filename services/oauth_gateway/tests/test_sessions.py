@@ -67,7 +67,7 @@ async def test_sign_in_needs_the_csrf_token_and_wrong_details_get_a_readable_ans
 
     await browser.get(stack.gateway_url + "/")
     wrong = await browser.submit("Log in", {"username": stack.merchant.username, "password": "nope-nope"})
-    assert wrong.status_code == 401 and "username or password is incorrect" in browser.text()
+    assert wrong.status_code == 401 and "Those sign-in details did not work" in browser.text()
     assert "nope-nope" not in wrong.text
 
 

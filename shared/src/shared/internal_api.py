@@ -43,6 +43,13 @@ def error_response(status: int, code: str, message: str, retryable: bool,
                         status_code=status, headers=_NO_STORE | (headers or {}))
 
 
+def body_refusal(_scope: object, status: int) -> JSONResponse:
+    """`shared.http_limits.BodyLimit`'s answer (413 too large, 415 multipart) in the internal APIs' error shape."""
+    if status == 415:
+        return error_response(415, "unsupported_media_type", "Send the request body as JSON.", False)
+    return error_response(413, "payload_too_large", "The request body is larger than this API accepts.", False)
+
+
 def error_responses(*refusals: tuple[int, str]) -> dict[int | str, dict[str, object]]:
     """OpenAPI `responses=` for a route: each status with the codes it may carry."""
     by_status: dict[int, list[str]] = {}

@@ -18,7 +18,22 @@ from .tracing import current_trace_id
 _IDS: ContextVar[dict[str, str]] = ContextVar("log_ids", default={})  # noqa: B039 - never mutated in place
 
 _FIELD = r"[\w-]*(?:token|secret|password|passwd|api_?key|authorization|verifier|cookie)[\w-]*"
+# OAuth's one-time values. In a query string (`?code=`, `&state=`, `&session_state=`: a callback URL, an access-log
+# line; percent-encoded too, as in a login page's ReturnUrl) always. Elsewhere (a form body, `key=value` text,
+# JSON) the same names also carry our own short snake_case words ("code": "not_found", "state": "connected"),
+# which stay readable: only a long opaque value is masked.
+_OAUTH = r"(?:code|state|session_state)"
+_WORD = r"[a-z]+(?:_[a-z]+)*"
+_OAUTH_QUERY = r"((?:[?&]|%3[Ff]|%26)" + _OAUTH + r"(?:=|%3[Dd]))(?!\[REDACTED)(?:(?!%26)[^&\s\"'#\\])+"
+_OAUTH_PARAM = r"(?<![\w.?&-])(" + _OAUTH + r"=)(?!" + _WORD + r"(?:[\s&\"',;)\\]|$))(?!\[REDACTED)" \
+               r"[^&\s\"'#,;)\\]{8,}"
+_OAUTH_JSON = r"(\\?[\"']" + _OAUTH + r"\\?[\"']\s*:\s*\\?[\"'])(?!" + _WORD + r"\\?[\"'])(?!\[REDACTED)" \
+              r"[^\"'\\\s]{8,}"
 _PATTERNS = [
+    (re.compile(r"\beyJ[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*){2,4}"), "[REDACTED]"),  # JWTs (ID/access tokens), JWE
+    (re.compile(_OAUTH_QUERY), r"\1[REDACTED]"),                                # ?code=...&state=...
+    (re.compile(_OAUTH_PARAM), r"\1[REDACTED]"),                                # code=<opaque> in a form
+    (re.compile(_OAUTH_JSON), r"\1[REDACTED]"),                                 # "code": "<opaque value>"
     (re.compile(r"\bcpk_[A-Za-z0-9_\-]+"), "[REDACTED]"),                       # Cloud POS API keys
     (re.compile(r"\bwhsec_[A-Za-z0-9+/=_\-]+"), "[REDACTED]"),                  # webhook signing secrets
     (re.compile(r"(?i)\bBearer\s+[A-Za-z0-9._~+/=\-]+"), "Bearer [REDACTED]"),  # bearer tokens

@@ -3,8 +3,10 @@
 The counters live in one process-wide registry (`REGISTRY`), labelled by what varies; each service adds its
 business counters to it from its own `metrics` module. FastStream's consumer metrics live in each runtime's
 own registry (tests run several runtimes in one process).
-`instrument(app, runtime)` adds the HTTP middleware and `/metrics`, which refreshes the outbox gauges
-from the database at scrape time, so an idle service still reports its backlog.
+`instrument(app, runtime)` adds the HTTP middleware to a public app; `/metrics` is served on the internal
+port only (`shared.runtime.internal_app`), where it refreshes the outbox gauges from the database at scrape
+time (at most once per `ServiceRuntime.gauge_refresh_seconds`), so an idle service still reports its backlog.
+Every label is bounded: the route template (or "unmatched"), a fixed set of methods (`METHODS`, else "other").
 """
 
 import time
@@ -33,6 +35,14 @@ OUTBOX_BACKLOG = Gauge("outbox_backlog", "Outbox rows not yet published", ["serv
 OUTBOX_AGE = Gauge("outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row", ["service"],
                    registry=REGISTRY)
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    """The request's method when it is a usual one, else "other": a client choosing methods cannot mint series."""
+    return method if method in METHODS else "other"
+
+
 class HttpMetrics:
     """Pure ASGI middleware: counts and times requests by route template (never the raw path: ids, codes)."""
 
@@ -56,9 +66,9 @@ class HttpMetrics:
             await self.app(scope, receive, sending)
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            if route != "/metrics":
-                HTTP_REQUESTS.labels(self.service, scope["method"], route, str(status)).inc()
-                HTTP_LATENCY.labels(self.service, scope["method"], route).observe(time.perf_counter() - started)
+            method = method_label(scope["method"])
+            HTTP_REQUESTS.labels(self.service, method, route, str(status)).inc()
+            HTTP_LATENCY.labels(self.service, method, route).observe(time.perf_counter() - started)
 
 
 def render(*registries: CollectorRegistry) -> bytes:
@@ -66,8 +76,12 @@ def render(*registries: CollectorRegistry) -> bytes:
 
 
 def instrument(app: FastAPI, runtime: "ServiceRuntime") -> None:
-    """HTTP metrics and `GET /metrics` for one service's app (call it in the composition root)."""
+    """HTTP metrics for one service's public app (call it in the composition root)."""
     app.add_middleware(HttpMetrics, service=runtime.name)
+
+
+def metrics_endpoint(app: FastAPI, runtime: "ServiceRuntime") -> None:
+    """`GET /metrics` on `app`: the internal app only (`shared.runtime.internal_app`), never a public port."""
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

@@ -14,6 +14,7 @@ waits for a healthy broker first, so a normal start is unchanged).
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
@@ -41,9 +42,12 @@ from .delivery import (
     outbox_backlog,
     pending_migrations,
 )
+from .kafka_clients import broker_security
 from .logs import configure_logging
-from .metrics import OUTBOX_AGE, OUTBOX_BACKLOG
-from .settings import DatabaseSettings, KafkaSettings
+from .retention import InboxHorizon
+from .metrics import OUTBOX_AGE, OUTBOX_BACKLOG, metrics_endpoint
+from .personal_data.vault import personal_data_from
+from .settings import DatabaseSettings, KafkaSettings, PersonalDataSettings
 
 log = logging.getLogger(__name__)
 REQUIRED = ("postgres", "migrations")
@@ -55,19 +59,22 @@ class ServiceRuntime:
     """Owns a service's pool, producer, relay and broker; `lifespan` starts and stops them in order."""
 
     def __init__(self, name: str, *, database: DatabaseSettings, kafka: KafkaSettings,
-                 migrations: Migrations | tuple[Migrations, ...]) -> None:
+                 migrations: Migrations | tuple[Migrations, ...], gauge_refresh_seconds: float = 15.0,
+                 personal_data: PersonalDataSettings | None = None) -> None:
         self.name = name
+        self.personal_data = personal_data_from(personal_data)  # seals in the relay, opens in the consumers
         self.consumer_group = kafka.consumer_group or name
         self._database = database
         self._kafka = kafka
         own = migrations if isinstance(migrations, tuple) else (migrations,)
         self._migrations = (DELIVERY_MIGRATIONS, *own)
         self.dead_letters = DeadLetters(self.consumer_group)
-        self._consumer = EventConsumer(self.consumer_group, self.dead_letters)
+        self._consumer = EventConsumer(self.consumer_group, self.dead_letters, personal_data=self.personal_data)
+        self._inbox_horizon = InboxHorizon(name, lambda: self.pool)  # shared.retention: pruned claims stay applied
         self.metrics_registry = CollectorRegistry(auto_describe=True)
         # FastStream logs through a plain logger, so its lines go to the JSON handler too (shared.logs);
         # consumer spans are opened per record by the EventConsumer, which continues each record's trace
-        self.broker = KafkaBroker(kafka.bootstrap_servers, client_id=name,
+        self.broker = KafkaBroker(kafka.bootstrap_servers, client_id=name, security=broker_security(kafka),
                                   logger=logging.getLogger(f"{name}.kafka"), middlewares=[
             KafkaPrometheusMiddleware(registry=self.metrics_registry, app_name=name)])
         self._pool: asyncpg.Pool | None = None
@@ -78,6 +85,9 @@ class ServiceRuntime:
         self._tasks: list[asyncio.Task[None]] = []
         self._sends: list[type[Event]] = []
         self._receives: list[tuple[type[Event], str]] = []
+        self._gauge_refresh_seconds = gauge_refresh_seconds
+        self._gauges_read_at: float | None = None
+        self._gauges_reading = asyncio.Lock()
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -87,8 +97,9 @@ class ServiceRuntime:
 
     def consumes(self, event: type[Event], handle: Handle, description: str) -> None:
         """Subscribe `handle` (one CloudEvent, one transaction with its inbox claim) to `event`'s topic in
-        this service's consumer group, with the delivery rules of `shared.delivery.consumer`."""
-        self._consumer.subscribe(self.broker, event, handle, description)
+        this service's consumer group, with the delivery rules of `shared.delivery.consumer`; an event older
+        than the inbox horizon counts as applied (`shared.retention`)."""
+        self._consumer.subscribe(self.broker, event, self._inbox_horizon.guard(handle), description)
         self._receives.append((event, description))
 
     def publishes(self, *events: type[Event]) -> None:
@@ -99,6 +110,11 @@ class ServiceRuntime:
     def published(self) -> tuple[type[Event], ...]:
         """The events declared with `publishes`."""
         return tuple(self._sends)
+
+    @property
+    def consumed(self) -> tuple[type[Event], ...]:
+        """The events subscribed with `consumes` (with `published`, what the service's Kafka ACLs allow)."""
+        return tuple(event for event, _ in self._receives)
 
     def background(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
         """Run `run()` as a task of this process from start (once the pool is up: what background work
@@ -143,12 +159,13 @@ class ServiceRuntime:
         the broker answers. Once connected, aiokafka rides out later outages by itself."""
         self._producer = await _until_it_works(f"{self.name} outbox producer", self._start_producer)
         self.dead_letters.attach(self._producer)
-        relay = OutboxRelay(self.pool, self._producer, heartbeat=_heartbeat(self._database))
+        relay = OutboxRelay(self.pool, self._producer, heartbeat=_heartbeat(self._database),
+                            personal_data=self.personal_data)
         self._relay = asyncio.create_task(relay.run(), name=f"{self.name}-outbox-relay")
         await _until_it_works(f"{self.name} consumers", self._start_broker)
 
     async def _start_producer(self) -> AIOKafkaProducer:
-        producer = idempotent_producer(self._kafka.bootstrap_servers, f"{self.name}-outbox")
+        producer = idempotent_producer(self._kafka, f"{self.name}-outbox")
         try:
             await producer.start()
         except BaseException:
@@ -176,14 +193,23 @@ class ServiceRuntime:
             await _quietly(self._producer.stop(), timeout=10)
         if self._pool:
             await self._pool.close()
+        if self.personal_data is not None:
+            await _quietly(self.personal_data.aclose())
         self._pool = self._producer = self._relay = self._kafka_link = None
 
     async def refresh_gauges(self) -> None:
-        """Read the outbox backlog and its age into the gauges (at scrape time; errors leave them as they were)."""
-        with contextlib.suppress(Exception):
-            pending, age = await asyncio.wait_for(outbox_backlog(self.pool), 2)
-            OUTBOX_BACKLOG.labels(self.name).set(pending)
-            OUTBOX_AGE.labels(self.name).set(age)
+        """Read the outbox backlog and its age into the gauges (at scrape time; errors leave them as they were),
+        at most once per `gauge_refresh_seconds`, concurrent scrapes sharing one read: however often and from
+        however many scrapers `/metrics` is asked, the database sees one query per period."""
+        async with self._gauges_reading:
+            now = time.monotonic()
+            if self._gauges_read_at is not None and now - self._gauges_read_at < self._gauge_refresh_seconds:
+                return
+            self._gauges_read_at = now
+            with contextlib.suppress(Exception):
+                pending, age = await asyncio.wait_for(outbox_backlog(self.pool), 2)
+                OUTBOX_BACKLOG.labels(self.name).set(pending)
+                OUTBOX_AGE.labels(self.name).set(age)
 
     async def readiness(self) -> dict[str, str]:
         """Each dependency's state: 'ok', or why not (checked concurrently, each within 2 s)."""
@@ -315,6 +341,18 @@ def health_router(runtime: ServiceRuntime) -> APIRouter:
     return router
 
 
+def internal_app(runtime: ServiceRuntime) -> FastAPI:
+    """The app of the internal listener (`HttpSettings.internal_port`, served with `serve(..., also=...)`): the
+    probes' `/health/live` and `/health/ready` and Prometheus's `/metrics`. Kept off the public port, where they
+    would show strangers the state of every dependency and let them drive database queries. It has no lifespan
+    of its own: it shares the public app's runtime."""
+    app = FastAPI(title=f"{runtime.name} (internal)", docs_url=None, redoc_url=None, openapi_url=None)
+    app.include_router(health_router(runtime))
+    metrics_endpoint(app, runtime)
+    app.state.runtime = runtime
+    return app
+
+
 def readiness_status(checks: dict[str, str]) -> str:
     """"ok" when every check is; "unavailable" when a REQUIRED one is not (or missing); else "degraded"."""
     if any(checks.get(name) != "ok" for name in REQUIRED):
@@ -334,7 +372,8 @@ def serve(app: FastAPI, host: str, port: int, *, also: Sequence[tuple[FastAPI, s
     runtime = getattr(app.state, "runtime", None)
     configure_logging(runtime.name if runtime else None)
     tracing = configure_tracing(runtime.name if runtime else "unknown_service")  # only with an OTLP endpoint
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
+                            proxy_headers=False)  # shared.client_address decides whom to trust
     try:
         with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
             runner.run(_serve_all(uvicorn.Server(config), also))
@@ -353,7 +392,8 @@ async def _serve_all(main: Any, also: Sequence[tuple[FastAPI, str, int]]) -> Non
         def capture_signals(self) -> Iterator[None]:
             yield
 
-    extras = [Listener(uvicorn.Config(extra, host=h, port=p, log_config=None, access_log=False, lifespan="off"))
+    extras = [Listener(uvicorn.Config(extra, host=h, port=p, log_config=None, access_log=False,
+                                      lifespan="off", proxy_headers=False))
               for extra, h, p in also]
     serving = asyncio.create_task(main.serve())
     while not (main.started or serving.done()):     # the extra listeners open once the runtime has started

@@ -48,11 +48,17 @@ class Ports:
     registry: int = 8103
     notifier: int = 8104
     daily_sales: int = 8105
+    gateway_internal: int = 8200          # each service's internal listener: /health/*, /metrics
+    key_validator_internal: int = 8201
+    registry_internal: int = 8203
+    notifier_internal: int = 8204
+    daily_sales_internal: int = 8205
     xero: int = 8710
     cloudpos: int = 8720
     helpdesk: int = 8730
     smtp: int = 8725
     staff_idp: int = 8740
+    vault: int = 8750                     # the key store of merchants' personal-data keys (Vault Transit)
 
     def __getattribute__(self, name: str) -> int:  # every port is shifted by the offset
         value = object.__getattribute__(self, name)
@@ -79,7 +85,7 @@ def _secrets() -> dict[str, str]:
 def generate_secrets() -> dict[str, str]:
     names = ("xero_client_secret", "xero_control", "cloudpos_platform", "cloudpos_support", "cloudpos_control",
              "key_hash", "session", "key_validator_api", "registry_api", "notifier_api",
-             "staff_idp_client_secret", "platform_client", "reminder_link")
+             "staff_idp_client_secret", "platform_client", "reminder_link", "vault_token")
     return {name: secrets.token_urlsafe(32) for name in names} | {
         "webhook": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
         "token_key": base64.b64encode(secrets.token_bytes(32)).decode()}
@@ -106,16 +112,22 @@ def plan(ports: Ports, kafka: str, dsns: dict[str, str], secret: dict[str, str],
                                      str(ports.helpdesk), "--smtp-port", str(ports.smtp)], {
             "HELPDESK_SANDBOX_WEBHOOK_SECRET": secret["webhook"]}, f"{helpdesk}/"),
         staff_idp(ports, secret),
+        Process("vault sandbox", [py, "-m", "sandboxes.vault", "--host", "127.0.0.1", "--port", str(ports.vault)],
+                {"VAULT_SANDBOX_ROOT_TOKEN": secret["vault_token"]}, f"http://127.0.0.1:{ports.vault}/v1/sys/health"),
     ]
     http_port = {"oauth_gateway": ports.gateway, "key_validator": ports.key_validator,
                  "connection_registry": ports.registry, "notifier": ports.notifier}
+    internal_port = internal_ports(ports)
     own_env = service_environment(ports, secret, xero=xero, cloudpos=cloudpos, helpdesk=helpdesk)
     services = []
     for service in SERVICES:
         prefix = service.upper() + "_"
         env = {f"{prefix}DATABASE__URL": dsns[service], f"{prefix}KAFKA__BOOTSTRAP_SERVERS": kafka,
-               f"{prefix}HTTP__PORT": str(http_port[service])}
+               f"{prefix}HTTP__PORT": str(http_port[service]),
+               f"{prefix}HTTP__INTERNAL_PORT": str(internal_port[service])}
         env |= {prefix + name: value for name, value in own_env[service].items()}
+        env |= {f"{prefix}PERSONAL_DATA__VAULT_URL": f"http://127.0.0.1:{ports.vault}",   # docs/personal-data.md
+                f"{prefix}PERSONAL_DATA__VAULT_TOKEN": secret["vault_token"]}
         then = None
         if service == "oauth_gateway":   # the platform's client of the internal API, its token from the secrets
             env |= {"OAUTH_GATEWAY_PLATFORM_HTTP__PORT": str(ports.platform),
@@ -123,8 +135,15 @@ def plan(ports: Ports, kafka: str, dsns: dict[str, str], secret: dict[str, str],
                     "PLATFORM_CLIENT_TOKEN": secret["platform_client"]}
             then = [py, "-m", service, "clients", "add", "platform", "--token-env", "PLATFORM_CLIENT_TOKEN"]
         services.append(Process(service, [py, "-m", service], env,
-                                f"http://127.0.0.1:{http_port[service]}/health/ready", then))
+                                f"http://127.0.0.1:{internal_port[service]}/health/ready", then))
     return sandboxes + services + [daily_sales(ports, kafka, dsns["daily_sales"], secret, cloudpos)]
+
+
+def internal_ports(ports: Ports) -> dict[str, int]:
+    """Each service's internal listener (health probes, /metrics): never its public port."""
+    return {"oauth_gateway": ports.gateway_internal, "key_validator": ports.key_validator_internal,
+            "connection_registry": ports.registry_internal, "notifier": ports.notifier_internal,
+            "daily_sales": ports.daily_sales_internal}
 
 
 def staff_idp(ports: Ports, secret: dict[str, str]) -> Process:
@@ -143,13 +162,14 @@ def daily_sales(ports: Ports, kafka: str, dsn: str, secret: dict[str, str], clou
     """examples/daily_sales: posts each finalised store's daily sales invoice through the platform proxy."""
     env = {"DAILY_SALES_DATABASE__URL": dsn, "DAILY_SALES_KAFKA__BOOTSTRAP_SERVERS": kafka,
            "DAILY_SALES_HTTP__PORT": str(ports.daily_sales),
+           "DAILY_SALES_HTTP__INTERNAL_PORT": str(ports.daily_sales_internal),
            "DAILY_SALES_PLATFORM_API__BASE_URL": f"http://127.0.0.1:{ports.platform}",
            "DAILY_SALES_PLATFORM_API__TOKEN": secret["platform_client"],
            "DAILY_SALES_CLOUDPOS__BASE_URL": cloudpos,
            "DAILY_SALES_CLOUDPOS__PLATFORM_TOKEN": secret["cloudpos_platform"],
            "DAILY_SALES_POSTING__POLL_INTERVAL_SECONDS": "10"}
     return Process("daily_sales", [sys.executable, "-m", "daily_sales"], env,
-                   f"http://127.0.0.1:{ports.daily_sales}/health/ready")
+                   f"http://127.0.0.1:{ports.daily_sales_internal}/health/ready")
 
 
 def service_environment(ports: Ports, secret: dict[str, str], *, xero: str, cloudpos: str,
@@ -285,12 +305,16 @@ def banner(ports: Ports, secret: dict[str, str]) -> str:
         f"  Staff identity provider:  http://127.0.0.1:{ports.staff_idp}/.well-known/openid-configuration",
         f"  Platform API (internal):  http://127.0.0.1:{ports.platform}/internal/v1/stores/<store>/xero"
         f"  (Bearer {secret['platform_client']})",
-        f"  Daily sales poster:       http://127.0.0.1:{ports.daily_sales}/health/ready  (examples/daily_sales; "
-        "posts each finalised store's yesterday into Xero)",
+        f"  Daily sales poster:       http://127.0.0.1:{ports.daily_sales_internal}/health/ready  "
+        "(examples/daily_sales; posts each finalised store's yesterday into Xero)",
         f"  Xero sandbox:             http://127.0.0.1:{ports.xero}/   (invoices: /app/invoices)",
         f"  Cloud POS Back Office:    http://127.0.0.1:{ports.cloudpos}/",
-        f"  Service health:           http://127.0.0.1:{ports.registry}/health/ready (registry), "
-        f":{ports.key_validator}, :{ports.notifier}",
+        f"  Key store (Vault Transit): http://127.0.0.1:{ports.vault}/v1/transit  (merchants' personal-data keys)",
+        f"  Service health (internal): http://127.0.0.1:{ports.registry_internal}/health/ready (registry), "
+        f":{ports.gateway_internal} (gateway), :{ports.key_validator_internal} (key validator), "
+        f":{ports.notifier_internal} (notifier), :{ports.daily_sales_internal} (daily sales)",
+        f"  Metrics (internal):       http://127.0.0.1:{ports.registry_internal}/metrics and /metrics on each "
+        "internal port above",
         "  Logs:                     .run/logs/",
         "",
         "  Press Ctrl-C to stop everything.", "=" * 78, ""])
@@ -302,7 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     ports = Ports(offset=args.port_offset)
     busy = [p for p in (ports.gateway, ports.platform, ports.key_validator, ports.registry, ports.notifier,
-                        ports.daily_sales, ports.xero, ports.cloudpos, ports.helpdesk, ports.smtp, ports.staff_idp)
+                        ports.daily_sales, ports.xero, ports.cloudpos, ports.helpdesk, ports.smtp, ports.staff_idp,
+                        ports.vault)
             if port_open(p)]
     if busy:
         print(f"ports already in use: {busy} (another `make run`? or use --port-offset)", file=sys.stderr)

@@ -11,10 +11,11 @@ import httpx
 from fastapi import FastAPI
 
 from shared.delivery import Migrations, unit_of_work
-from shared.internal_api import install_error_handlers
+from shared.http_limits import BodyLimit, Cap
+from shared.internal_api import body_refusal, install_error_handlers
 from shared.metrics import instrument
 from shared.ports import Clock, utc_now
-from shared.runtime import ServiceRuntime, health_router
+from shared.runtime import ServiceRuntime, internal_app
 
 from .adapters.cloudpos import HttpCloudPosSales
 from .adapters.platform_api import HttpPlatformXero
@@ -52,9 +53,10 @@ def build_app(settings: DailySalesSettings, *, clock: Clock = utc_now,
 
     app = FastAPI(title="Daily sales to Xero (example)", lifespan=lifespan)
     install_error_handlers(app)
-    app.include_router(health_router(runtime))
+    app.add_middleware(BodyLimit, caps=[Cap("/", settings.http.api_max_bytes, body_refusal)])
     instrument(app, runtime)
     app.state.runtime, app.state.poster, app.state.settings = runtime, poster, settings
+    app.state.internal = internal_app(runtime)
     return app
 
 

@@ -8,7 +8,9 @@ from .settings import RegistrySettings
 
 def main() -> None:
     settings = RegistrySettings()  # type: ignore[call-arg] - filled from the environment
-    serve(build_app(settings), settings.http.host, settings.http.port)
+    app = build_app(settings)
+    serve(app, settings.http.host, settings.http.port,
+          also=[(app.state.internal, settings.http.host, settings.http.internal_port)])
 
 
 if __name__ == "__main__":

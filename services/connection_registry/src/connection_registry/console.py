@@ -5,6 +5,7 @@ The notifier's records (what was sent, what is parked) are read through its API;
 pages still show everything the registry knows and say what is missing.
 """
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
@@ -12,6 +13,7 @@ from uuid import UUID
 
 from .domain import Done, Graph, Refusal
 from .domain.staff import Permission, StaffSession
+from .erasure import Erased, Erasure
 from .handlers import RegistryHandlers
 from .ports import (Clock, NoticeLine, NoticeSummary, Notifications, NotifierUnavailable, ParkedPage, RegistryReads,
                     TimelineLine)
@@ -20,6 +22,7 @@ from .staff_access import StaffAccess
 T = TypeVar("T")
 PAGE_SIZE = 50
 FORBIDDEN = Refusal("forbidden", "Your role does not allow that; ask a helpdesk lead.")
+TICKET = re.compile(r"[A-Za-z0-9._:#/-]{1,64}")     # MerchantErased.reference
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +68,9 @@ def _offset(page: int) -> int:
 
 class Console:
     def __init__(self, registry: RegistryHandlers, reads: RegistryReads, notifications: Notifications,
-                 access: StaffAccess, clock: Clock, *, unfinished_after: timedelta, reminder_gap: timedelta) -> None:
+                 access: StaffAccess, clock: Clock, *, unfinished_after: timedelta, reminder_gap: timedelta,
+                 erasure: Erasure | None = None) -> None:
+        self._erasure = erasure
         self._registry = registry
         self._reads = reads
         self._notifications = notifications
@@ -147,6 +152,28 @@ class Console:
             return Refusal("notifier_unavailable", "The notifier is not answering; nothing was re-driven.")
         await self._access.record(staff, "redrive", "done" if redriven else "not_parked", target=str(delivery_id))
         return Redriven(delivery_id, redriven)
+
+    async def erase(self, staff: StaffSession, merchant_id: str, confirmation: str, reference: str) -> Erased | Refusal:
+        """Leads only, and only once the lead typed the merchant id again (a wrong page, a stray click erase
+        nothing); every attempt is audited, refusals included."""
+        if (refusal := self._erase_refusal(staff, merchant_id, confirmation, reference)) or self._erasure is None:
+            refusal = refusal or Refusal("erasure_unavailable", "Erasure is not available here.")
+            await self._access.record(staff, Permission.ERASE.value, refusal.code, merchant_id=merchant_id)
+            return refusal
+        erased = await self._erasure.erase(merchant_id, staff.member.actor, reference.strip())
+        await self._access.record(staff, Permission.ERASE.value, "already_erased" if erased.already_erased else "done",
+                                  merchant_id=merchant_id, target=str(erased.record.event_id))
+        return erased
+
+    @staticmethod
+    def _erase_refusal(staff: StaffSession, merchant_id: str, confirmation: str, reference: str) -> Refusal | None:
+        if not staff.member.may(Permission.ERASE):
+            return FORBIDDEN
+        if confirmation.strip() != merchant_id:
+            return Refusal("not_confirmed", "Type the merchant id exactly to confirm: nothing was erased.")
+        if not TICKET.fullmatch(reference.strip()):
+            return Refusal("no_reference", "Give the ticket the erasure was asked in: nothing was erased.")
+        return None
 
     async def _act(self, staff: StaffSession, permission: Permission, merchant_id: str, action) -> Done | Refusal:  # noqa: ANN001
         if not staff.member.may(permission):

@@ -11,7 +11,7 @@ from datetime import timedelta
 from enum import Enum
 from uuid import UUID, uuid4
 
-from shared.contracts import CloudEvent
+from shared.contracts import CloudEvent, MerchantErased
 from shared.ports import utc_now
 
 from . import domain
@@ -27,10 +27,11 @@ class Outcome(Enum):
     APPLIED = "applied"
     PARKED = "parked"
     DUPLICATE = "duplicate"
+    ERASED = "erased"          # the merchant was erased: nothing about it is recorded again (docs/erasure.md)
 
     def __bool__(self) -> bool:
-        """Falsy when the event had already been handled: nothing was done."""
-        return self is not Outcome.DUPLICATE
+        """Falsy when the event had already been handled, or its merchant erased: nothing was done."""
+        return self not in (Outcome.DUPLICATE, Outcome.ERASED)
 
 
 class RegistryHandlers:
@@ -48,12 +49,17 @@ class RegistryHandlers:
         return outcome
 
     async def _handle(self, event: CloudEvent) -> Outcome:
-        rule = RULES[type(event.data)]
         merchant_id = event.data.merchant_id
         async with self._unit_of_work() as tx:
             if not await tx.lock_and_claim(merchant_id, CONSUMER, event.id):
                 return Outcome.DUPLICATE
-            decision = rule(await tx.graph(merchant_id), event)
+            if await tx.erasure(merchant_id) is not None:
+                log.info("ignored %s %s: merchant %s was erased", event.type, event.id, merchant_id)
+                return Outcome.ERASED
+            if isinstance(event.data, MerchantErased):   # only a rebuild reads it back: erase what it rebuilt
+                await tx.erase(event)
+                return Outcome.APPLIED
+            decision = RULES[type(event.data)](await tx.graph(merchant_id), event)
             if isinstance(decision, Park):
                 await tx.park(event, decision.waiting_for)
                 log.info("parked %s %s of merchant %s: waiting for %s", event.type, event.id, merchant_id,

@@ -28,6 +28,24 @@ class ParkedEvent:
     waiting_for: str
 
 
+@dataclass(frozen=True, slots=True)
+class ErasureRecord:
+    """A merchant's erasure as `merchant_erasures` keeps it: no personal datum, the counts an audit needs."""
+
+    merchant_id: str
+    event_id: UUID
+    requested_by: str
+    reference: str
+    requested_at: datetime
+    known: bool
+    stores: int
+    organisations: int
+    grants: int
+    timeline_rows: int
+    events: int
+    audit_rows: int
+
+
 class RegistryTransaction(Protocol):
     async def claim(self, consumer: str, event_id: UUID) -> bool: ...
     async def lock(self, merchant_id: str) -> None: ...
@@ -41,6 +59,18 @@ class RegistryTransaction(Protocol):
     async def parked(self, merchant_id: str) -> list[ParkedEvent]:
         """The merchant's parked events, oldest event time first."""
     async def unpark(self, event_id: UUID) -> None: ...
+    async def erasure(self, merchant_id: str) -> ErasureRecord | None:
+        """The merchant's erasure, if it was erased: nothing about it may be recorded again."""
+    async def erase(self, event: CloudEvent) -> ErasureRecord:
+        """Delete every row about the event's merchant (a MerchantErased), record the erasure with the counts and
+        stage the event in the outbox (after the merchant's other outbox rows are gone)."""
+
+
+class PersonalDataKeys(Protocol):
+    """The per-merchant keys that seal personal fields in events (shared.personal_data)."""
+
+    async def forget(self, merchant_id: str) -> None:
+        """Destroy the merchant's key, so its events' personal fields can never be read again; idempotent."""
 
 
 UnitOfWork = ports.UnitOfWork[RegistryTransaction]

@@ -3,8 +3,9 @@
 Reads KeyValidated, StoreConnected, OrgSelected, OrgDisconnected, ConnectionBroken, ConnectionRestored and
 ConsentAbandoned from offset 0, plus the registry's OWN SetupCompleted, SetupFinalised and SetupReminderRequested
 (source /cloudpos-xero/connection_registry): completion, finalisation, resends and reminders are decisions the
-registry took, and those events are their only record outside its database. (The console's staff sessions and
-audit are not events: a rebuild starts them empty.)
+registry took, and those events are their only record outside its database. So is MerchantErased (last in every
+tie): the merchant's earlier events are rebuilt, then erased, and its later ones are ignored (docs/erasure.md).
+(The console's staff sessions and audit are not events: a rebuild starts them empty.)
 Derived events (StoreDisconnected, ConnectionsChanged) are recomputed, not read.
 
 Rules:
@@ -33,7 +34,7 @@ import json
 import logging
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 
@@ -43,6 +44,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.contracts import topics
 from shared.delivery import DELIVERY_MIGRATIONS, CloudEvent, PoisonMessage, apply_migrations, from_kafka, unit_of_work
+from shared.kafka_clients import client_options, kafka_settings_from_env
+from shared.personal_data import PersonalData
+from shared.personal_data.vault import personal_data_from, personal_data_settings_from_env
+from shared.settings import KafkaSettings
 
 from .adapters.postgres import PgRegistryTransaction
 from .domain import SOURCE
@@ -52,10 +57,12 @@ from .main import MIGRATIONS
 log = logging.getLogger(__name__)
 REPLAYED = (topics.KEY_VALIDATED, topics.STORE_CONNECTED, topics.ORG_SELECTED, topics.ORG_DISCONNECTED,
             topics.CONNECTION_BROKEN, topics.CONNECTION_RESTORED, topics.CONSENT_ABANDONED, topics.SETUP_COMPLETED,
-            topics.SETUP_FINALISED, topics.SETUP_REMINDER_REQUESTED)
-OWN = frozenset({topics.SETUP_COMPLETED, topics.SETUP_FINALISED, topics.SETUP_REMINDER_REQUESTED})
+            topics.SETUP_FINALISED, topics.SETUP_REMINDER_REQUESTED, topics.MERCHANT_ERASED)
+OWN = frozenset({topics.SETUP_COMPLETED, topics.SETUP_FINALISED, topics.SETUP_REMINDER_REQUESTED,
+                 topics.MERCHANT_ERASED})
 RANK = {topic: rank for rank, topic in enumerate(REPLAYED)}
-STATE_TABLES = ("merchants", "stores", "organisations", "grants", "timeline", "parked_events", "delivery_inbox")
+STATE_TABLES = ("merchants", "stores", "organisations", "grants", "timeline", "parked_events", "delivery_inbox",
+                "merchant_erasures")
 
 
 class NotEmpty(RuntimeError):
@@ -71,7 +78,9 @@ class RebuildReport:
     poison: list[str] = field(default_factory=list)
 
 
-async def rebuild(database_url: str, bootstrap_servers: str, group: str | None = None) -> RebuildReport:
+async def rebuild(database_url: str, bootstrap_servers: KafkaSettings | str, group: str | None = None,
+                  personal_data: PersonalData | None = None) -> RebuildReport:
+    """`personal_data`: open sealed personal fields as the live consumer does (erased merchants' read as erased)."""
     report = RebuildReport(group or f"connection_registry-rebuild-{datetime.now(UTC):%Y%m%dT%H%M%S}")
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     try:
@@ -81,6 +90,8 @@ async def rebuild(database_url: str, bootstrap_servers: str, group: str | None =
             raise NotEmpty(f"refusing to rebuild into a database that holds registry state ({', '.join(busy)})")
         handlers = RegistryHandlers(unit_of_work(lambda: pool, partial(PgRegistryTransaction, publish=False)))
         partitions = await _read_everything(bootstrap_servers, report.group)
+        if personal_data is not None:
+            partitions = [await _opened(records, personal_data) for records in partitions]
         streams = [_decoded(records, report) for records in partitions]
         for _, event in heapq.merge(*streams, key=lambda item: item[0]):
             outcome = await handlers.handle(event)
@@ -88,6 +99,14 @@ async def rebuild(database_url: str, bootstrap_servers: str, group: str | None =
     finally:
         await pool.close()
     return report
+
+
+async def _opened(records: list[ConsumerRecord], personal_data: PersonalData) -> list[ConsumerRecord]:
+    opened = []
+    for record in records:
+        kind = dict(record.headers).get("ce_type", b"").decode(errors="replace")
+        opened.append(replace(record, value=await personal_data.open(kind, record.value or b"")))
+    return opened
 
 
 def _decoded(records: list[ConsumerRecord], report: RebuildReport) -> list[tuple[tuple[datetime, int], CloudEvent]]:
@@ -110,11 +129,11 @@ def _decoded(records: list[ConsumerRecord], report: RebuildReport) -> list[tuple
     return events
 
 
-async def _read_everything(bootstrap_servers: str, group: str) -> list[list[ConsumerRecord]]:
+async def _read_everything(bootstrap_servers: KafkaSettings | str, group: str) -> list[list[ConsumerRecord]]:
     parts = await _partitions(bootstrap_servers)
     if not parts:
         return []
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group, enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(**client_options(bootstrap_servers), group_id=group, enable_auto_commit=False,
                                 auto_offset_reset="earliest")
     await consumer.start()
     try:
@@ -137,9 +156,9 @@ async def _read_everything(bootstrap_servers: str, group: str) -> list[list[Cons
         await consumer.stop()
 
 
-async def _partitions(bootstrap_servers: str) -> list[TopicPartition]:
+async def _partitions(bootstrap_servers: KafkaSettings | str) -> list[TopicPartition]:
     """Every partition of the replayed topics that exist (a topic nobody published to yet is skipped)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(bootstrap_servers))
     await admin.start()
     try:
         described = await admin.describe_topics(list(REPLAYED))
@@ -157,12 +176,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap-servers", default=os.environ.get("CONNECTION_REGISTRY_KAFKA__BOOTSTRAP_SERVERS"),
                         help="Kafka (default: $CONNECTION_REGISTRY_KAFKA__BOOTSTRAP_SERVERS)")
     parser.add_argument("--group", help="the fresh consumer group (default: connection_registry-rebuild-<time>)")
+    parser.add_argument("--kafka-env-prefix", default="CONNECTION_REGISTRY_KAFKA__",
+                        help="where the Kafka security settings come from: <prefix>SECURITY_PROTOCOL, "
+                             "<prefix>SASL_USERNAME, <prefix>SASL_PASSWORD, <prefix>SSL_CA_FILE...")
     args = parser.parse_args(argv)
     if not args.database_url or not args.bootstrap_servers:
         parser.error("a target database URL and Kafka bootstrap servers are required")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        report = asyncio.run(rebuild(args.database_url, args.bootstrap_servers, args.group))
+        kafka = kafka_settings_from_env(args.bootstrap_servers, prefix=args.kafka_env_prefix)
+        personal_data = personal_data_from(personal_data_settings_from_env("CONNECTION_REGISTRY_PERSONAL_DATA__"))
+        report = asyncio.run(rebuild(args.database_url, kafka, args.group, personal_data))
     except NotEmpty as error:
         print(f"rebuild refused: {error}", file=sys.stderr)
         return 2

@@ -3,7 +3,8 @@
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.settings import DatabaseSettings, HttpSettings, KafkaSettings
+from shared.settings import DatabaseSettings, HttpSettings, KafkaSettings, PersonalDataSettings
+from shared.settings import RetentionSettings
 
 URL = r"^https?://[^\s/?#]+(/[^\s?#]*)?$"
 
@@ -44,7 +45,9 @@ class RegistrySettings(BaseSettings):
                                       hide_input_in_errors=True)
 
     database: DatabaseSettings
+    retention: RetentionSettings = RetentionSettings()   # shared.retention, docs/retention.md
     kafka: KafkaSettings
+    personal_data: PersonalDataSettings | None = None   # keys for events' personal fields (Vault)
     http: HttpSettings = HttpSettings(port=8103)
     api_token: SecretStr = Field(min_length=16, description="callers' bearer token on /v1 (the oauth_gateway's)")
     staff_identity: StaffIdentitySettings

@@ -3,7 +3,8 @@
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.settings import CloudPosPaths, DatabaseSettings, HttpSettings, KafkaSettings
+from shared.settings import CloudPosPaths, DatabaseSettings, HttpSettings, KafkaSettings, PersonalDataSettings
+from shared.settings import RetentionSettings
 
 
 class CloudPosSettings(BaseModel):
@@ -33,7 +34,9 @@ class KeyValidatorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KEY_VALIDATOR_", env_nested_delimiter="__")
 
     database: DatabaseSettings
+    retention: RetentionSettings = RetentionSettings()   # shared.retention, docs/retention.md
     kafka: KafkaSettings
+    personal_data: PersonalDataSettings | None = None   # keys for events' personal fields (Vault)
     http: HttpSettings = HttpSettings(port=8101)
     cloudpos: CloudPosSettings
     api_token: SecretStr = Field(min_length=16, description="callers' bearer token (the oauth_gateway's)")

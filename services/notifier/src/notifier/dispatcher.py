@@ -25,7 +25,7 @@ from .domain.delivery import (
     after_attempt,
 )
 from .domain.health import follow_ups
-from .metrics import NOTIFICATIONS
+from .metrics import NOTIFICATIONS, PARKED
 from .ports import Clock, Deliveries, Sender
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,7 @@ class Dispatcher:
         if then:
             self.wake()
         if decision.status is Status.PARKED:
+            PARKED.labels(str(item.channel)).inc()
             log.error("%s delivery %s (%s, event %s) PARKED after attempt %d: %s; re-drive it with "
                       "POST /v1/deliveries/%s/redrive", item.channel, item.delivery_id, item.notification.kind,
                       item.notification.event_id, item.attempt, decision.note, item.delivery_id)

@@ -8,22 +8,28 @@ from importlib.resources import files
 import httpx
 from fastapi import FastAPI
 
+from shared.contracts import MerchantErased
 from shared.delivery import Migrations, unit_of_work
-from shared.internal_api import install_error_handlers
+from shared.erasure import PgErasure, unless_erased
+from shared.http_limits import BodyLimit, Cap
+from shared.internal_api import body_refusal, install_error_handlers
 from shared.metrics import instrument
+from shared import retention
 from shared.ports import Clock, utc_now
-from shared.runtime import ServiceRuntime, health_router
+from shared.runtime import ServiceRuntime, internal_app
 
+from . import erasure
 from .adapters.cloudpos import HttpCloudPos
 from .adapters.guarded_http import guarded_client
 from .adapters.merchant_mail import MerchantMailer
 from .adapters.postgres import PgDeliveries, PgNotifierTransaction
+from .adapters.retention import retention_rules
 from .adapters.smtp import SmtpSender
 from .adapters.webhook import WebhookSender
 from .connection_health import ConnectionHealth, ReminderStops
 from .dispatcher import Dispatcher
 from .domain.delivery import Channel
-from .entrypoints.pages import build_pages
+from .entrypoints.pages import body_refused, build_pages
 from .entrypoints.routes import build_routes
 from .entrypoints.subscribers import subscribe
 from .handlers import CONSUMER, DeliveryAdmin, NotifierHandlers
@@ -35,7 +41,10 @@ MIGRATIONS = Migrations("notifier", files("notifier") / "migrations")
 
 def build_app(settings: NotifierSettings, *, clock: Clock = utc_now) -> FastAPI:
     """`clock` lets tests move time by hand; `app.state.dispatcher.run_once()` steps the sender."""
-    runtime = ServiceRuntime(CONSUMER, database=settings.database, kafka=settings.kafka, migrations=MIGRATIONS)
+    runtime = ServiceRuntime(CONSUMER, database=settings.database, kafka=settings.kafka,
+                             personal_data=settings.personal_data,
+                             migrations=MIGRATIONS)
+    retention.schedule(runtime, settings.retention, *retention_rules(settings.retention), clock=clock)
     deliveries = PgDeliveries(lambda: runtime.pool)
     transactions = unit_of_work(lambda: runtime.pool, PgNotifierTransaction)
     http = guarded_client(timeout=settings.webhook.timeout_seconds,
@@ -45,8 +54,11 @@ def build_app(settings: NotifierSettings, *, clock: Clock = utc_now) -> FastAPI:
     dispatcher = Dispatcher(deliveries, _senders(settings, http, cloudpos, link_secret), clock, settings.retry.policy(),
                             batch_size=settings.dispatcher.batch_size, attempt_timeout=settings.attempt_timeout,
                             lease=settings.dispatcher.lease_seconds, helpdesk=settings.channels)
+    erased = PgErasure(CONSUMER, lambda: runtime.pool, erasure.STATEMENTS)
     subscribe(runtime, NotifierHandlers(transactions, settings.channels, clock, on_recorded=dispatcher.wake),
-              ConnectionHealth(transactions, settings.channels, settings.reminders, clock, on_recorded=dispatcher.wake))
+              ConnectionHealth(transactions, settings.channels, settings.reminders, clock, on_recorded=dispatcher.wake),
+              guard=partial(unless_erased, erased))
+    runtime.consumes(MerchantErased, erased.erase, erasure.DESCRIPTION)
     if settings.dispatcher.enabled:
         runtime.background("dispatcher", partial(dispatcher.run, settings.dispatcher.poll_interval_seconds))
 
@@ -62,11 +74,13 @@ def build_app(settings: NotifierSettings, *, clock: Clock = utc_now) -> FastAPI:
 
     app = FastAPI(title="Helpdesk notifier", lifespan=lifespan)
     install_error_handlers(app)
-    app.include_router(health_router(runtime))
+    # the stop page's one-click POST (RFC 8058) may come multipart from a mail client: its body is never parsed
+    app.add_middleware(BodyLimit, caps=[Cap("/", settings.http.api_max_bytes, body_refusal),
+                                        Cap("/reminders", settings.http.form_max_bytes, body_refused)])
     instrument(app, runtime)
     app.include_router(build_routes(DeliveryAdmin(deliveries, clock), settings.api_token))
     app.include_router(build_pages(ReminderStops(transactions, link_secret, clock)))
-    app.state.runtime, app.state.dispatcher = runtime, dispatcher
+    app.state.runtime, app.state.dispatcher, app.state.internal = runtime, dispatcher, internal_app(runtime)
     return app
 
 

@@ -16,7 +16,8 @@ from typing import Annotated, Self
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.settings import CloudPosPaths, DatabaseSettings, HttpSettings, KafkaSettings
+from shared.settings import CloudPosPaths, DatabaseSettings, HttpSettings, KafkaSettings, PersonalDataSettings
+from shared.settings import RetentionSettings
 
 from .domain.addresses import check_webhook_url
 from .domain.delivery import SVIX_SCHEDULE, Channel, RetryPolicy
@@ -144,7 +145,9 @@ class NotifierSettings(BaseSettings):
                                       hide_input_in_errors=True)
 
     database: DatabaseSettings
+    retention: RetentionSettings = RetentionSettings()   # shared.retention, docs/retention.md
     kafka: KafkaSettings
+    personal_data: PersonalDataSettings | None = None   # keys for events' personal fields (Vault)
     http: HttpSettings = HttpSettings(port=8104)
     api_token: Annotated[SecretStr, Field(min_length=16, description="Bearer token of /v1/deliveries")]
     email: EmailSettings | None = None

@@ -11,19 +11,25 @@ import asyncpg
 import httpx
 from fastapi import FastAPI
 
-from shared.contracts import ConsentAbandoned, OrgDisconnected, OrgSelected, StoreConnected
+from shared import client_address
+from shared.contracts import ConsentAbandoned, MerchantErased, OrgDisconnected, OrgSelected, StoreConnected
 from shared.delivery import Migrations, unit_of_work
+from shared.http_limits import BodyLimit, Cap
 from shared.metrics import instrument
+from shared import retention
 from shared.ports import Clock, UnitOfWork, utc_now
 from shared.ratelimit import RATE_LIMIT_MIGRATIONS
-from shared.runtime import ServiceRuntime, every, health_router
+from shared.runtime import ServiceRuntime, every, internal_app
 from shared.tracing import inject_httpx
 
 from .adapters.budget import BudgetShare, TenantBudget, XeroLimits
 from .adapters.crypto import TokenCipher
+from .adapters.pg_erasure import PgMerchantRows
 from .adapters.pg_platform import PgPlatformReads, PgPlatformTransaction
 from .adapters.postgres import PgGatewayTransaction
+from .adapters.retention import retention_rules
 from .adapters.services import CloudPosClient, KeyValidatorClient, RegistryClient
+from .adapters.signin_budget import PgSignInBudget
 from .adapters.xero_api import XeroApiClient
 from .adapters.xero_identity import XeroIdentityClient
 from .entrypoints import pages
@@ -41,12 +47,14 @@ from .merchant import (
     Sessions,
     Summaries,
 )
-from .ports import CallShare, XeroApi, XeroIdentity
+from .ports import CallShare, SignInBudget, XeroApi, XeroIdentity
 from .settings import GatewaySettings
 from .domain.health import ReconnectLinks
+from .domain.signin import Accounts, SignInLimits
 from .domain.upkeep import UpkeepPlan
 from .xero_client import Breaks, PlatformAccess, PlatformClients, Tokens, Upkeep, XeroClient, XeroJobs
 from .xero_client.consents import AbandonedConsents
+from .xero_client.erasure import MerchantErasure
 
 MIGRATIONS = Migrations("oauth_gateway", files("oauth_gateway") / "migrations")
 
@@ -56,7 +64,9 @@ def build_app(settings: GatewaySettings, *, clock: Clock = utc_now) -> FastAPI:
     on its own listener (`settings.platform_http`) and sharing the runtime the merchants' app starts.
     `clock` lets tests move time (session idle, flow expiry, keep-alive) together with the Xero sandbox."""
     runtime = ServiceRuntime("oauth_gateway", database=settings.database, kafka=settings.kafka,
+                             personal_data=settings.personal_data,
                              migrations=(RATE_LIMIT_MIGRATIONS, MIGRATIONS))
+    retention.schedule(runtime, settings.retention, *retention_rules(settings.retention), clock=clock)
     runtime.publishes(StoreConnected, OrgSelected, OrgDisconnected, ConsentAbandoned)
     http = httpx.AsyncClient(timeout=settings.xero.timeout_seconds, follow_redirects=False,
                              event_hooks={"request": [inject_httpx]})  # one trace across services
@@ -69,6 +79,9 @@ def build_app(settings: GatewaySettings, *, clock: Clock = utc_now) -> FastAPI:
     api = XeroApiClient(settings.xero.api_base_url, http, budget)
     share = BudgetShare(lambda: runtime.pool, "upkeep", settings.upkeep.budget_share, limits)
     xero = build_xero_client(settings, uow, clock, identity, api, share)
+    runtime.consumes(MerchantErased, MerchantErasure(PgMerchantRows(lambda: runtime.pool), xero.tokens, identity,
+                                                     api).erased,
+                     "Disconnect the merchant at Xero, then delete its sessions, consents, grants and connections.")
     if settings.upkeep.enabled:
         runtime.background("upkeep", partial(xero.upkeep.run, settings.upkeep.poll_seconds))
         runtime.background("housekeeping", every(settings.upkeep.housekeeping_every_seconds, xero.upkeep.housekeeping))
@@ -87,13 +100,18 @@ def build_app(settings: GatewaySettings, *, clock: Clock = utc_now) -> FastAPI:
             yield
 
     app = FastAPI(title="Xero setup (oauth_gateway)", lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.include_router(health_router(runtime))
+    app.add_middleware(BodyLimit, caps=[Cap("/", settings.http.form_max_bytes, pages.body_refused,
+                                            urlencoded_only=True)])
     instrument(app, runtime)
     pages.install(app, callback_path=urlsplit(settings.xero.redirect_uri).path)
+    client_address.install(app, settings.trusted_proxies)      # the merchants' pages only: no proxy before 8102
+    app.state.internal = internal_app(runtime)
     app.state.runtime, app.state.settings, app.state.xero, app.state.sealer = runtime, settings, xero, cipher
     app.state.web, app.state.consents = Web(settings), consents
     app.state.completions = completions
-    app.state.merchant = build_merchant_use_cases(settings, uow, clock, http, xero, identity, api, cipher)
+    sign_in_budget = PgSignInBudget(lambda: runtime.pool, sign_in_limits(settings))
+    app.state.merchant = build_merchant_use_cases(settings, uow, clock, http, xero, identity, api, cipher,
+                                                  sign_in_budget)
     app.state.platform_api = build_platform_api(
         PlatformAccess(PgPlatformReads(lambda: runtime.pool), uow, clock, xero.tokens, api, xero.breaks,
                        wanted_scopes=settings.xero.scopes, max_wait=settings.proxy_max_wait_seconds),
@@ -124,13 +142,19 @@ def build_xero_client(settings: GatewaySettings, uow: UnitOfWork[PgGatewayTransa
     return XeroClient(tokens, jobs, upkeep, breaks)
 
 
+def sign_in_limits(settings: GatewaySettings) -> SignInLimits:
+    limits = settings.sign_in
+    return SignInLimits.of(limits.cloudpos_lockout_threshold, limits.failures_per_account, limits.account_memory,
+                           limits.failures_per_address, timedelta(seconds=limits.address_window_seconds))
+
+
 def reconnect_links(settings: GatewaySettings) -> ReconnectLinks:
     return ReconnectLinks(settings.session_secret.get_secret_value().encode(), settings.public_base_url)
 
 
 def build_merchant_use_cases(settings: GatewaySettings, uow: UnitOfWork[PgGatewayTransaction], clock: Clock,
                              http: httpx.AsyncClient, xero: XeroClient, identity: XeroIdentity, api: XeroApi,
-                             cipher: TokenCipher) -> MerchantUseCases:
+                             cipher: TokenCipher, sign_in_budget: SignInBudget) -> MerchantUseCases:
     refusal_log = RefusalLog(uow, clock)
     summaries = Summaries(uow, clock, RegistryClient(http, settings.registry.base_url,
                                                      settings.registry.api_token.get_secret_value()),
@@ -140,7 +164,8 @@ def build_merchant_use_cases(settings: GatewaySettings, uow: UnitOfWork[PgGatewa
     lifetime = SessionLifetime(timedelta(minutes=settings.session_idle_minutes),
                                timedelta(hours=settings.session_absolute_hours))
     return MerchantUseCases(
-        sessions=Sessions(uow, clock, CloudPosClient(http, settings.cloudpos), key_validator, refusal_log, lifetime),
+        sessions=Sessions(uow, clock, CloudPosClient(http, settings.cloudpos), key_validator, refusal_log, lifetime,
+                          sign_in_budget, Accounts(settings.session_secret.get_secret_value().encode())),
         connect=Connect(uow, clock, identity, api, cipher, refusal_log, issuer=settings.xero.issuer,
                         flow_ttl=timedelta(seconds=settings.flow_ttl_seconds)),
         select=Select(uow, clock, api, xero.tokens, xero.jobs, summaries, refusal_log, xero.breaks,

@@ -165,6 +165,29 @@ class CloudPos(Protocol):
     async def sign_in(self, username: str, password: str) -> SignedIn: ...
 
 
+@dataclass(frozen=True, slots=True)
+class SignInTicket:
+    """What one sign-in attempt took from the budgets (`taken`, for the adapter to settle), or which budget
+    refused it ("account" or "address") and in how many seconds to come back."""
+
+    taken: object = None
+    refused_by: str | None = None
+    retry_after: int = 0
+
+
+class SignInBudget(Protocol):
+    """Failed sign-ins per account (keyed hash) and per client address, shared by every gateway instance.
+    Every attempt takes its hit first (concurrent guesses cannot overshoot); a failure keeps it."""
+
+    async def take(self, account: str, address: str, *, known_browser: bool) -> SignInTicket: ...
+    async def succeeded(self, account: str, ticket: SignInTicket) -> None:
+        """Cloud POS forgets the account's failures when its owner signs in: so do we."""
+        ...
+    async def not_counted(self, ticket: SignInTicket) -> None:
+        """Give the hits back: Cloud POS did not judge the password (unavailable, malformed)."""
+        ...
+
+
 class KeyValidator(Protocol):
     async def validate(self, merchant_id: str, user_id: str, api_key: str, client_address: str) -> KeyValidation: ...
 
@@ -305,6 +328,25 @@ class AuditLog(Protocol):
 
 class Outbox(Protocol):
     async def publish(self, *events: CloudEvent) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class XeroFootprint:
+    """What a merchant holds at Xero through this app: its active connections (grant, connection id), and the
+    grants no other merchant uses (revoking one drops every connection of that Xero user)."""
+
+    connections: tuple[tuple[str, UUID], ...]
+    own_grants: tuple[str, ...]
+
+
+class MerchantRows(Protocol):
+    """Erasure (docs/erasure.md): what to undo at Xero first, then every row about the merchant, in one go."""
+
+    async def erased(self, merchant_id: str) -> bool: ...
+    async def xero_footprint(self, merchant_id: str) -> XeroFootprint: ...
+    async def erase(self, event: CloudEvent) -> object | None:
+        """Delete or anonymise every row about the merchant with the event's inbox claim; None when already done."""
+        ...
 
 
 # --- what each part of the gateway may touch inside one transaction --------------------------------------

@@ -6,12 +6,17 @@ endpoint except the API host comes from the discovery document.
 
 import base64
 import binascii
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.settings import CloudPosPaths, DatabaseSettings, HttpSettings, KafkaSettings
+from shared.client_address import TrustedProxies
+from shared.settings import CloudPosPaths, DatabaseSettings, HttpSettings, KafkaSettings, PersonalDataSettings
+from shared.settings import RetentionSettings
+
+_FOREVER = timedelta(days=3650)    # "until the owner signs in": a success empties the bucket
 
 # Xero's 2026 granular scopes (valid for apps created before and after 2 March 2026) that a daily sales poster
 # needs: create invoices and payments, find or create the contact, read accounts and tax rates (settings; also
@@ -75,12 +80,51 @@ class CloudPosSettings(BaseModel):
     paths: CloudPosPaths = Field(default_factory=CloudPosPaths, description="sign_in (docs/cloudpos-api.md)")
 
 
+class SignInSettings(BaseModel):
+    """Failed sign-ins the gateway passes on to Cloud POS (shared by every instance through PostgreSQL).
+
+    Cloud POS locks an account after `cloudpos_lockout_threshold` failed sign-ins in a row and forgets them only
+    when the owner signs in (the sandbox; set `cloudpos_forgets_failures_after_hours` if the platform forgets
+    them sooner). A time window alone would let a stranger add up a lockout over a few windows, so the gateway
+    remembers an account's failures as long as Cloud POS does, and stops asking Cloud POS once a stranger
+    has spent `failures_per_account` (3 of 5): the answer is then the same as for a wrong password. The
+    owner's browsers that signed in to the account before may go on to one below the threshold (4 of 5),
+    and a success empties the count. Per address: 20 failures in 15 minutes stop a script trying many
+    accounts (credential stuffing) while a shop's shared address with a few typos stays well inside.
+    """
+
+    cloudpos_lockout_threshold: int = Field(default=5, ge=3, description="Cloud POS's: failed sign-ins in a "
+                                            "row that lock an account (the sandbox's CLOUDPOS_SANDBOX_LOCKOUT_"
+                                            "THRESHOLD)")
+    cloudpos_forgets_failures_after_hours: float | None = Field(
+        default=None, gt=0, description="when Cloud POS forgets failures in a row; null: only at a sign-in")
+    failures_per_account: int = Field(default=3, ge=1, description="a stranger's failures per account: below "
+                                      "the lockout threshold minus one (the owner's known browsers keep one)")
+    failures_per_address: int = Field(default=20, ge=1)
+    address_window_seconds: int = Field(default=900, ge=1)
+    known_browser_days: int = Field(default=180, ge=1, description="how long a browser that signed in is known")
+
+    @model_validator(mode="after")
+    def _stays_below_the_lockout(self) -> "SignInSettings":
+        if self.failures_per_account >= self.cloudpos_lockout_threshold - 1:
+            raise ValueError("failures_per_account must be below cloudpos_lockout_threshold - 1, so that nobody "
+                             "can drive Cloud POS's lockout through the gateway")
+        return self
+
+    @property
+    def account_memory(self) -> timedelta:
+        hours = self.cloudpos_forgets_failures_after_hours
+        return _FOREVER if hours is None else timedelta(hours=hours)
+
+
 class GatewaySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OAUTH_GATEWAY_", env_nested_delimiter="__",
                                       hide_input_in_errors=True)
 
     database: DatabaseSettings
+    retention: RetentionSettings = RetentionSettings()   # shared.retention, docs/retention.md
     kafka: KafkaSettings
+    personal_data: PersonalDataSettings | None = None   # keys for events' personal fields (Vault)
     http: HttpSettings = HttpSettings(port=8100)
     platform_http: HttpSettings = Field(default=HttpSettings(port=8102),
                                         description="the platform's internal API: its own listener, never public")
@@ -103,6 +147,10 @@ class GatewaySettings(BaseSettings):
     consent_sweep_seconds: float = Field(default=300, ge=0, description="how often expired consents are "
                                          "abandoned (their Xero connections deleted); 0: off")
     upkeep: UpkeepSettings = UpkeepSettings()
+    sign_in: SignInSettings = SignInSettings()
+    trusted_proxies: TrustedProxies = Field(default=(), description="CIDRs of our own proxies (ingress, TLS "
+                                            "terminator): X-Forwarded-For is believed only from them; none by "
+                                            "default (comma-separated or a JSON list)")
     completion_retry_seconds: float = Field(default=5, ge=0, description="how often \"I have finished\" requests "
                                             "the registry could not take are offered again (each with its own "
                                             "backoff, 5 s to 10 min); 0: off")

@@ -9,9 +9,11 @@ from pydantic import Field, StringConstraints
 
 from . import topics
 from .base import Contract, Event, event
+from .personal import personal
 
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@-]+$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+CloudPosUser = Annotated[Identifier, personal("pseudonym")]   # a person: pseudonymised on the wire (personal.py)
 
 
 class _Part(Contract):
@@ -52,9 +54,9 @@ class XeroUser(_Part):
     """The Xero user who authorised a connection (from the ID token); removing the app for them removes it
     for every store on that organisation."""
 
-    xero_userid: UUID
-    name: Annotated[str, StringConstraints(max_length=200)] = ""
-    email: Annotated[str, StringConstraints(max_length=320)] = ""
+    xero_userid: Annotated[UUID, personal("pseudonym-uuid")]
+    name: Annotated[str, StringConstraints(max_length=200), personal("sealed")] = ""
+    email: Annotated[str, StringConstraints(max_length=320), personal("sealed")] = ""
 
 
 class Store(_Part):
@@ -88,7 +90,7 @@ class KeyValidated(Event):
     key_label: Name
     licence: Licence
     stores: tuple[Store, ...] = Field(max_length=500)
-    validated_by: Identifier
+    validated_by: CloudPosUser
 
 
 @event(topics.STORE_CONNECTED, "StoreConnected")
@@ -99,7 +101,7 @@ class StoreConnected(Event):
     grant_id: Identifier
     auth_event_id: UUID
     organisations: tuple[AuthorisedOrganisation, ...] = Field(max_length=100)
-    actor: Identifier
+    actor: CloudPosUser
     authorised_by: XeroUser | None = None
     previous_tenant_id: UUID | None = None       # the organisation the store posted to before this consent
 
@@ -114,7 +116,7 @@ class OrgSelected(Event):
     subscription_class: Annotated[str, StringConstraints(min_length=1, max_length=40)]
     connection_id: UUID
     grant_id: Identifier
-    actor: Identifier
+    actor: CloudPosUser
     authorised_by: XeroUser | None = None
     previous_tenant_id: UUID | None = None
     same_organisation: bool | None = None        # None: the store had no organisation before
@@ -127,7 +129,7 @@ class OrgDisconnected(Event):
     tenant_id: UUID
     organisation_name: Name
     reason: DisconnectReason
-    actor: Identifier
+    actor: CloudPosUser
 
 
 @event(topics.STORE_DISCONNECTED, "StoreDisconnected")
@@ -168,7 +170,7 @@ class ConnectionRestored(Event):
     incident_id: UUID
     broken_since: datetime
     same_organisation: bool
-    restored_by: Identifier
+    restored_by: CloudPosUser
 
 
 @event(topics.CONSENT_ABANDONED, "ConsentAbandoned")
@@ -182,7 +184,7 @@ class ConsentAbandoned(Event):
     auth_event_id: UUID
     organisations: tuple[AuthorisedOrganisation, ...] = Field(max_length=100)   # offered in that consent
     released: tuple[UUID, ...] = Field(default=(), max_length=100)
-    started_by: Identifier                       # the Cloud POS user who clicked "Connect to Xero"
+    started_by: CloudPosUser                     # the Cloud POS user who clicked "Connect to Xero"
     authorised_at: datetime
     abandoned_at: datetime
     still_awaiting: bool = False
@@ -194,7 +196,7 @@ class SetupCompleted(Event):
 
     merchant_name: Name
     links: tuple[StoreLink, ...] = Field(min_length=1, max_length=500)
-    completed_by: Identifier
+    completed_by: CloudPosUser
 
 
 @event(topics.CONNECTIONS_CHANGED, "ConnectionsChanged")
@@ -223,3 +225,14 @@ class SetupReminderRequested(Event):
     links: tuple[StoreLink, ...] = Field(min_length=1, max_length=500)   # the stores connected so far
     connected_since: datetime                    # when the first of them was connected
     requested_by: Identifier                     # the agent, from their identity provider's ID token
+
+
+@event(topics.MERCHANT_ERASED, "MerchantErased")
+class MerchantErased(Event):
+    """Staff erased the merchant (docs/erasure.md): every service removes its own personal data of the merchant
+    (the envelope's merchant id) and keeps only counts. Carries no personal datum itself, so it may stay on its
+    topic forever and tell a rebuild, or a late or replayed event, that the merchant is gone."""
+
+    requested_by: Identifier                     # the lead's identity from the ID token, or "ops:<name>"
+    reference: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:#/-]+$")]
+    requested_at: datetime

@@ -14,6 +14,7 @@ from . import (
     Event,
     KeyValidated,
     Licence,
+    MerchantErased,
     OrgDisconnected,
     OrgSelected,
     SetupCompleted,
@@ -72,4 +73,6 @@ ALL: list[Event] = [
                      organisations=(AuthorisedOrganisation(tenant_id=TENANT, connection_id=CONNECTION,
                                                            name="Steve Test Store"),), released=(TENANT,),
                      started_by="u-1", authorised_at=BROKEN_AT, abandoned_at=BROKEN_AT.replace(day=3)),
+    MerchantErased(merchant_id="m-1", requested_by="lena.lead@helpdesk.cloudpos.test", reference="HD-1234",
+                   requested_at=BROKEN_AT.replace(day=4)),
 ]

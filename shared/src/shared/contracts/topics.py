@@ -12,6 +12,7 @@ CONNECTION_BROKEN = "ConnectionBroken"
 CONNECTION_RESTORED = "ConnectionRestored"
 CONSENT_ABANDONED = "ConsentAbandoned"
 SETUP_REMINDER_REQUESTED = "SetupReminderRequested"
+MERCHANT_ERASED = "MerchantErased"
 
 
 def dead_letter_topic(consumer_group: str) -> str:

@@ -42,6 +42,7 @@ from shared.contracts.topics import dead_letter_topic
 from ..logs import bind_ids, unbind
 from ..metrics import CONSUMER_RETRIES, DEAD_LETTERS
 from ..contracts.cloudevents import CloudEvent, PoisonMessage, from_kafka
+from ..personal_data import PersonalData
 from .errors import is_infrastructure
 
 log = logging.getLogger(__name__)
@@ -93,8 +94,12 @@ class EventConsumer:
 
     max_attempts = 5
 
-    def __init__(self, group_id: str, dead_letters: DeadLetters, options: BatchOptions = BatchOptions()) -> None:
+    def __init__(self, group_id: str, dead_letters: DeadLetters, options: BatchOptions = BatchOptions(),
+                 personal_data: PersonalData | None = None) -> None:
+        """`personal_data`: open the sealed personal fields of each record before it is decoded (a key store
+        away is "not now": retried, never dead-lettered; a destroyed key reads as erased)."""
         self.group_id = group_id
+        self._personal = personal_data
         self._dead_letters = dead_letters
         self._options = options
         self._attempts: dict[tuple[str, int, int], int] = {}   # counted failures: bugs, never infrastructure
@@ -155,7 +160,7 @@ class EventConsumer:
         position = (record.topic, record.partition, record.offset)
         try:
             try:
-                await handle(_decode(record, headers))
+                await handle(await self._decode(record, headers))
             except (PoisonMessage, ValidationError) as error:
                 await self._dead_letters.send(record, str(error))
             except Exception as error:
@@ -171,6 +176,12 @@ class EventConsumer:
         self._retries.pop(position, None)
         return _Outcome.DONE
 
+    async def _decode(self, record: ConsumerRecord, headers: dict[str, str]) -> CloudEvent:
+        value = record.value or b""
+        if self._personal is not None:
+            value = await self._personal.open(headers.get("ce_type", ""), value)
+        return _decode(record, headers, value)
+
     async def _back_off(self, position: tuple[str, int, int], error: Exception) -> _Outcome:
         retry = self._retries[position] = self._retries.get(position, 0) + 1
         CONSUMER_RETRIES.labels(self.group_id, position[0]).inc()
@@ -181,8 +192,8 @@ class EventConsumer:
         return _Outcome.RETRY
 
 
-def _decode(record: ConsumerRecord, headers: dict[str, str]) -> CloudEvent:
-    decoded = from_kafka(headers, record.value or b"")
+def _decode(record: ConsumerRecord, headers: dict[str, str], value: bytes) -> CloudEvent:
+    decoded = from_kafka(headers, value)
     if decoded.topic != record.topic:
         raise PoisonMessage(f"event type {decoded.type!r} does not belong on topic {record.topic!r}")
     return decoded

@@ -31,9 +31,12 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from ..kafka_clients import client_options
 from ..metrics import OUTBOX_PUBLISHED
+from ..settings import KafkaSettings
 from ..tracing import with_trace_headers
 from ..contracts.cloudevents import CloudEvent, to_kafka
+from ..personal_data import PersonalData
 
 log = logging.getLogger(__name__)
 _RELAY_LOCK_ID = 0x6F7574626F78  # "outbox"
@@ -55,10 +58,11 @@ def _columns(event: CloudEvent) -> tuple[str, bytes, str, bytes]:
     return record.topic, record.key, json.dumps([[k, v.decode()] for k, v in headers]), record.value
 
 
-def idempotent_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
-    """The producer every relay uses: idempotence on, which forces acks=all."""
+def idempotent_producer(kafka: KafkaSettings | str, client_id: str) -> AIOKafkaProducer:
+    """The producer every relay uses: idempotence on, which forces acks=all; connected as `kafka` says
+    (a bare address: plaintext, for tests and local runs)."""
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers, client_id=client_id,
+        **client_options(kafka), client_id=client_id,
         enable_idempotence=True, acks="all", linger_ms=2, request_timeout_ms=30_000)
 
 
@@ -66,10 +70,13 @@ class OutboxRelay:
     """Publishes pending outbox rows; wakes on NOTIFY, polls as a fallback, retries with backoff."""
 
     def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, *,
-                 batch_size: int = 500, poll_interval: float = 1.0, heartbeat: float = 5.0) -> None:
+                 batch_size: int = 500, poll_interval: float = 1.0, heartbeat: float = 5.0,
+                 personal_data: PersonalData | None = None) -> None:
         """`heartbeat`: seconds between the queries that keep a batch's transaction alive while its acks are
-        awaited; well below any `idle_in_transaction_timeout_seconds` in use."""
+        awaited; well below any `idle_in_transaction_timeout_seconds` in use. `personal_data`: seal the
+        personal fields of each record as it is handed over (docs/personal-data.md); the rows stay as written."""
         self._pool = pool
+        self._personal = personal_data
         self._producer = producer
         self._batch_size = batch_size
         self._poll_interval = poll_interval
@@ -128,6 +135,8 @@ class OutboxRelay:
         self._forget_settled(keep={r["seq"] for r in rows})
         if not rows:
             return 0, None
+        if self._personal is not None:  # one key-store call per merchant not cached yet; none when the store is
+            await self._personal.prepare(self._to_seal(rows), create=True)  # away: the rows wait, never in clear
         handed, refusal = await self._hand_over(rows)
         acked = await self._acked(conn, handed)
         if acked:
@@ -148,13 +157,24 @@ class OutboxRelay:
         for r in rows:
             if r["seq"] not in self._in_flight:
                 try:
+                    headers = [(k, v.encode()) for k, v in json.loads(r["headers"])]
                     self._in_flight[r["seq"]] = await self._producer.send(
-                        r["topic"], value=r["value"], key=r["record_key"],
-                        headers=[(k, v.encode()) for k, v in json.loads(r["headers"])])
+                        r["topic"], value=self._sealed(r["value"], headers), key=r["record_key"], headers=headers)
                 except KafkaError as refusal:
                     return handed, refusal
             handed.append(r["seq"])
         return handed, None
+
+    def _to_seal(self, rows: list[asyncpg.Record]) -> list[str]:
+        """The merchants whose keys this batch needs (rows of types with personal fields, not handed over yet)."""
+        assert self._personal is not None
+        return [r["record_key"].decode() for r in rows if r["seq"] not in self._in_flight
+                and self._personal.protects(dict(json.loads(r["headers"])).get("ce_type", ""))]
+
+    def _sealed(self, value: bytes, headers: list[tuple[str, bytes]]) -> bytes:
+        if self._personal is None:
+            return value
+        return self._personal.seal_prepared(dict(headers).get("ce_type", b"").decode(), value)
 
     async def _acked(self, conn: asyncpg.Connection, seqs: list[int]) -> list[int]:
         """Wait for the broker's verdict on each handed row, however long Kafka is away, with a heartbeat on the

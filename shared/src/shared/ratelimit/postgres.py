@@ -43,6 +43,11 @@ async def release(conn: asyncpg.Connection | asyncpg.Pool, reservation: Reservat
                            " AND hits > 0", bucket, start)
 
 
+async def forget(conn: asyncpg.Connection | asyncpg.Pool, bucket: str) -> None:
+    """Empty a logged bucket (e.g. the failures counted against an account once its owner signed in)."""
+    await conn.execute("DELETE FROM rate_limit_hits WHERE bucket = $1", bucket)
+
+
 async def hold(conn: asyncpg.Connection | asyncpg.Pool, bucket: str, seconds: float) -> None:
     """Nothing is taken from `bucket` for `seconds` (a longer hold already there stays)."""
     await conn.execute(

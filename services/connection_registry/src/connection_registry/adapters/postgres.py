@@ -11,7 +11,7 @@ import asyncpg
 from shared.delivery import CloudEvent, Transaction, from_kafka, to_kafka
 
 from ..domain import Change, Graph
-from ..ports import ParkedEvent, TimelineLine
+from ..ports import ErasureRecord, ParkedEvent, TimelineLine
 from . import rows
 
 _UPSERT_MERCHANT = rows.upsert("merchants", rows.MERCHANT_COLUMNS, "merchant_id")
@@ -91,6 +91,52 @@ class PgRegistryTransaction:
 
     async def unpark(self, event_id: UUID) -> None:
         await self._conn.execute("DELETE FROM parked_events WHERE event_id = $1", event_id)
+
+    async def erasure(self, merchant_id: str) -> ErasureRecord | None:
+        found = await self._conn.fetchrow(f"SELECT {_ERASURE_COLUMNS} FROM merchant_erasures WHERE merchant_id = $1",
+                                          merchant_id)
+        return ErasureRecord(**dict(found)) if found else None
+
+    async def erase(self, event: CloudEvent) -> ErasureRecord:
+        """The timeline's trigger lets only this transaction, and only for this merchant, delete its lines."""
+        data, merchant_id = event.data, event.data.merchant_id
+        await self._conn.execute("SELECT set_config('connection_registry.erasing', $1, true)", merchant_id)
+        counts = await self._conn.fetchrow(_ERASE, merchant_id, merchant_id.encode())
+        await self._conn.execute("DELETE FROM merchants WHERE merchant_id = $1", merchant_id)
+        await self._conn.execute("SELECT set_config('connection_registry.erasing', '', true)")
+        record = ErasureRecord(merchant_id=merchant_id, event_id=event.id, requested_by=data.requested_by,
+                               reference=data.reference, requested_at=event.time, **dict(counts))
+        await self._conn.execute(f"INSERT INTO merchant_erasures ({_ERASURE_COLUMNS}) VALUES"
+                                 f" ({', '.join(f'${i}' for i in range(1, 13))})", *_erasure_values(record))
+        self._has_parked, self._last_position = False, 0
+        if self._publish:
+            await self._publish(event)
+        return record
+
+
+_ERASURE_COLUMNS = ("merchant_id, event_id, requested_by, reference, requested_at, known, stores, organisations,"
+                    " grants, timeline_rows, events, audit_rows")
+# One statement for the rows that refer to the merchant (data-modifying CTEs share one snapshot), then the merchant's
+# row, whose deletion cascades to merchant_search. Outbox rows are the merchant's by their record key (the merchant id).
+_ERASE = """
+WITH timeline_rows AS (DELETE FROM timeline WHERE merchant_id = $1 RETURNING 1),
+     parked AS (DELETE FROM parked_events WHERE merchant_id = $1 RETURNING 1),
+     outbox AS (DELETE FROM delivery_outbox WHERE record_key = $2 RETURNING 1),
+     grants AS (DELETE FROM grants WHERE merchant_id = $1 RETURNING 1),
+     stores AS (DELETE FROM stores WHERE merchant_id = $1 RETURNING 1),
+     organisations AS (DELETE FROM organisations WHERE merchant_id = $1 RETURNING 1)
+SELECT EXISTS (SELECT FROM merchants WHERE merchant_id = $1) AS known,
+       (SELECT count(*) FROM stores)::int AS stores, (SELECT count(*) FROM organisations)::int AS organisations,
+       (SELECT count(*) FROM grants)::int AS grants, (SELECT count(*) FROM timeline_rows)::int AS timeline_rows,
+       ((SELECT count(*) FROM parked) + (SELECT count(*) FROM outbox))::int AS events,
+       (SELECT count(*) FROM staff_audit WHERE merchant_id = $1)::int AS audit_rows
+"""
+
+
+def _erasure_values(record: ErasureRecord) -> tuple[object, ...]:
+    return (record.merchant_id, record.event_id, record.requested_by, record.reference, record.requested_at,
+            record.known, record.stores, record.organisations, record.grants, record.timeline_rows, record.events,
+            record.audit_rows)
 
 
 def _lock_key(merchant_id: str) -> str:

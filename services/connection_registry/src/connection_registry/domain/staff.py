@@ -29,6 +29,7 @@ class Permission(StrEnum):
     REMIND = "remind"
     REDRIVE = "redrive"
     END_SESSIONS = "end_sessions"
+    ERASE = "erase"                  # erase a merchant everywhere (docs/erasure.md): leads only
 
 
 PERMISSIONS: Mapping[Role, frozenset[Permission]] = {

@@ -16,6 +16,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.types import Scope
 
 from ..console import Console, Redriven
 from ..domain import Done, Refusal, reason_in_words
@@ -46,6 +47,11 @@ NOTICES = {
                          "no other was sent.",
     "notifier_unavailable": "The notifier is not answering; nothing was re-driven. Try again in a minute.",
     "already_ended": "That session had already ended.",
+    "erased": "The merchant was erased: the registry's rows are gone and every service is erasing its own.",
+    "already_erased": "That merchant had already been erased; nothing was published again.",
+    "not_confirmed": "The merchant id typed did not match: nothing was erased.",
+    "no_reference": "Give the ticket the erasure was asked in (letters, digits, . _ : # / -): nothing was erased.",
+    "erasure_unavailable": "Erasure is not available on this console.",
 }
 _templates = Environment(loader=PackageLoader("connection_registry", "templates"),
                          autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True)
@@ -71,6 +77,14 @@ def install_helpdesk(app: FastAPI, console: Console, access: StaffAccess, *, clo
     app.add_exception_handler(SignInNeeded, lambda request, error: _redirect(request, "/helpdesk/login"))
     app.add_exception_handler(BadForm, lambda request, error: _redirect(request, "/helpdesk/?notice=bad_form"))
     app.include_router(router)
+
+
+def body_refused(scope: Scope, status: int) -> Response:
+    """`shared.http_limits.BodyLimit`'s answer on the console: a form too large (413) or multipart (415)."""
+    console_headers = scope["app"].state.console_headers
+    return HTMLResponse("<!doctype html><title>Form not accepted</title><p>This form could not be accepted. "
+                        '<a href="/helpdesk/">Back to the console</a></p>', status_code=status,
+                        headers=console_headers)
 
 
 def headers(provider_origin: str) -> dict[str, str]:
@@ -224,6 +238,25 @@ async def act(request: Request, merchant_id: MerchantId, action: Literal["finali
     outcome = await getattr(desk, action)(staff, merchant_id)
     done = {"finalise": "finalised", "resend": "resent", "remind": "reminded"}[action]
     return _back(request, form, _outcome_code(outcome, done))
+
+
+@router.get("/erasures/{merchant_id}")
+async def erase_page(request: Request, merchant_id: MerchantId, staff: Staff, desk: Desk,
+                     notice: str | None = None) -> Response:
+    """The confirmation step (leads only): the lead types the merchant id and the ticket."""
+    if not staff.member.may(Permission.ERASE):
+        return _page(request, "message.html", status=403, staff=staff, message="Only helpdesk leads erase merchants.")
+    found = await desk.merchant(merchant_id)
+    return _page(request, "erase.html", staff=staff, merchant_id=merchant_id,
+                 name=found.graph.merchant.name if found else None, notice=_notice(notice))
+
+
+@router.post("/erasures/{merchant_id}")
+async def erase(request: Request, merchant_id: MerchantId, staff: Staff, desk: Desk, form: Form) -> Response:
+    outcome = await desk.erase(staff, merchant_id, form.get("confirm", ""), form.get("reference", ""))
+    if isinstance(outcome, Refusal):
+        return _back(request, {"back": f"/helpdesk/erasures/{merchant_id}"}, outcome.code)
+    return _back(request, {}, "already_erased" if outcome.already_erased else "erased")
 
 
 @router.post("/notifications/{delivery_id}/redrive")

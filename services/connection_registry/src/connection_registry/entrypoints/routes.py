@@ -1,5 +1,6 @@
 """The internal HTTP API (docs/internal-apis.md): every route requires the callers' bearer token."""
 
+from dataclasses import asdict
 from typing import Annotated
 from uuid import UUID
 
@@ -9,6 +10,7 @@ from pydantic import SecretStr
 from shared.internal_api import ApiError, bearer_auth, error_responses
 
 from ..domain import Refusal
+from ..erasure import Erasure
 from ..handlers import RegistryHandlers
 from . import schemas
 
@@ -65,5 +67,22 @@ def build_router(handlers: RegistryHandlers, api_token: SecretStr) -> APIRouter:
             response.status_code = 200
         return schemas.CompletionOut(merchant_id=merchant_id, event_id=outcome.event_id, completed_at=outcome.at,
                                      completed_by=outcome.by, already_completed=outcome.change is None)
+
+    return router
+
+
+def build_erasure_router(erasure: Erasure, api_token: SecretStr) -> APIRouter:
+    """`python -m tools.ops erase-merchant` calls this; the console's lead-only action goes through the same use
+    case. Idempotent: a repeat answers 200 with the first erasure's record and publishes nothing."""
+    router = APIRouter(prefix="/v1", tags=["registry"], dependencies=[Depends(bearer_auth(api_token))])
+
+    @router.post("/merchants/{merchant_id}/erasure", status_code=201, response_model=schemas.ErasureOut,
+                 responses={200: {"model": schemas.ErasureOut, "description": "already erased (idempotent)"}},
+                 summary="Erase the merchant everywhere: delete the registry's rows, publish one MerchantErased")
+    async def erase(merchant_id: MerchantId, body: schemas.ErasureRequest, response: Response) -> schemas.ErasureOut:
+        erased = await erasure.erase(merchant_id, body.requested_by, body.reference)
+        if erased.already_erased:
+            response.status_code = 200
+        return schemas.ErasureOut(**asdict(erased.record), already_erased=erased.already_erased)
 
     return router

@@ -19,6 +19,32 @@ class CompletionRequest(BaseModel):
     completed_by: Identifier = Field(description="the signed-in user who said they had finished")
 
 
+class ErasureRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    requested_by: Identifier = Field(description="who asked: a staff identity, or ops:<name> for on-call")
+    reference: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:#/-]+$",
+                           description="the ticket the erasure was asked in")
+
+
+class ErasureOut(BaseModel):
+    """What was erased, as `merchant_erasures` keeps it (docs/erasure.md): counts, never a personal datum."""
+
+    merchant_id: str
+    event_id: UUID = Field(description="the MerchantErased's CloudEvents id")
+    requested_by: str
+    reference: str
+    requested_at: datetime
+    known: bool = Field(description="false: the registry held nothing about the merchant (other services may)")
+    stores: int
+    organisations: int
+    grants: int
+    timeline_rows: int
+    events: int = Field(description="outbox rows and parked events of the merchant removed")
+    audit_rows: int = Field(description="staff audit rows about the merchant, kept (no personal datum in them)")
+    already_erased: bool
+
+
 class CompletionOut(BaseModel):
     merchant_id: str
     completed: bool = True

@@ -3,7 +3,9 @@
 import hashlib
 import hmac
 import re
-from ipaddress import IPv4Address, IPv6Address, ip_network
+from ipaddress import IPv4Address, IPv6Address
+
+from shared.client_address import address_group
 
 KEY_PREFIX = "cpk_"
 MAX_KEY_LENGTH = 128
@@ -60,9 +62,7 @@ def merchant_bucket(merchant_id: str) -> str:
 
 
 def client_bucket(address: IpAddress) -> str:
-    """IPv6 clients are counted per /64 (one subscriber usually holds a whole /64)."""
-    if isinstance(address, IPv6Address):
-        if address.ipv4_mapped:
-            return f"client:{address.ipv4_mapped}"
-        return f"client:{ip_network(f'{address}/64', strict=False)}"
-    return f"client:{address}"
+    """IPv6 clients are counted per /64 (one subscriber usually holds a whole /64): `shared.client_address`.
+    The address is the one the gateway read (X-Forwarded-For only from its trusted proxies) and sent with its
+    bearer token: key_validator is never reached through a proxy of its own."""
+    return f"client:{address_group(address)}"

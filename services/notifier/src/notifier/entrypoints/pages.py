@@ -80,6 +80,11 @@ def _refused(refusal: Refusal) -> HTMLResponse:
     return _page(_STATUS[refusal.code], heading, [refusal.message, advice])
 
 
+def body_refused(_scope: object, status: int) -> HTMLResponse:
+    """`shared.http_limits.BodyLimit`'s answer on the page: a one-click request never needs a large body."""
+    return _page(status, "This request was not accepted", ["Please open the link from the email instead."])
+
+
 def _page(status: int, heading: str, paragraphs: list[str], reconnect: list | None = None) -> HTMLResponse:
     html = _PAGE.render(heading=heading, paragraphs=paragraphs, reconnect=reconnect or [])
     return HTMLResponse(html, status_code=status, headers=_HEADERS)

@@ -9,7 +9,8 @@ from uuid import UUID
 
 class Code(StrEnum):
     MISSING_DETAILS = "missing_details"
-    SIGN_IN_REFUSED = "sign_in_refused"                  # Cloud POS said no: its own code is shown
+    SIGN_IN_REFUSED = "sign_in_refused"                  # unknown, wrong, locked or throttled: one answer
+    SIGN_IN_THROTTLED = "sign_in_throttled"              # too many failures from the client's address
     CLOUDPOS_UNAVAILABLE = "cloudpos_unavailable"
     MISSING_KEY = "missing_key"
     KEY_REFUSED = "key_refused"                          # key_validator said no: its own code is shown
@@ -63,8 +64,19 @@ def missing_details() -> Refusal:
     return Refusal(Code.MISSING_DETAILS, "Enter the email address and password you use for Cloud POS.")
 
 
-def sign_in_refused(status: int, code: str, message: str) -> Refusal:
-    return Refusal(Code.SIGN_IN_REFUSED, message, reported_code=code, reported_status=status)
+def sign_in_refused() -> Refusal:
+    """One answer for an unknown account, a wrong password, a locked or disabled account and an account whose
+    budget is spent: anything more tells a stranger that the account exists (Cloud POS's own code goes to
+    the audit log only)."""
+    return Refusal(Code.SIGN_IN_REFUSED, "Those sign-in details did not work. Check them and try again in a few "
+                   "minutes; if it keeps happening, reset your password in Cloud POS.")
+
+
+def sign_in_throttled(retry_after: int) -> Refusal:
+    """About the client's address, not the account: it tells nothing about any account."""
+    minutes = max(1, round(retry_after / 60))
+    return Refusal(Code.SIGN_IN_THROTTLED, f"There have been too many failed sign-ins from your network. Please "
+                   f"try again in about {minutes} minute{'s' if minutes > 1 else ''}.", retry_after=retry_after)
 
 
 def cloudpos_unavailable() -> Refusal:

@@ -11,13 +11,16 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
+from starlette.types import Scope
+
+from shared.client_address import client_address
 
 from ..domain import refusals
 from ..domain.model import WebSession
 from ..domain.refusals import Refusal
 from ..merchant import MerchantUseCases
 from ..merchant.summary import organisation_released, store_connected
-from .problems import Problem, problem_of, signed_out, unexpected
+from .problems import Problem, not_a_form, problem_of, signed_out, too_large, unexpected
 from .web import CSS, Web, read_form
 
 log = logging.getLogger(__name__)
@@ -104,14 +107,24 @@ async def _stores(request: Request, web: Web, cases: MerchantUseCases, session: 
 @router.post("/sign-in")
 async def sign_in(request: Request, web: Pages, cases: UseCases,
                   form: Annotated[dict[str, str], Depends(_form("username", "password", "next"))]) -> Response:
-    outcome = await cases.sessions.sign_in(form.get("username", ""), form.get("password", ""), web.cookie(request))
+    outcome = await cases.sessions.sign_in(form.get("username", ""), form.get("password", ""), web.cookie(request),
+                                           _client(request), web.known_browser(request))
     then = _reconnect_target(form.get("next", ""))
     if isinstance(outcome, Refusal):
         problem = problem_of(outcome)
-        return web.page(request, "signin.html", problem.status, error=problem.message, next=then)
+        page = web.page(request, "signin.html", problem.status, error=problem.message, next=then)
+        if outcome.retry_after:
+            page.headers["Retry-After"] = str(outcome.retry_after)
+        return page
     response = web.redirect(then or "/")
     web.set_cookie(response, outcome.session_id)        # a new id: the pre-sign-in cookie is replaced
+    web.set_known_browser(response, outcome.known_browser)
     return response
+
+
+def _client(request: Request) -> str:
+    """The merchant's address: X-Forwarded-For only from our own proxies (`shared.client_address`)."""
+    return str(client_address(request) or "unknown")
 
 
 @router.get("/reconnect/{store_id}")
@@ -144,8 +157,7 @@ async def sign_out(web: Pages, cases: UseCases, _: NoFields, session: MaybeSessi
 @router.post("/key")
 async def validate_key(request: Request, web: Pages, cases: UseCases,
                        form: Annotated[dict[str, str], Depends(_form("api_key"))], session: Session) -> Response:
-    client = request.client.host if request.client else "unknown"
-    outcome = await cases.sessions.validate_key(session, form.get("api_key", ""), client)
+    outcome = await cases.sessions.validate_key(session, form.get("api_key", ""), _client(request))
     if isinstance(outcome, Refusal):
         return await _stores(request, web, cases, session, outcome)
     return web.redirect("/")
@@ -202,6 +214,13 @@ async def disconnect(tenant_id: str, request: Request, web: Pages, cases: UseCas
 async def finished(request: Request, web: Pages, cases: UseCases, _: NoFields, session: Session) -> Response:
     return _answer(request, web, await cases.summaries.finish(session), lambda done: web.page(
         request, "done.html", session=session, message=RECORDED if done.recorded else THANKS[done.first_time]))
+
+
+def body_refused(scope: Scope, status: int) -> Response:
+    """`shared.http_limits.BodyLimit`'s page: a body too large (413) or multipart (415), refused before any
+    route, session lookup or CSRF check."""
+    request = Request(scope)
+    return _web(request).problem(request, too_large() if status == 413 else not_a_form())
 
 
 def install(app: FastAPI, *, callback_path: str) -> None:

@@ -15,6 +15,9 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
+from starlette.types import Scope
+
+from shared.http_limits import BodyLimit, Cap
 
 from ..domain.platform import ApiCode, ApiRefusal, LinkStatus, PlatformClient, forwarded_headers
 from ..metrics import TOKENS_ISSUED, count_platform_call
@@ -192,12 +195,18 @@ def _too_large(limit: int) -> ApiRefusal:
                                               "3.5 MB per call); send smaller batches.")
 
 
+def body_refused(scope: Scope, _status: int) -> JSONResponse:
+    """`shared.http_limits.BodyLimit`'s problem: a body over the cap is refused before the token is checked."""
+    return problem(_too_large(scope["app"].state.max_body_bytes))
+
+
 def build_platform_api(access: PlatformAccess, *, max_body_bytes: int) -> FastAPI:
     """A second ASGI app of the gateway process, on its own port (settings.platform_http)."""
     app = FastAPI(title="Cloud POS → Xero platform API (oauth_gateway)", version="1", docs_url=None,
                   redoc_url=None, description="Per-store Xero connection info, access tokens and a Xero proxy "
                                               "with one shared rate-limit budget. See docs/platform-api.md.")
     app.state.platform, app.state.max_body_bytes = access, max_body_bytes
+    app.add_middleware(BodyLimit, caps=[Cap("/", max_body_bytes, body_refused)])
     app.include_router(router)
     _install_problems(app)
     return app

@@ -32,7 +32,8 @@ _KEY = "Your Cloud POS API Key was not accepted"
 _FLOW = "This Xero sign-in has expired or was already used"
 _PAGES: dict[Code, Page] = {
     Code.MISSING_DETAILS: Page(400, "Please enter your details"),
-    Code.SIGN_IN_REFUSED: Page(403, _SIGN_IN, "Try again"),
+    Code.SIGN_IN_REFUSED: Page(401, _SIGN_IN, "Try again"),
+    Code.SIGN_IN_THROTTLED: Page(429, _SIGN_IN, "Try again"),
     Code.CLOUDPOS_UNAVAILABLE: Page(503, "Cloud POS is not responding", "Try again"),
     Code.MISSING_KEY: Page(400, "Please paste your Cloud POS API Key"),
     Code.KEY_REFUSED: Page(400, _KEY),
@@ -69,10 +70,8 @@ def problem_of(refusal: Refusal) -> Problem:
 
 
 def _status(refusal: Refusal, page: Page) -> int:
-    """A refusal passed on from Cloud POS or key_validator keeps the meaning of their answer."""
+    """A refusal passed on from key_validator keeps the meaning of its answer."""
     reported = refusal.reported_status
-    if refusal.code is Code.SIGN_IN_REFUSED and reported == 401:
-        return 401
     if refusal.code is Code.KEY_REFUSED and reported is not None and 400 <= reported < 500:
         return reported
     return page.status
@@ -91,6 +90,16 @@ def forbidden_form() -> Problem:
 def unexpected_fields() -> Problem:
     return Problem(400, "unexpected_fields", "This form was changed",
                    "The form carried fields it should not. Go back to your stores and try again.")
+
+
+def too_large() -> Problem:
+    return Problem(413, "too_large", "This form was too large", "Nothing was changed. Go back to your stores and "
+                   "try again.")
+
+
+def not_a_form() -> Problem:
+    return Problem(415, "not_a_form", "This form was changed", "Nothing was changed. Go back to your stores and "
+                   "try again.")
 
 
 def unexpected() -> Problem:

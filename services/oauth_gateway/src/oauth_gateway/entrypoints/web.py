@@ -12,6 +12,8 @@ from importlib.resources import files
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..domain.refusals import Refusal
@@ -34,6 +36,8 @@ class Web:
     def __init__(self, settings: GatewaySettings) -> None:
         self.secure = settings.secure_cookies
         self.cookie_name = "__Host-cpx_setup" if self.secure else "cpx_setup"
+        self.known_name = "__Host-cpx_known" if self.secure else "cpx_known"
+        self._known_seconds = settings.sign_in.known_browser_days * 86400
         self._secret = settings.session_secret.get_secret_value().encode()
         self._origin = settings.public_origin
         folder = str(files("oauth_gateway") / "templates")
@@ -42,6 +46,15 @@ class Web:
     def cookie(self, request: Request) -> str | None:
         value = request.cookies.get(self.cookie_name)
         return value if value and len(value) <= 100 else None
+
+    def known_browser(self, request: Request) -> str:
+        """The marks of the accounts this browser signed in to (`domain.signin.Accounts`); never a username."""
+        value = request.cookies.get(self.known_name, "")
+        return value if len(value) <= 120 else ""
+
+    def set_known_browser(self, response: Response, value: str) -> None:
+        response.set_cookie(self.known_name, value, max_age=self._known_seconds, path="/", secure=self.secure,
+                            httponly=True, samesite="lax")
 
     def csrf_token(self, cookie: str) -> str:
         return hmac.new(self._secret, b"csrf:" + cookie.encode(), hashlib.sha256).hexdigest()
@@ -85,8 +98,12 @@ class Web:
 
 
 async def read_form(request: Request, allowed: set[str]) -> dict[str, str]:
-    """Only the fields a form declares; anything else (say a `store_id`) is refused, not ignored."""
-    form = await request.form()
+    """Only the fields a form declares; anything else (say a `store_id`) is refused, not ignored. No file is
+    ever accepted and the parser stops at one field too many (multipart is refused before, by BodyLimit)."""
+    try:
+        form = await request.form(max_files=0, max_fields=len(allowed) + 1)
+    except (HTTPException, MultiPartException):  # Starlette's answer to a file or too many fields
+        raise unexpected_fields() from None
     keys = set(form.keys())
     if not keys <= allowed | {"csrf_token"} or any(len(form.getlist(k)) > 1 for k in keys):
         raise unexpected_fields()

@@ -1,6 +1,7 @@
 """Sign-in with Cloud POS details, the session's life, and validating the Cloud POS API key."""
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -8,10 +9,24 @@ from datetime import timedelta
 from ..domain import refusals
 from ..domain.model import WebSession
 from ..domain.refusals import Refusal
-from ..ports import Clock, CloudPos, KeyValidator, ServiceRefusal, ServiceUnavailable, SessionWork, UnitOfWork
+from ..domain.signin import Accounts
+from ..ports import (
+    Clock,
+    CloudPos,
+    KeyValidator,
+    ServiceRefusal,
+    ServiceUnavailable,
+    SessionWork,
+    SignInBudget,
+    SignInTicket,
+    UnitOfWork,
+)
+from ..ports import SignedIn as CloudPosUser  # who Cloud POS says signed in
 from .refusals_log import RefusalLog
 
+log = logging.getLogger(__name__)
 _TOUCH_EVERY_SECONDS = 30
+_MAX_USERNAME, _MAX_PASSWORD = 320, 1024        # Cloud POS's own limits (docs/cloudpos-api.md)
 
 
 def session_hash(session_id: str) -> bytes:
@@ -29,28 +44,49 @@ class SessionLifetime:
 class SignedIn:
     session_id: str          # the new cookie value
     session: WebSession
+    known_browser: str = ""  # the new value of the cookie that marks the browsers that signed in before
 
 
 class Sessions:
     def __init__(self, unit_of_work: UnitOfWork[SessionWork], clock: Clock, cloudpos: CloudPos,
-                 key_validator: KeyValidator, refusal_log: RefusalLog, lifetime: SessionLifetime) -> None:
+                 key_validator: KeyValidator, refusal_log: RefusalLog, lifetime: SessionLifetime,
+                 budget: SignInBudget, accounts: Accounts) -> None:
         self._unit_of_work = unit_of_work
         self._clock = clock
         self._cloudpos = cloudpos
         self._key_validator = key_validator
         self._refusal_log = refusal_log
         self._lifetime = lifetime
+        self._budget = budget
+        self._accounts = accounts
 
-    async def sign_in(self, username: str, password: str, previous_id: str | None) -> SignedIn | Refusal:
-        """A new random session id every sign-in (fixation defence); the previous session ends."""
-        if not username.strip() or not password:
+    async def sign_in(self, username: str, password: str, previous_id: str | None, client_address: str,
+                      known_browser: str = "") -> SignedIn | Refusal:
+        """A new random session id every sign-in (fixation defence); the previous session ends. Cloud POS is
+        asked only within the account's and the address's budgets of failures, so nobody can drive its
+        lockout through us; every refusal about the account is the same answer."""
+        if not username.strip() or not password or len(username.strip()) > _MAX_USERNAME or \
+                len(password) > _MAX_PASSWORD:
             return refusals.missing_details()
+        account = self._accounts.key(username)
+        ticket = await self._budget.take(account, client_address,
+                                         known_browser=self._accounts.known(known_browser, account))
+        if ticket.refused_by is not None:
+            return await self._refused(account, client_address, f"throttled_{ticket.refused_by}", ticket)
         try:
             who = await self._cloudpos.sign_in(username.strip(), password)
         except ServiceRefusal as refusal:
-            return refusals.sign_in_refused(refusal.status, refusal.code, refusal.message)
+            if refusal.status in (422, 429):      # Cloud POS did not judge the password: not a failure
+                await self._budget.not_counted(ticket)
+                return refusals.missing_details() if refusal.status == 422 else refusals.cloudpos_unavailable()
+            return await self._refused(account, client_address, refusal.code[:40], ticket)
         except ServiceUnavailable:
+            await self._budget.not_counted(ticket)
             return refusals.cloudpos_unavailable()
+        await self._budget.succeeded(account, ticket)
+        return SignedIn(*await self._start(who, previous_id), self._accounts.remember(known_browser, account))
+
+    async def _start(self, who: CloudPosUser, previous_id: str | None) -> tuple[str, WebSession]:
         session_id, now = secrets.token_urlsafe(32), self._clock()
         session = WebSession(session_hash(session_id), who.user_id, who.merchant_id, who.merchant_name,
                              who.display_name, now, now)
@@ -59,7 +95,18 @@ class Sessions:
                 await tx.sessions.drop(session_hash(previous_id))
             await tx.sessions.add(session)
             await tx.audit.record(now, who.user_id, "signed_in", who.merchant_id)
-        return SignedIn(session_id, session)
+        return session_id, session
+
+    async def _refused(self, account: str, client_address: str, reason: str, ticket: SignInTicket) -> Refusal:
+        """Audited with the account's keyed hash, never the username or the password. Only a spent address
+        budget gets its own answer (it says nothing about the account)."""
+        async with self._unit_of_work() as tx:
+            await tx.audit.record(self._clock(), "anonymous", "sign_in.refused", None, account=account[:32],
+                                  reason=reason, client=client_address)
+        log.info("sign-in refused: account %s from %s: %s", account[:12], client_address, reason)
+        if ticket.refused_by == "address":
+            return refusals.sign_in_throttled(ticket.retry_after)
+        return refusals.sign_in_refused()
 
     async def current(self, session_id: str | None) -> WebSession | None:
         """The live session behind a cookie, or None (unknown, idle too long, or too old)."""

@@ -265,7 +265,7 @@ async def _timeline_still_append_only(dsn: str, erased: str, control: str) -> No
 
 
 async def _rebuild_leaves_it_erased(pg_dsn: str, kafka_bootstrap: str, erased: str, control: str) -> None:
-    """The registry rebuilt from offset 0 (every topic, the replayed copies too) has the erasure and not the merchant."""
+    """The registry rebuilt from offset 0 (every topic, the replayed copies too) has the erasure, not the merchant."""
     async with temporary_database(pg_dsn, prefix="erase_rebuild") as dsn:
         report = await rebuild(dsn, kafka_bootstrap, f"erase-rebuild-{uuid4().hex[:8]}")
         conn = await asyncpg.connect(dsn)

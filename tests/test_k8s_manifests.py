@@ -123,7 +123,8 @@ def test_http_services_scale_on_cpu_and_consumers_on_lag(overlay: str) -> None:
     hpas, scaled = by_kind(overlay, "HorizontalPodAutoscaler"), by_kind(overlay, "ScaledObject")
     assert set(hpas) == {SERVICES[m][1] for m in HTTP_ONLY}
     assert set(scaled) == {SERVICES[m][1] for m in CONSUMERS}
-    partitions = {doc["spec"]["topicName"]: doc["spec"]["partitions"] for doc in by_kind(overlay, "KafkaTopic").values()}
+    kafka_topics = by_kind(overlay, "KafkaTopic").values()
+    partitions = {doc["spec"]["topicName"]: doc["spec"]["partitions"] for doc in kafka_topics}
     for module, consumed in CONSUMERS.items():
         spec = scaled[SERVICES[module][1]]["spec"]
         assert spec["scaleTargetRef"]["name"] == SERVICES[module][1]

@@ -43,9 +43,11 @@ def placeholder(key: str, service: str) -> str:
 
 
 def secret_keys(container: dict, *, optional: bool = False) -> list[str]:
-    refs = [e["valueFrom"]["secretKeyRef"] for e in container.get("env", [])
+    """The environment variables the container takes from Secret keys (a Strimzi user Secret names its key
+    `password`: the variable's name is what the settings read)."""
+    refs = [(e["name"], e["valueFrom"]["secretKeyRef"]) for e in container.get("env", [])
             if "secretKeyRef" in e.get("valueFrom", {})]
-    return [ref["key"] for ref in refs if bool(ref.get("optional")) == optional]
+    return [name for name, ref in refs if bool(ref.get("optional")) == optional]
 
 
 def container_of(service: str) -> dict:

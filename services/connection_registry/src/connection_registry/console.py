@@ -175,7 +175,8 @@ class Console:
             return Refusal("no_reference", "Give the ticket the erasure was asked in: nothing was erased.")
         return None
 
-    async def _act(self, staff: StaffSession, permission: Permission, merchant_id: str, action) -> Done | Refusal:  # noqa: ANN001
+    async def _act(self, staff: StaffSession, permission: Permission, merchant_id: str,
+                   action) -> Done | Refusal:  # noqa: ANN001
         if not staff.member.may(permission):
             await self._access.record(staff, permission.value, FORBIDDEN.code, merchant_id=merchant_id)
             return FORBIDDEN

@@ -135,9 +135,10 @@ class OutboxRelay:
         self._forget_settled(keep={r["seq"] for r in rows})
         if not rows:
             return 0, None
+        headers = {r["seq"]: _record_headers(r) for r in rows if r["seq"] not in self._in_flight}  # parsed once
         if self._personal is not None:  # one key-store call per merchant not cached yet; none when the store is
-            await self._personal.prepare(self._to_seal(rows), create=True)  # away: the rows wait, never in clear
-        handed, refusal = await self._hand_over(rows)
+            await self._personal.prepare(self._to_seal(rows, headers), create=True)  # away: rows wait, never in clear
+        handed, refusal = await self._hand_over(rows, headers)
         acked = await self._acked(conn, handed)
         if acked:
             await conn.execute("UPDATE delivery_outbox SET published_at = now()"
@@ -149,32 +150,34 @@ class OutboxRelay:
             refusal = KafkaError(f"{len(handed) - len(acked)} outbox record(s) failed; they will be sent again")
         return len(acked), refusal
 
-    async def _hand_over(self, rows: list[asyncpg.Record]) -> tuple[list[int], Exception | None]:
+    async def _hand_over(self, rows: list[asyncpg.Record],
+                         headers: dict[int, list[tuple[str, bytes]]]) -> tuple[list[int], Exception | None]:
         """Give the producer, in order, each row it does not hold yet; stop at the first it refuses (e.g. no
         metadata for a topic while the broker is away: that row was not taken). The rows it holds, and why not
         all of them."""
         handed: list[int] = []
         for r in rows:
             if r["seq"] not in self._in_flight:
+                record_headers = headers[r["seq"]]
                 try:
-                    headers = [(k, v.encode()) for k, v in json.loads(r["headers"])]
                     self._in_flight[r["seq"]] = await self._producer.send(
-                        r["topic"], value=self._sealed(r["value"], headers), key=r["record_key"], headers=headers)
+                        r["topic"], value=self._sealed(r["value"], record_headers), key=r["record_key"],
+                        headers=record_headers)
                 except KafkaError as refusal:
                     return handed, refusal
             handed.append(r["seq"])
         return handed, None
 
-    def _to_seal(self, rows: list[asyncpg.Record]) -> list[str]:
+    def _to_seal(self, rows: list[asyncpg.Record], headers: dict[int, list[tuple[str, bytes]]]) -> list[str]:
         """The merchants whose keys this batch needs (rows of types with personal fields, not handed over yet)."""
         assert self._personal is not None
-        return [r["record_key"].decode() for r in rows if r["seq"] not in self._in_flight
-                and self._personal.protects(dict(json.loads(r["headers"])).get("ce_type", ""))]
+        return [r["record_key"].decode() for r in rows
+                if r["seq"] in headers and self._personal.protects(_event_type(headers[r["seq"]]))]
 
     def _sealed(self, value: bytes, headers: list[tuple[str, bytes]]) -> bytes:
         if self._personal is None:
             return value
-        return self._personal.seal_prepared(dict(headers).get("ce_type", b"").decode(), value)
+        return self._personal.seal_prepared(_event_type(headers), value)
 
     async def _acked(self, conn: asyncpg.Connection, seqs: list[int]) -> list[int]:
         """Wait for the broker's verdict on each handed row, however long Kafka is away, with a heartbeat on the
@@ -216,3 +219,12 @@ async def outbox_backlog(pool: asyncpg.Pool) -> tuple[int, float]:
         "SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age"
         " FROM delivery_outbox WHERE published_at IS NULL")
     return int(row["n"]), float(row["age"])
+
+
+def _record_headers(row: asyncpg.Record) -> list[tuple[str, bytes]]:
+    """A row's headers as the producer takes them (stored as JSON pairs of strings)."""
+    return [(k, v.encode()) for k, v in json.loads(row["headers"])]
+
+
+def _event_type(headers: list[tuple[str, bytes]]) -> str:
+    return next((v.decode() for k, v in headers if k == "ce_type"), "")

@@ -1,12 +1,15 @@
 """`python -m bench [--smoke] [--only PHASES] [--events N] [--reps R] ...`: run the phases, print the tables.
 
 Phases (default: all; --smoke: drain,idle with one service and a short window):
-  drain    B0, B1, S drain the pre-filled topic, then drain it again as 100 % duplicates
-  latency  open-loop latency at half of B1's drain throughput, then idle CPU of B0, B1, S (needs drain)
+  drain    B0, B1, B2 (batched), S drain the pre-filled topic, then drain it again as 100 % duplicates
+  latency  open-loop latency at half of B1's drain throughput, then idle CPU of B0, B1, B2, S (needs drain)
   idle     idle CPU % and RSS of the four services (make run's settings) next to B0
   scaling  drain throughput of 2 consumer processes in one group vs 1 (S and B1)
   lifecycle  10,000 merchants: keep-alive cycle vs a bare refresh loop, lost refresh answers, upkeep's Xero calls
            per minute (steady, peak), gateway DB sessions, stores and helpdesk pages p95 (gateway, registry, sandbox)
+  rebuild  connection_registry.rebuild of a year of events (1,000,000 for 10,000 merchants) from a private broker
+  relay    the outbox relay's publish rate (a private topic) next to one send_and_wait per row
+  notify   the notifier's webhook deliveries/s against a sink answering in 20 ms, next to sequential sends
   journey  Confirm Selection -> helpdesk email on the `make run` stack (its own Kafka and PostgreSQL)
   proxy    a Xero call through the platform proxy vs straight to the sandbox: added ms, calls/s (make run stack)
 
@@ -78,6 +81,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds of each check window (steady, peak)")
     parser.add_argument("--lifecycle-page-requests", type=int, default=200,
                         help="merchant stores page requests (a quarter as many per helpdesk page)")
+    parser.add_argument("--rebuild-events", type=int, default=1_000_000, help="events of the rebuild phase's year")
+    parser.add_argument("--rebuild-merchants", type=int, default=10_000)
+    parser.add_argument("--rebuild-batch-size", type=int, default=1000,
+                        help="events per transaction of the rebuild (1: one by one)")
+    parser.add_argument("--relay-events", type=int, help="outbox rows the relay publishes (default 20000)")
+    parser.add_argument("--notify-deliveries", type=int, help="webhook deliveries (default 2000; sequential a tenth)")
     parser.add_argument("--out", type=Path, help="JSON figures (default artifacts/bench/latest.json)")
     args = parser.parse_args(argv)
     phases = args.only or (("drain", "idle") if args.smoke else PHASES)
@@ -98,7 +107,11 @@ def main(argv: list[str] | None = None) -> int:
                  lifecycle_drop_fraction=args.lifecycle_drop_fraction, lifecycle_drop_mode=args.lifecycle_drop_mode,
                  lifecycle_drop_grants=args.lifecycle_drop_grants,
                  lifecycle_window_seconds=args.lifecycle_window,
-                 lifecycle_page_requests=args.lifecycle_page_requests)
+                 lifecycle_page_requests=args.lifecycle_page_requests,
+                 rebuild_events=args.rebuild_events, rebuild_merchants=args.rebuild_merchants,
+                 rebuild_batch_size=args.rebuild_batch_size)
+    cfg.relay_events = args.relay_events or (1000 if args.smoke else cfg.relay_events)
+    cfg.notify_deliveries = args.notify_deliveries or (200 if args.smoke else cfg.notify_deliveries)
     cfg.load_at_start = os.getloadavg()
     cfg.code = _code()
     if args.out:

@@ -33,7 +33,7 @@ from shared.delivery import CloudEvent, to_kafka
 
 TOPIC = topics.KEY_VALIDATED
 PARTITIONS = 4
-PHASES = ("drain", "latency", "idle", "scaling", "lifecycle", "journey", "proxy")
+PHASES = ("drain", "latency", "idle", "scaling", "lifecycle", "rebuild", "relay", "notify", "journey", "proxy")
 SERVICES = ("key_validator", "oauth_gateway", "connection_registry", "notifier")
 _TICK = os.sysconf("SC_CLK_TCK")
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,6 +83,13 @@ class Config:
     lifecycle_window_seconds: float = 60.0
     lifecycle_page_requests: int = 200
     lifecycle_sessions: int = 200
+    # bench.rebuild: events seeded into a private broker (a year of this many merchants), events per transaction
+    rebuild_events: int = 1_000_000
+    rebuild_merchants: int = 10_000
+    rebuild_batch_size: int = 1000
+    # bench.delivery: outbox rows published by the relay, webhook deliveries sent by the notifier's dispatcher
+    relay_events: int = 20_000
+    notify_deliveries: int = 2000
     load_at_start: tuple[float, ...] = ()  # os.getloadavg() before anything started: other work on the machine
     code: str = ""  # the commit measured, "+ changes" when the working tree differed from it at the start
 

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from . import drain, idle, journey, lifecycle, proxy, scaling
+from . import delivery, drain, idle, journey, lifecycle, proxy, rebuild, scaling
 from .harness import PARTITIONS, Config, Infra, Results, write_report
 
 
@@ -36,6 +36,12 @@ async def run(bootstrap: str, admin_dsn: str, cfg: Config, say: Callable[[str], 
             write_report(cfg, summarise(results, cfg, total))
         if "lifecycle" in cfg.phases:
             sections["lifecycle"] = await lifecycle.run(infra, cfg, say)
+        if "rebuild" in cfg.phases:
+            sections["rebuild"] = await rebuild.run(admin_dsn, cfg, say)
+        if "relay" in cfg.phases:
+            sections["relay"] = await delivery.run_relay(infra, cfg, say)
+        if "notify" in cfg.phases:
+            sections["notify"] = await delivery.run_notify(infra, cfg, say)
     report = summarise(results, cfg, total) | sections
     write_report(cfg, report)
     return report
@@ -58,7 +64,7 @@ def summarise(results: Results, cfg: Config, total: int) -> dict:
 def table(report: dict) -> str:
     """Every section of the report that has figures, one small table each."""
     sections = [drain.table(report), idle.table(report), scaling.table(report), lifecycle.table(report),
-                journey.table(report), proxy.table(report)]
+                rebuild.table(report), delivery.table(report), journey.table(report), proxy.table(report)]
 
     def load(key: str) -> str:
         return " ".join(f"{x:.2f}" for x in report.get(key) or ()) or "-"

@@ -1,4 +1,4 @@
-"""The benchmark harness keeps working: its smoke mode runs B0, B1 and S once on a few hundred events, and
+"""The benchmark harness keeps working: its smoke mode runs B0, B1, B2 and S once on a few hundred events, and
 one service's idle cost next to B0 over a short window.
 
 No timing assertions: only that the tables and the JSON figures are well formed and positive. The scaling
@@ -35,13 +35,13 @@ def test_bench_smoke_prints_a_table_of_positive_figures(private_kafka: str, pg_d
     done = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--events", "200", "--out", str(out)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=150)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "drain throughput" in done.stdout and "S/B1" in done.stdout
+    assert "drain throughput" in done.stdout and "S/B1" in done.stdout and "S/B2" in done.stdout
 
     report = json.loads(out.read_text())
     rows = {row["metric"]: row for row in report["rows"]}
     assert {"throughput", "cpu_per_1k", "rss_mb", "dup_throughput"} <= set(rows)
     for row in rows.values():
-        assert set(row["values"]) == {"B0", "B1", "S"}
+        assert set(row["values"]) == {"B0", "B1", "B2", "S"}
         for figures in row["values"].values():
             assert figures["median"] > 0 and figures["min"] <= figures["median"] <= figures["max"]
         assert row["S_over_B1"] > 0
@@ -148,3 +148,37 @@ def test_lifecycle_section_prints_its_figures_against_their_goals() -> None:
     row = next(line for line in printed.splitlines() if line.startswith("console: search, Xero organisation name"))
     assert [cell.strip() for cell in row.split("|")][1:] == ["179 (8.00, CPU 6.00)", "", "< 100", "NO"]
     assert printed.count("| NO") == 3
+
+
+@pytest.mark.slow
+def test_bench_rebuild_at_a_small_size_rebuilds_every_event(private_kafka: str, pg_dsn: str, tmp_path: Path) -> None:
+    """The rebuild phase seeds a year of 60 merchants into its own broker and rebuilds it: every event is
+    applied once (none parked: the year is consistent), the redeliveries are skipped, the poison counted."""
+    out = tmp_path / "rebuild.json"
+    env = os.environ | {"KAFKA_BOOTSTRAP_SERVERS": private_kafka, "DATABASE_URL": pg_dsn}  # + a broker of its own
+    done = subprocess.run([sys.executable, "-m", "bench", "--only", "rebuild", "--rebuild-events", "3000",
+                           "--rebuild-merchants", "60", "--rebuild-batch-size", "250", "--out", str(out)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    s = json.loads(out.read_text())["rebuild"]
+    outcomes = s["outcomes"]
+    assert outcomes["parked"] == 0 and outcomes["applied"] >= 3000
+    assert outcomes["duplicate"] == 3000 // 200 and s["poison"] >= 5
+    assert s["records"] == sum(outcomes.values()) + s["poison"] and s["seconds"] > 0 and s["events_per_second"] > 0
+    assert "time for 1,000,000 events (s)" in done.stdout and "registry rebuild from Kafka" in done.stdout
+
+
+def test_bench_relay_and_notifier_rows_at_a_small_size(private_kafka: str, pg_dsn: str, tmp_path: Path) -> None:
+    """The relay publishes every staged row (none left pending) and the dispatcher sends every delivery; the
+    rows print against their goals."""
+    out = tmp_path / "delivery.json"
+    env = os.environ | {"KAFKA_BOOTSTRAP_SERVERS": private_kafka, "DATABASE_URL": pg_dsn}
+    done = subprocess.run([sys.executable, "-m", "bench", "--only", "relay,notify", "--relay-events", "400",
+                           "--notify-deliveries", "100", "--out", str(out)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    relay, notify = report["relay"], report["notify"]
+    assert relay["events"] == 400 and relay["events_per_second"] > 0 and relay["sequential_per_second"] > 0
+    assert notify["per_second"] > 0 and notify["sequential_per_second"] > 0
+    assert "outbox relay publish rate (events/s)" in done.stdout and "notifier deliveries/s, sink 20 ms" in done.stdout

@@ -2,8 +2,10 @@
 letters: one commit per batch covering each partition's done prefix, seek-back on retry, dead letters for
 poison, give-up after `max_attempts`. (Real Kafka: tests/test_delivery_across_services.py, tests/faults.)"""
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 import pytest
@@ -12,7 +14,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 import shared.delivery.consumer as consumer_module
 from shared.contracts import KeyValidated
 from shared.contracts.examples import key_validated
-from shared.delivery import CloudEvent, EventConsumer, PoisonMessage, to_kafka
+from shared.delivery import CloudEvent, EventConsumer, PoisonMessage, Route, to_kafka
 
 
 @pytest.fixture(autouse=True)
@@ -88,6 +90,11 @@ class Handler:
         self.handled.append(event)
 
 
+def _to(handle: Any, batch: Any = None) -> dict[str, Route]:
+    """The route of the records here (all on KeyValidated's topic)."""
+    return {KeyValidated.topic: Route(handle, batch)}
+
+
 def _consumer(dead_letters: FakeDeadLetters) -> EventConsumer:
     return EventConsumer("group", dead_letters)  # type: ignore[arg-type]
 
@@ -99,7 +106,7 @@ async def test_a_healthy_batch_is_handled_in_order_and_committed_once_per_batch(
     batch = _batch(_record(0, 10, merchant="a"), _record(1, 5, merchant="b"), _record(0, 11, merchant="c"))
     handler = Handler()
 
-    await _consumer(FakeDeadLetters()).deliver(batch, handler)  # type: ignore[arg-type]
+    await _consumer(FakeDeadLetters()).deliver(batch, _to(handler))  # type: ignore[arg-type]
 
     assert [e.data.merchant_id for e in handler.handled] == ["a", "c", "b"]  # partition by partition
     assert batch.consumer.commits == [{P0: 12, P1: 6}]
@@ -114,7 +121,7 @@ async def test_poison_is_dead_lettered_with_its_reason_and_committed_past() -> N
     batch = _batch(_record(0, 0, merchant="a"), bad_json, foreign, no_headers, _record(0, 4, merchant="b"))
     handler = Handler()
 
-    await _consumer(dead).deliver(batch, handler)  # type: ignore[arg-type]
+    await _consumer(dead).deliver(batch, _to(handler))  # type: ignore[arg-type]
 
     assert [e.data.merchant_id for e in handler.handled] == ["a", "b"]
     assert [(p, o) for p, o, _ in dead.sent] == [(0, 1), (0, 2), (0, 3)]
@@ -135,7 +142,7 @@ async def test_a_newer_producers_added_fields_are_handled_not_dead_lettered() ->
                    _record(0, 1, value=json.dumps(missing).encode()))
     handler = Handler()
 
-    await _consumer(dead).deliver(batch, handler)  # type: ignore[arg-type]
+    await _consumer(dead).deliver(batch, _to(handler))  # type: ignore[arg-type]
 
     assert [e.data for e in handler.handled] == [key_validated("a")]
     assert [(p, o) for p, o, _ in dead.sent] == [(0, 1)] and "merchant_name" in dead.sent[0][2]
@@ -147,7 +154,7 @@ async def test_an_infrastructure_error_seeks_back_and_commits_only_the_done_pref
     batch = _batch(_record(0, 7, merchant="a"), _record(0, 8, merchant="b"), _record(0, 9, merchant="c"),
                    _record(1, 0, merchant="d"))
 
-    await _consumer(FakeDeadLetters()).deliver(batch, handler)  # type: ignore[arg-type]
+    await _consumer(FakeDeadLetters()).deliver(batch, _to(handler))  # type: ignore[arg-type]
 
     assert [e.data.merchant_id for e in handler.handled] == ["a", "d"]  # c waits behind b; partition 1 flows
     assert batch.consumer.seeks == [(P0, 8)]
@@ -158,7 +165,7 @@ async def test_nothing_done_means_no_commit() -> None:
     handler = Handler({"a": [TimeoutError()]})
     batch = _batch(_record(0, 3, merchant="a"))
 
-    await _consumer(FakeDeadLetters()).deliver(batch, handler)  # type: ignore[arg-type]
+    await _consumer(FakeDeadLetters()).deliver(batch, _to(handler))  # type: ignore[arg-type]
 
     assert batch.consumer.commits == []
     assert batch.consumer.seeks == [(P0, 3)]
@@ -171,10 +178,10 @@ async def test_a_failing_handler_is_retried_then_dead_lettered_after_max_attempt
 
     for _ in range(consumer.max_attempts - 1):  # each delivery of the same record: seek back, no commit
         batch = _batch(record)
-        await consumer.deliver(batch, handler)  # type: ignore[arg-type]
+        await consumer.deliver(batch, _to(handler))  # type: ignore[arg-type]
         assert batch.consumer.seeks == [(P0, 0)] and batch.consumer.commits == []
     batch = _batch(record)
-    await consumer.deliver(batch, handler)  # type: ignore[arg-type]
+    await consumer.deliver(batch, _to(handler))  # type: ignore[arg-type]
 
     assert dead.sent == [(0, 0, f"handler failed {consumer.max_attempts} times: RuntimeError('bug')")]
     assert batch.consumer.commits == [{P0: 1}]
@@ -186,7 +193,7 @@ async def test_a_handler_raising_poison_is_dead_lettered_at_once() -> None:
     handler = Handler({"a": [PoisonMessage("store refers to nothing")]})
     batch = _batch(_record(0, 0, merchant="a"))
 
-    await _consumer(dead).deliver(batch, handler)  # type: ignore[arg-type]
+    await _consumer(dead).deliver(batch, _to(handler))  # type: ignore[arg-type]
 
     assert dead.sent == [(0, 0, "store refers to nothing")]
     assert batch.consumer.commits == [{P0: 1}]
@@ -197,7 +204,7 @@ async def test_when_the_dead_letter_topic_is_away_the_record_is_not_skipped() ->
     batch = _batch(_record(0, 0, value=b"{not json"), _record(0, 1, merchant="b"))
     handler = Handler()
 
-    await _consumer(dead).deliver(batch, handler)  # type: ignore[arg-type]
+    await _consumer(dead).deliver(batch, _to(handler))  # type: ignore[arg-type]
 
     assert handler.handled == []
     assert batch.consumer.seeks == [(P0, 0)]
@@ -215,7 +222,7 @@ async def test_a_failed_commit_is_not_fatal() -> None:
     batch.consumer = RebalancedConsumer()
     handler = Handler()
 
-    await _consumer(FakeDeadLetters()).deliver(batch, handler)  # type: ignore[arg-type]
+    await _consumer(FakeDeadLetters()).deliver(batch, _to(handler))  # type: ignore[arg-type]
 
     assert [e.data.merchant_id for e in handler.handled] == ["a"]  # redelivery is absorbed by the inbox
 
@@ -230,7 +237,7 @@ async def test_a_partition_revoked_mid_batch_is_left_to_its_new_owner() -> None:
                 batch.consumer.assigned.discard(P0)
 
     handler = Revoking()
-    await _consumer(FakeDeadLetters()).deliver(batch, handler)  # type: ignore[arg-type]
+    await _consumer(FakeDeadLetters()).deliver(batch, _to(handler))  # type: ignore[arg-type]
 
     assert [e.data.merchant_id for e in handler.handled] == ["a", "c"]
     assert batch.consumer.commits == [{P1: 1}]  # P0's progress is its new owner's to commit
@@ -279,7 +286,7 @@ async def _deliver_until_done(consumer: EventConsumer, record: tuple, handler: H
     """Deliver the same record again after each seek-back (as the next fetch would); the last batch."""
     for _ in range(rounds):
         batch = _batch(record)
-        await consumer.deliver(batch, handler)  # type: ignore[arg-type]
+        await consumer.deliver(batch, _to(handler))  # type: ignore[arg-type]
         if batch.consumer.commits:
             return batch
         assert batch.consumer.seeks == [(P0, 0)]
@@ -362,3 +369,169 @@ async def test_real_postgres_failures_are_retried_not_dead_lettered(pg_dsn: str)
     assert set(seen) - {asyncpg.exceptions.ReadOnlySQLTransactionError} <= {
         asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.ConnectionDoesNotExistError,
         asyncpg.exceptions.InterfaceError}, seen
+
+
+# Batch mode: a partition's records go to the batch handler in one call (one transaction); when that call fails for
+# any reason but infrastructure, to the single handler one by one, so the failing record alone is dead-lettered and
+# every other one applied once. (Real Kafka + PostgreSQL: services/connection_registry/tests/test_registry_batches.py.)
+
+class Transactional:
+    """A batch handler that applies all its events or none: raises the failure queued for any merchant in it."""
+
+    def __init__(self, failures: dict[str, list[Exception]] | None = None) -> None:
+        self.failures = failures or {}
+        self.applied: list[str] = []
+        self.calls: list[int] = []   # the size of each call
+
+    async def batch(self, events: list[CloudEvent]) -> None:
+        self.calls.append(len(events))
+        for event in events:
+            if pending := self.failures.get(event.data.merchant_id):
+                raise pending.pop(0)
+        self.applied.extend(event.data.merchant_id for event in events)
+
+    async def one(self, event: CloudEvent) -> None:
+        await self.batch([event])
+
+
+async def test_each_partitions_records_are_applied_in_one_call_and_committed_once() -> None:
+    batch = _batch(*(_record(0, offset, merchant=f"a{offset}") for offset in range(10, 14)),
+                   _record(1, 5, merchant="b"), _record(1, 6, merchant="c"))
+    handler = Transactional()
+
+    await _consumer(FakeDeadLetters()).deliver(batch, _to(handler.one, handler.batch))  # type: ignore[arg-type]
+
+    assert handler.calls == [4, 2]
+    assert handler.applied == ["a10", "a11", "a12", "a13", "b", "c"]
+    assert batch.consumer.commits == [{P0: 14, P1: 7}]
+
+
+@pytest.mark.parametrize("error", [PoisonMessage("bad"), RuntimeError("bug")], ids=["poison", "bug"])
+async def test_a_failing_record_in_the_middle_is_dead_lettered_alone_and_the_rest_applied_once(error) -> None:
+    consumer = _consumer(dead := FakeDeadLetters())
+    records = [_record(0, offset, merchant="bad" if offset == 250 else f"m{offset}") for offset in range(500)]
+    handler = Transactional({"bad": [error] * 100})
+
+    start = 0
+    for _ in range(consumer.max_attempts + 1):   # each fetch starts where the last one committed
+        batch = _batch(*records[start:])
+        await consumer.deliver(batch, _to(handler.one, handler.batch))  # type: ignore[arg-type]
+        start = batch.consumer.commits[-1][P0] if batch.consumer.commits else start
+        if start == 500:
+            break
+
+    assert start == 500
+    assert [(p, o) for p, o, _ in dead.sent] == [(0, 250)]
+    assert sorted(handler.applied) == sorted(f"m{offset}" for offset in range(500) if offset != 250)
+    assert len(handler.applied) == 499   # once each: the failed batch calls applied nothing
+
+
+async def test_an_undecodable_record_in_a_batch_is_dead_lettered_alone() -> None:
+    batch = _batch(_record(0, 0, merchant="a"), _record(0, 1, value=b"{not json"), _record(0, 2, merchant="b"))
+    handler = Transactional()
+
+    await _consumer(dead := FakeDeadLetters()).deliver(batch, _to(handler.one, handler.batch))  # type: ignore[arg-type]
+
+    assert [(p, o) for p, o, _ in dead.sent] == [(0, 1)]
+    assert handler.applied == ["a", "b"]
+    assert batch.consumer.commits == [{P0: 3}]
+
+
+async def test_infrastructure_away_retries_the_whole_batch_and_never_splits_it() -> None:
+    consumer = _consumer(dead := FakeDeadLetters())
+    handler = Transactional({"b": [asyncpg.exceptions.AdminShutdownError("failover")] * 2})
+    records = (_record(0, 7, merchant="a"), _record(0, 8, merchant="b"), _record(0, 9, merchant="c"))
+
+    first = _batch(*records)
+    await consumer.deliver(first, _to(handler.one, handler.batch))  # type: ignore[arg-type]
+    assert (first.consumer.commits, first.consumer.seeks, handler.calls) == ([], [(P0, 7)], [3])
+
+    for _ in range(2):
+        again = _batch(*records)
+        await consumer.deliver(again, _to(handler.one, handler.batch))  # type: ignore[arg-type]
+
+    assert handler.calls == [3, 3, 3]   # never one by one
+    assert handler.applied == ["a", "b", "c"]
+    assert again.consumer.commits == [{P0: 10}]
+    assert dead.sent == []
+
+
+async def test_a_batch_that_keeps_failing_as_infrastructure_goes_one_by_one_and_each_is_still_retried() -> None:
+    consumer = _consumer(dead := FakeDeadLetters())
+    handler = Transactional({"b": [asyncpg.exceptions.OutOfMemoryError("out of shared memory")] * 6})
+    records = (_record(0, 7, merchant="a"), _record(0, 8, merchant="b"), _record(0, 9, merchant="c"))
+
+    for _ in range(8):
+        batch = _batch(*records)
+        await consumer.deliver(batch, _to(handler.one, handler.batch))  # type: ignore[arg-type]
+        if batch.consumer.commits and batch.consumer.commits[-1] == {P0: 10}:
+            break
+        records = records[batch.consumer.commits[-1][P0] - 7:] if batch.consumer.commits else records
+
+    assert handler.calls[:consumer.batch_retries + 1] == [3] * (consumer.batch_retries + 1)
+    assert handler.applied == ["a", "b", "c"] and 1 in handler.calls   # then one by one, "b" retried until it passed
+    assert dead.sent == []
+
+
+async def test_a_batch_has_one_span_continuing_the_first_records_trace_and_linking_the_others(monkeypatch) -> None:
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from shared.tracing import tracer_provider
+
+    exporter = InMemorySpanExporter()
+    monkeypatch.setattr(consumer_module, "_tracer", tracer_provider(SimpleSpanProcessor(exporter)).get_tracer("t"))
+    parents = [f"00-{n:032x}-{n:016x}-01" for n in (1, 2, 1)]   # two records of one trace, one of another
+    records = [_record(0, offset, merchant=f"m{offset}") for offset in range(3)]
+    records = [(record, headers | {"traceparent": parent}) for (record, headers), parent in zip(records, parents)]
+    handler = Transactional()
+
+    consumer = _consumer(FakeDeadLetters())
+    await consumer.deliver(_batch(*records), _to(handler.one, handler.batch))  # type: ignore[arg-type]
+
+    (span,) = exporter.get_finished_spans()
+    assert (span.context.trace_id, span.parent.span_id) == (1, 1)
+    assert [(link.context.trace_id, link.context.span_id) for link in span.links] == [(2, 2)]
+    assert span.attributes["messaging.batch.message_count"] == 3
+
+
+
+# --- one member per process: every topic of the group in one subscriber ------------------------------------
+
+
+async def test_each_partition_goes_to_its_own_topics_route() -> None:
+    from shared.contracts import StoreConnected
+    from shared.contracts.examples import ALL
+
+    encoded = to_kafka(CloudEvent(data=next(e for e in ALL if isinstance(e, StoreConnected)), source="test"))
+    connected_headers = {k: v.decode() for k, v in encoded.headers}
+    connected_record = dataclasses.replace(_record(0, 3)[0], topic=StoreConnected.topic, key=encoded.key,
+                                           value=encoded.value, headers=list(encoded.headers))
+    validated, connected = Handler(), Handler()
+    elsewhere = TopicPartition(StoreConnected.topic, 0)
+    first = _record(0, 1, merchant="a")
+    batch = Batch((first[0], connected_record), [first[1], connected_headers],
+                  FakeKafkaConsumer(assigned={P0, elsewhere}))
+    await _consumer(FakeDeadLetters()).deliver(batch, {KeyValidated.topic: Route(validated),  # type: ignore[arg-type]
+                                                       StoreConnected.topic: Route(connected)})
+    assert [e.data.merchant_id for e in validated.handled] == ["a"]
+    assert [type(e.data) for e in connected.handled] == [StoreConnected]
+    assert batch.consumer.commits == [{P0: 2, elsewhere: 4}]
+
+
+def test_all_topics_share_one_subscriber_so_a_process_is_one_group_member() -> None:
+    from faststream.kafka import KafkaBroker
+
+    from shared.contracts import OrgSelected, StoreConnected
+
+    broker = KafkaBroker("127.0.0.1:9")
+    consumer = _consumer(FakeDeadLetters())
+    for event in (KeyValidated, StoreConnected, OrgSelected):
+        consumer.subscribe(event, Handler(), "test")
+    with pytest.raises(ValueError, match="already consumed"):
+        consumer.subscribe(KeyValidated, Handler(), "again")
+    consumer.attach(broker)
+    consumer.attach(broker)  # the runtime may reconnect: still one
+    subscribers = list(broker.subscribers)
+    assert len(subscribers) == 1
+    assert set(subscribers[0].topic_names) == {KeyValidated.topic, StoreConnected.topic, OrgSelected.topic}

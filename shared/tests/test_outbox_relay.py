@@ -163,3 +163,19 @@ async def _has(pool: asyncpg.Pool, ids: list[str]) -> bool:
 
 async def _async(value: bool) -> bool:
     return value
+
+
+async def test_a_whole_batch_is_handed_over_before_any_ack_is_awaited(pool: asyncpg.Pool) -> None:
+    """Never one send awaited per row: the producer gets the batch's rows at once and batches them itself."""
+    producer = FakeProducer()
+    ids = await _stage(pool, 1200)
+    relay = OutboxRelay(pool, producer, heartbeat=IDLE / 4, poll_interval=0.1)  # type: ignore[arg-type]
+
+    async with _running(relay):
+        await _until(lambda: _async(len(producer.sent) == 1000))  # the first batch, no ack yet
+        producer.ack_all()
+        await _until(lambda: _async(len(producer.sent) == 1200))
+        producer.ack_all()
+        await _until(lambda: _has(pool, ids))
+
+    assert producer.sent == ids

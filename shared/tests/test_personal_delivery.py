@@ -10,7 +10,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from shared.contracts import CloudEvent, ConnectionBroken, to_kafka
 from shared.contracts.examples import ALL, STEVE
-from shared.delivery import EventConsumer
+from shared.delivery import EventConsumer, Route
 from shared.delivery import consumer as consumer_module
 from shared.personal_data import ERASED, MerchantKey, PersonalData
 
@@ -93,7 +93,7 @@ async def _deliver(keys: Keys, batch: Batch, personal: PersonalData | None = Non
         handled.append(event)
 
     consumer = EventConsumer("group", dead, personal_data=personal or PersonalData(keys))  # type: ignore[arg-type]
-    await consumer.deliver(batch, handle)  # type: ignore[arg-type]
+    await consumer.deliver(batch, {BROKEN.topic: Route(handle)})  # type: ignore[arg-type]
     return handled, dead
 
 
@@ -131,7 +131,7 @@ async def test_a_key_store_away_retries_the_record_and_never_dead_letters_it():
     consumer = EventConsumer("group", dead, personal_data=PersonalData(keys))  # type: ignore[arg-type]
 
     for _ in range(EventConsumer.max_attempts + 2):      # more tries than a bug gets before it is parked
-        await consumer.deliver(batch, handled.append)  # type: ignore[arg-type]
+        await consumer.deliver(batch, {BROKEN.topic: Route(handled.append)})  # type: ignore[arg-type]
 
     assert handled == [] and dead.sent == []
     assert batch.consumer.seeks == [(PARTITION, 7)] * (EventConsumer.max_attempts + 2)

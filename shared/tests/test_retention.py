@@ -97,14 +97,19 @@ async def test_every_handler_a_service_subscribes_goes_through_the_horizon(monke
                              kafka=KafkaSettings(bootstrap_servers="kafka:9092"), migrations=())
     subscribed, handled = [], []
     monkeypatch.setattr(runtime._consumer, "subscribe",
-                        lambda _broker, _event, handle, _text: subscribed.append(handle))
+                        lambda _event, handle, _text, batch=None: subscribed.append((handle, batch)))
     monkeypatch.setattr(runtime, "_pool", FakePool(NOW - KEEP))
 
     async def handle(event: CloudEvent) -> None:
         handled.append(event.id)
 
-    runtime.consumes(KeyValidated, handle, "test")
-    young = _event(NOW)
-    for event in (_event(NOW - KEEP - timedelta(days=1)), young):
-        await subscribed[0](event)
-    assert handled == [young.id]
+    async def handle_batch(events: list[CloudEvent]) -> None:
+        handled.append([event.id for event in events])
+
+    runtime.consumes(KeyValidated, handle, "test", batch=handle_batch)
+    young, old = _event(NOW), _event(NOW - KEEP - timedelta(days=1))
+    for event in (old, young):
+        await subscribed[0][0](event)
+    await subscribed[0][1]([old, young])
+    await subscribed[0][1]([old])
+    assert handled == [young.id, [young.id]]   # the batch handler gets the young ones only, and nothing when none

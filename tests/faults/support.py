@@ -205,15 +205,23 @@ async def settle(dsn: str, workload: Workload, *, timeout: float = 90) -> Count:
 
 def count_handled(monkeypatch) -> Counter[str]:  # noqa: ANN001 - pytest's MonkeyPatch
     """Count, per CloudEvents id, the records this process's consumers handled to the end (applied, or found
-    in the inbox and skipped): an id counted twice was delivered twice. Wraps `EventConsumer._handle`."""
+    in the inbox and skipped): an id counted twice was delivered twice. Wraps `EventConsumer._handle` (one record)
+    and `EventConsumer._whole` (a partition's records in one batch call)."""
     handled = Counter[str]()
-    original = EventConsumer._handle  # noqa: SLF001
+    one, whole = EventConsumer._handle, EventConsumer._whole  # noqa: SLF001
 
     async def counting(self, record, headers, handle):  # noqa: ANN001, ANN202
-        outcome = await original(self, record, headers, handle)
+        outcome = await one(self, record, headers, handle)
         if outcome.value == "done":
             handled[headers.get("ce_id", "")] += 1
         return outcome
 
+    async def counting_batch(self, records, batch):  # noqa: ANN001, ANN202
+        outcome = await whole(self, records, batch)
+        if outcome.value == "done":
+            handled.update(headers.get("ce_id", "") for _, headers in records)
+        return outcome
+
     monkeypatch.setattr(EventConsumer, "_handle", counting)
+    monkeypatch.setattr(EventConsumer, "_whole", counting_batch)
     return handled

@@ -1,5 +1,6 @@
 """Hand-written in-memory fakes of the registry's ports; commit only on a clean exit, like PostgreSQL."""
 
+from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from copy import copy
 from dataclasses import dataclass, field, fields
@@ -65,6 +66,12 @@ class FakeTransaction:
     async def lock_and_claim(self, merchant_id: str, consumer: str, event_id: UUID) -> bool:
         await self.lock(merchant_id)
         return await self.claim(consumer, event_id)
+
+    async def lock_and_claim_all(self, consumer: str, events: Sequence[tuple[str, UUID]]) -> set[UUID]:
+        return {event_id for _, event_id in events if await self.claim(consumer, event_id)}
+
+    async def erased(self, merchant_ids: Sequence[str]) -> set[str]:
+        return {merchant_id for merchant_id in merchant_ids if merchant_id in self.state.erasures}
 
     async def graph(self, merchant_id: str) -> Graph:
         return self.state.graph(merchant_id)

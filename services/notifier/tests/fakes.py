@@ -3,7 +3,8 @@
 import asyncio
 import copy
 import dataclasses
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -155,9 +156,17 @@ class FakeStore:
         yield tx
         self.committed = tx.state
 
-    async def claim_due(self, now: datetime, limit: int, lease_until: datetime) -> list[Claimed]:
+    async def claim_due(self, now: datetime, limit: int, lease_until: datetime,
+                        room: Mapping[Channel, int] | None = None) -> list[Claimed]:
         due = sorted((r for r in self.committed.rows.values() if r.view.status is Status.PENDING
-                      and r.view.next_attempt_at <= now), key=lambda r: r.view.next_attempt_at)[:limit]
+                      and r.view.next_attempt_at <= now), key=lambda r: r.view.next_attempt_at)
+        seen: Counter[Channel] = Counter()
+        turns = []
+        for row in due:  # the channels in turns, each up to its room
+            seen[row.view.channel] += 1
+            if room is None or seen[row.view.channel] <= room.get(row.view.channel, 0):
+                turns.append((seen[row.view.channel], row))
+        due = [row for _, row in sorted(turns, key=lambda t: t[0])][:limit]
         claimed = []
         for row in due:
             v = row.view

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -39,6 +40,9 @@ class World:
 
     def statuses(self) -> dict[str, Status]:
         return {r.view.channel.value: r.view.status for r in self.store.committed.rows.values()}
+
+    def statuses_all(self) -> list[Status]:
+        return [r.view.status for r in self.store.committed.rows.values()]
 
     def history(self, sender: ScriptedSender) -> list[str]:
         return [a.outcome for a in self.store.committed.rows[sender.sent[0][0]].view.history]
@@ -154,3 +158,113 @@ async def test_a_wake_sends_a_new_delivery_without_waiting_for_the_poll(world):
         running.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await running
+
+
+class Gauge:
+    """A sender that counts the attempts in flight at once, per channel and in all."""
+
+    def __init__(self, delay: float, both: Counter[str], channel: str) -> None:
+        self.delay, self.both, self.channel, self.sent, self.most = delay, both, channel, [], Counter()
+
+    async def send(self, delivery_id, notification) -> AttemptResult:  # noqa: ANN001
+        self.sent.append(delivery_id)
+        self.both[self.channel] += 1
+        self.most[self.channel] = max(self.most[self.channel], self.both[self.channel])
+        self.most["all"] = max(self.most["all"], self.both.total())
+        try:
+            await asyncio.sleep(self.delay)
+        finally:
+            self.both[self.channel] -= 1
+        return DELIVERED
+
+
+class SlowLeases:
+    """The store, its leases taking 15 ms (a database round trip): attempts end while one is being taken."""
+
+    def __init__(self, store) -> None:  # noqa: ANN001
+        self._store = store
+
+    async def claim_due(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        await asyncio.sleep(0.015)
+        return await self._store.claim_due(*args, **kwargs)
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self._store, name)
+
+
+class Staggered(Gauge):
+    """Attempts that end one at a time (10, 20, 30 ms, ...), as a real receiver's do."""
+
+    def __init__(self, both: Counter[str], channel: str) -> None:
+        super().__init__(0.0, both, channel)
+
+    async def send(self, delivery_id, notification) -> AttemptResult:  # noqa: ANN001
+        self.delay = 0.01 * (1 + len(self.sent) % 3)
+        return await super().send(delivery_id, notification)
+
+
+@contextlib.asynccontextmanager
+async def running(dispatcher: Dispatcher):
+    task = asyncio.create_task(dispatcher.run(poll_interval=60))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def until(check, timeout: float = 5.0) -> None:  # noqa: ANN001
+    async with asyncio.timeout(timeout):
+        while not check():
+            await asyncio.sleep(0.01)
+
+
+async def test_run_keeps_up_to_its_concurrency_in_flight_and_leases_more_as_each_attempt_ends(world):
+    both: Counter[str] = Counter()
+    email, webhook = Gauge(0.05, both, "email"), Gauge(0.05, both, "webhook")
+    for _ in range(30):
+        await world.notify()
+    dispatcher = Dispatcher(world.store, {Channel.EMAIL: email, Channel.WEBHOOK: webhook}, world.clock, POLICY,
+                            batch_size=20, concurrency=8, channel_concurrency=8)
+    async with running(dispatcher):
+        await until(lambda: set(world.statuses_all()) == {Status.DELIVERED})
+    assert len(set(email.sent)) == len(email.sent) == 30 and len(set(webhook.sent)) == len(webhook.sent) == 30
+    assert max(email.most["all"], webhook.most["all"]) == 8, "bounded, and the bound is used"
+
+
+async def test_a_hanging_destination_keeps_only_its_share_of_the_lanes(world):
+    both: Counter[str] = Counter()
+    email, webhook = Gauge(0.01, both, "email"), Gauge(30, both, "webhook")
+    for _ in range(10):
+        await world.notify()
+    dispatcher = Dispatcher(world.store, {Channel.EMAIL: email, Channel.WEBHOOK: webhook}, world.clock, POLICY,
+                            attempt_timeout=60, concurrency=4, channel_concurrency=3)
+    async with running(dispatcher):
+        await until(lambda: len(email.sent) == 10)
+        assert webhook.most["webhook"] == 3 and len(webhook.sent) == 3
+
+
+async def test_the_channels_are_leased_in_turns(world):
+    handlers = NotifierHandlers(world.store, (Channel.WEBHOOK,), world.clock)
+    for _ in range(5):  # a backlog on one channel, due first
+        await handlers.notify(CloudEvent(data=SETUP, source="/t"))
+    world.clock.advance(seconds=1)
+    await NotifierHandlers(world.store, (Channel.EMAIL,), world.clock).notify(CloudEvent(data=SETUP, source="/t"))
+    assert await world.dispatcher(batch_size=2).run_once() == 2
+    assert len(world.email.sent) == len(world.webhook.sent) == 1
+
+
+async def test_one_busy_channel_is_fed_as_its_attempts_end_not_at_the_next_poll(world):
+    """Its lanes full, an ending attempt frees room for one: leasing that one is not "nothing more is due" (the
+    other channels' room, and the free lanes, do not make it so), so the rest never waits for the poll (60 s)."""
+    both: Counter[str] = Counter()
+    webhook = Staggered(both, "webhook")
+    handlers = NotifierHandlers(world.store, (Channel.WEBHOOK,), world.clock)
+    for _ in range(12):
+        await handlers.notify(CloudEvent(data=SETUP, source="/t"))
+    dispatcher = Dispatcher(SlowLeases(world.store), {Channel.WEBHOOK: webhook}, world.clock, POLICY,
+                            concurrency=8, channel_concurrency=3)
+    async with running(dispatcher):
+        await until(lambda: len(webhook.sent) == 12)
+    assert webhook.most["webhook"] == 3

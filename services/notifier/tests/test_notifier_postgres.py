@@ -103,3 +103,18 @@ async def test_concurrent_redrives_of_a_parked_delivery_redrive_it_once(pool):
     assert [r.redriven for r in results].count(True) == 1
     assert (await admin.get(parked.delivery_id)).redrives == 1
     assert await admin.redrive(uuid4()) is None
+
+
+async def test_the_channels_are_leased_in_turns_each_within_its_room(pool):
+    clock, sender = FakeClock(datetime.now(UTC)), SlowCountingSender()
+    webhook_only = NotifierHandlers(unit_of_work(lambda: pool, PgNotifierTransaction), (Channel.WEBHOOK,), clock)
+    for i in range(5):  # a backlog on one channel, due first
+        await webhook_only.notify(CloudEvent(data=SetupCompleted(merchant_id=f"m-{i}", merchant_name="M", links=(LINK,),
+                                                                 completed_by="u"), source="/tests"))
+    clock.advance(seconds=1)
+    await notify(pool, clock, 1)
+    deliveries, lease = PgDeliveries(lambda: pool), clock() + timedelta(seconds=60)
+    first = await deliveries.claim_due(clock(), 2, lease)
+    assert sorted(c.channel for c in first) == [Channel.EMAIL, Channel.WEBHOOK]
+    rest = await deliveries.claim_due(clock(), 10, lease, {Channel.WEBHOOK: 2, Channel.EMAIL: 5})
+    assert sorted(c.channel for c in rest) == [Channel.WEBHOOK, Channel.WEBHOOK], "the email was leased already"

@@ -20,7 +20,7 @@ than any event that may still arrive for the first time (a dead letter replayed 
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -52,6 +52,7 @@ HORIZON_SKIPS = Counter("inbox_horizon_skips_total", "Events older than the inbo
                         ["service", "topic"], registry=REGISTRY)
 
 Handle = Callable[[CloudEvent], Awaitable[object]]
+BatchHandle = Callable[[Sequence[CloudEvent]], Awaitable[object]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +144,20 @@ class InboxHorizon:
                          event.id, event.type, event.time.isoformat())
                 return None
             return await handle(event)
+
+        return guarded
+
+    def guard_batch(self, handle: BatchHandle) -> BatchHandle:
+        """`guard` for a batch handler: the events behind the horizon are left out of the batch."""
+
+        async def guarded(events: Sequence[CloudEvent]) -> object:
+            horizon = await self.current()
+            kept = [event for event in events if not is_behind(event, horizon)]
+            for event in (event for event in events if is_behind(event, horizon)):
+                HORIZON_SKIPS.labels(self._service, event.topic).inc()
+                log.info("event %s (%s, %s) is older than the inbox horizon: taken as already applied",
+                         event.id, event.type, event.time.isoformat())
+            return await handle(kept) if kept else None
 
         return guarded
 

@@ -28,7 +28,7 @@ from prometheus_client import CollectorRegistry
 
 from .contracts import Event
 from .contracts.asyncapi import Platform, Service, document
-from .delivery.consumer import Handle
+from .delivery.consumer import BatchHandle, Handle
 
 from .delivery import (
     DELIVERY_MIGRATIONS,
@@ -95,11 +95,13 @@ class ServiceRuntime:
             raise RuntimeError(f"{self.name} is not started")
         return self._pool
 
-    def consumes(self, event: type[Event], handle: Handle, description: str) -> None:
+    def consumes(self, event: type[Event], handle: Handle, description: str, batch: BatchHandle | None = None) -> None:
         """Subscribe `handle` (one CloudEvent, one transaction with its inbox claim) to `event`'s topic in
         this service's consumer group, with the delivery rules of `shared.delivery.consumer`; an event older
-        than the inbox horizon counts as applied (`shared.retention`)."""
-        self._consumer.subscribe(self.broker, event, self._inbox_horizon.guard(handle), description)
+        than the inbox horizon counts as applied (`shared.retention`). `batch`: a partition's events in one
+        transaction, `handle` one by one only when that fails."""
+        self._consumer.subscribe(event, self._inbox_horizon.guard(handle), description,
+                                 batch=self._inbox_horizon.guard_batch(batch) if batch is not None else None)
         self._receives.append((event, description))
 
     def publishes(self, *events: type[Event]) -> None:
@@ -162,6 +164,7 @@ class ServiceRuntime:
         relay = OutboxRelay(self.pool, self._producer, heartbeat=_heartbeat(self._database),
                             personal_data=self.personal_data)
         self._relay = asyncio.create_task(relay.run(), name=f"{self.name}-outbox-relay")
+        self._consumer.attach(self.broker)  # one member of the group for all its topics
         await _until_it_works(f"{self.name} consumers", self._start_broker)
 
     async def _start_producer(self) -> AIOKafkaProducer:

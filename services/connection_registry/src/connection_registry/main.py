@@ -22,6 +22,7 @@ from shared.ports import Clock, utc_now
 from shared.runtime import ServiceRuntime, internal_app
 from shared.tracing import inject_httpx
 
+from .adapters.batch_writes import batch_unit_of_work
 from .adapters.notifier import NotifierClient
 from .adapters.postgres import PgRegistryReads, PgRegistryTransaction
 from .adapters.retention import retention_rules
@@ -61,7 +62,8 @@ def build_app(settings: RegistrySettings, *, clock: Clock = utc_now) -> FastAPI:
                       MerchantErased)
     reads = PgRegistryReads(lambda: runtime.pool)
     registry_uow = unit_of_work(lambda: runtime.pool, PgRegistryTransaction)
-    handlers = RegistryHandlers(registry_uow, reads, clock=clock)
+    handlers = RegistryHandlers(registry_uow, reads, clock=clock,
+                                batch_unit_of_work=batch_unit_of_work(lambda: runtime.pool))
     erasure = Erasure(registry_uow, runtime.personal_data or _NoKeyStore(), clock=clock)
     subscribe(runtime, handlers)
     http = httpx.AsyncClient(timeout=10, follow_redirects=False,

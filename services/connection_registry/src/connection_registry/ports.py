@@ -51,6 +51,11 @@ class RegistryTransaction(Protocol):
     async def lock(self, merchant_id: str) -> None: ...
     async def lock_and_claim(self, merchant_id: str, consumer: str, event_id: UUID) -> bool:
         """`lock` then `claim`, in one round trip: False when the event was already applied."""
+    async def lock_and_claim_all(self, consumer: str, events: Sequence[tuple[str, UUID]]) -> set[UUID]:
+        """Lock the merchants of the (merchant id, event id) pairs (always in one order, so two batches cannot
+        deadlock) and claim the events, in one round trip: the ids claimed now (the others were already applied)."""
+    async def erased(self, merchant_ids: Sequence[str]) -> set[str]:
+        """Those of the merchants that were erased."""
     async def graph(self, merchant_id: str) -> Graph: ...
     async def apply(self, change: Change) -> None:
         """Write the rows, append the timeline lines and stage `change.publish` in the outbox."""

@@ -53,7 +53,9 @@ def build_app(settings: NotifierSettings, *, clock: Clock = utc_now) -> FastAPI:
     link_secret = settings.reminder_link_secret.get_secret_value().encode()
     dispatcher = Dispatcher(deliveries, _senders(settings, http, cloudpos, link_secret), clock, settings.retry.policy(),
                             batch_size=settings.dispatcher.batch_size, attempt_timeout=settings.attempt_timeout,
-                            lease=settings.dispatcher.lease_seconds, helpdesk=settings.channels)
+                            lease=settings.dispatcher.lease_seconds, helpdesk=settings.channels,
+                            concurrency=settings.dispatcher.concurrency,
+                            channel_concurrency=settings.dispatcher.channel_concurrency)
     erased = PgErasure(CONSUMER, lambda: runtime.pool, erasure.STATEMENTS)
     subscribe(runtime, NotifierHandlers(transactions, settings.channels, clock, on_recorded=dispatcher.wake),
               ConnectionHealth(transactions, settings.channels, settings.reminders, clock, on_recorded=dispatcher.wake),

@@ -4,7 +4,7 @@ Inside a transaction the rows are split by what they are about (deliveries, inci
 the ones it touches in its own `*Work` Protocol.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
@@ -12,7 +12,7 @@ from uuid import UUID
 from shared import ports
 from shared.ports import Clock
 
-from .domain.delivery import AttemptResult, Claimed, Decision, NewDelivery, Payload, Status
+from .domain.delivery import AttemptResult, Channel, Claimed, Decision, NewDelivery, Payload, Status
 from .domain.incidents import Incident
 from .domain.notifications import Kind
 from .views import DeliveryView, MerchantNotices
@@ -86,8 +86,10 @@ class StopWork(Protocol):
 class Deliveries(Protocol):
     """The delivery rows as the dispatcher and the operators see them; each method is one transaction."""
 
-    async def claim_due(self, now: datetime, limit: int, lease_until: datetime) -> list[Claimed]:
-        """Lease due deliveries (skipping those another dispatcher holds) and open an attempt for each."""
+    async def claim_due(self, now: datetime, limit: int, lease_until: datetime,
+                        room: Mapping[Channel, int] | None = None) -> list[Claimed]:
+        """Lease due deliveries (skipping those another dispatcher holds) and open an attempt for each; the
+        channels in turns (each one's oldest due first), each channel at most its `room` (None: no limit)."""
 
     async def finish(self, claimed: Claimed, result: AttemptResult, decision: Decision, at: datetime,
                      follow_ups: Sequence[NewDelivery] = ()) -> None:

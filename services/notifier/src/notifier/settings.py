@@ -138,6 +138,10 @@ class DispatcherSettings(BaseModel):
     poll_interval_seconds: Seconds = 1.0
     batch_size: int = Field(default=20, ge=1, le=500)
     lease_seconds: Seconds = 120.0
+    concurrency: int = Field(default=32, ge=1, le=256, description="attempts in flight at once")
+    channel_concurrency: int = Field(default=16, ge=1, le=256,
+                                     description="of those, the most on one channel (a slow destination leaves "
+                                                 "room for the others)")
 
 
 class NotifierSettings(BaseSettings):

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING
 from shared.contracts.cloudevents import CloudEvent, KafkaRecord, PoisonMessage, from_kafka, to_kafka
 
 if TYPE_CHECKING:
-    from .consumer import BatchOptions, DeadLetters, EventConsumer
+    from .consumer import BatchOptions, DeadLetters, EventConsumer, Route
     from .errors import INFRASTRUCTURE_ERRORS, POSTGRES_TRY_AGAIN, is_infrastructure
     from .migrations import DELIVERY_MIGRATIONS, Migrations, apply_migrations, pending_migrations
     from .outbox import OutboxRelay, add_to_outbox, idempotent_producer, outbox_backlog
     from .transaction import Transaction, transaction, unit_of_work
 
 _LAZY_MODULES = {
-    "consumer": ("BatchOptions", "DeadLetters", "EventConsumer"),
+    "consumer": ("BatchOptions", "DeadLetters", "EventConsumer", "Route"),
     "errors": ("INFRASTRUCTURE_ERRORS", "POSTGRES_TRY_AGAIN", "is_infrastructure"),
     "migrations": ("DELIVERY_MIGRATIONS", "Migrations", "apply_migrations", "pending_migrations"),
     "outbox": ("OutboxRelay", "add_to_outbox", "idempotent_producer", "outbox_backlog"),

@@ -22,6 +22,17 @@ _LOCK_AND_CLAIM = ("WITH locked AS (SELECT pg_advisory_xact_lock(hashtextextende
                    " claimed AS (INSERT INTO delivery_inbox (consumer, event_id) SELECT $2, $3 FROM locked"
                    " ON CONFLICT DO NOTHING RETURNING true)"
                    " SELECT coalesce((SELECT true FROM claimed), false)")
+# The locks in hash order (one order for every batch: no deadlock); count(*) makes every lock be taken first. Only
+# the merchants of events not applied yet are locked (a batch of redeliveries takes no lock); an event another
+# transaction is applying now still counts as new here, so its merchant's lock waits for that one to end, and
+# then its claim finds the row and is not returned.
+_LOCK_AND_CLAIM_ALL = ("WITH fresh AS (SELECT k, id FROM unnest($1::text[], $3::uuid[]) AS e(k, id)"
+                       " WHERE NOT EXISTS (SELECT FROM delivery_inbox i WHERE i.consumer = $2 AND i.event_id = e.id)),"
+                       " locked AS (SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h"
+                       " FROM fresh ORDER BY h) AS keys),"
+                       " taken AS (SELECT count(*) FROM locked)"
+                       " INSERT INTO delivery_inbox (consumer, event_id) SELECT DISTINCT $2, id FROM taken, fresh"
+                       " ON CONFLICT DO NOTHING RETURNING event_id")
 _AWAITING = "completion_event_id IS NOT NULL AND finalisation_event_id IS NULL"
 _BROKEN = "state = 'connected' AND incident_id IS NOT NULL AND restored_at IS NULL"  # StoreRecord.broken
 _INSERT_LINE = f"INSERT INTO timeline ({rows.TIMELINE_COLUMNS}) VALUES ({', '.join(f'${i}' for i in range(1, 12))})"
@@ -38,6 +49,7 @@ class PgRegistryTransaction:
         self._publish = tx.publish if publish else None
         self._has_parked: bool | None = None
         self._last_position: int | None = None
+        self._facts_of: str | None = None   # whose graph those two facts are (a batch has several merchants)
 
     async def lock(self, merchant_id: str) -> None:
         """Serialise one merchant's changes (the consumed topics' consumers run concurrently)."""
@@ -47,9 +59,20 @@ class PgRegistryTransaction:
         """The claim's row lock makes a concurrent duplicate wait for this transaction, as with `claim`."""
         return await self._conn.fetchval(_LOCK_AND_CLAIM, _lock_key(merchant_id), consumer, event_id) is True
 
+    async def lock_and_claim_all(self, consumer: str, events: Sequence[tuple[str, UUID]]) -> set[UUID]:
+        found = await self._conn.fetch(_LOCK_AND_CLAIM_ALL, [_lock_key(m) for m, _ in events], consumer,
+                                       [event_id for _, event_id in events])
+        return {row["event_id"] for row in found}
+
+    async def erased(self, merchant_ids: Sequence[str]) -> set[str]:
+        found = await self._conn.fetch("SELECT merchant_id FROM merchant_erasures WHERE merchant_id = ANY($1::text[])",
+                                       list(merchant_ids))
+        return {row["merchant_id"] for row in found}
+
     async def graph(self, merchant_id: str) -> Graph:
         graph, facts = await rows.load_graph(self._conn, merchant_id)
         self._has_parked, self._last_position = facts["has_parked"], facts["last_position"]
+        self._facts_of = merchant_id
         return graph
 
     async def apply(self, change: Change) -> None:
@@ -61,7 +84,7 @@ class PgRegistryTransaction:
             if batch := list(values):
                 await self._conn.executemany(statement, batch)
         if change.timeline:
-            last = self._last_position
+            last = self._last_position if self._facts_of == change.timeline[0].merchant_id else None
             if last is None:
                 last = await self._conn.fetchval("SELECT coalesce(max(position), 0) FROM timeline"
                                                  " WHERE merchant_id = $1", change.timeline[0].merchant_id)
@@ -82,7 +105,7 @@ class PgRegistryTransaction:
         self._has_parked = True
 
     async def parked(self, merchant_id: str) -> list[ParkedEvent]:
-        if self._has_parked is False:
+        if self._has_parked is False and self._facts_of == merchant_id:
             return []
         found = await self._conn.fetch(
             "SELECT headers, value, waiting_for FROM parked_events WHERE merchant_id = $1"
@@ -108,7 +131,7 @@ class PgRegistryTransaction:
                                reference=data.reference, requested_at=event.time, **dict(counts))
         await self._conn.execute(f"INSERT INTO merchant_erasures ({_ERASURE_COLUMNS}) VALUES"
                                  f" ({', '.join(f'${i}' for i in range(1, 13))})", *_erasure_values(record))
-        self._has_parked, self._last_position = False, 0
+        self._has_parked, self._last_position, self._facts_of = False, 0, merchant_id
         if self._publish:
             await self._publish(event)
         return record

@@ -6,6 +6,8 @@ one merchant's events in order within each topic, and the handlers' per-merchant
 parking rule take care of order across topics.
 """
 
+import functools
+
 from shared.contracts import (ConnectionBroken, ConnectionRestored, ConsentAbandoned, KeyValidated, OrgDisconnected,
                               OrgSelected, StoreConnected)
 from shared.runtime import ServiceRuntime
@@ -14,16 +16,18 @@ from ..handlers import RegistryHandlers
 
 
 def subscribe(runtime: ServiceRuntime, handlers: RegistryHandlers) -> None:
-    runtime.consumes(KeyValidated, handlers.key_validated,
-                     "Record the merchant and make its stores eligible for connection.")
-    runtime.consumes(StoreConnected, handlers.store_connected,
-                     "Record the store's consent: its grant and the organisations it authorised.")
-    runtime.consumes(OrgSelected, handlers.org_selected, "Connect the store to the chosen organisation.")
-    runtime.consumes(OrgDisconnected, handlers.org_disconnected,
-                     "Disconnect every store linked to the organisation (one StoreDisconnected each).")
-    runtime.consumes(ConnectionBroken, handlers.connection_broken,
-                     "Mark the store 'reconnect needed' (reason, since, incident); its link and the map stay.")
-    runtime.consumes(ConnectionRestored, handlers.connection_restored,
-                     "Mark the store connected again, following the organisation it was reconnected to.")
-    runtime.consumes(ConsentAbandoned, handlers.consent_abandoned,
-                     "The store no longer waits for a selection; its released organisations are disconnected.")
+    """Each topic's partition batch is applied in one transaction (`handle_batch`), one by one when that fails."""
+    consumes = functools.partial(runtime.consumes, batch=handlers.handle_batch)
+    consumes(KeyValidated, handlers.key_validated,
+             "Record the merchant and make its stores eligible for connection.")
+    consumes(StoreConnected, handlers.store_connected,
+             "Record the store's consent: its grant and the organisations it authorised.")
+    consumes(OrgSelected, handlers.org_selected, "Connect the store to the chosen organisation.")
+    consumes(OrgDisconnected, handlers.org_disconnected,
+             "Disconnect every store linked to the organisation (one StoreDisconnected each).")
+    consumes(ConnectionBroken, handlers.connection_broken,
+             "Mark the store 'reconnect needed' (reason, since, incident); its link and the map stay.")
+    consumes(ConnectionRestored, handlers.connection_restored,
+             "Mark the store connected again, following the organisation it was reconnected to.")
+    consumes(ConsentAbandoned, handlers.consent_abandoned,
+             "The store no longer waits for a selection; its released organisations are disconnected.")

@@ -1,7 +1,7 @@
 """The notifier's PostgreSQL adapter: delivery rows recorded with the inbox claim, leased with SKIP LOCKED;
 the incidents of connection health."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -55,14 +55,30 @@ _STOP = f"""
 UPDATE connection_incidents SET reminders_stopped_at = coalesce(reminders_stopped_at, $3)
  WHERE merchant_id = $1 AND incident_id = $2 RETURNING {_INCIDENT}"""
 _CLAIM = """
-WITH due AS (
-    SELECT delivery_id FROM helpdesk_deliveries
-     WHERE status = 'pending' AND next_attempt_at <= $1
-     ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-UPDATE helpdesk_deliveries d
-   SET attempts = d.attempts + 1, cycle_attempts = d.cycle_attempts + 1, next_attempt_at = $3
-  FROM due WHERE d.delivery_id = due.delivery_id
-RETURNING d.delivery_id, d.channel, d.notification, d.attempts, d.cycle_attempts"""
+WITH picked AS (
+    SELECT p.delivery_id, p.next_attempt_at, c.channel
+      FROM unnest($4::text[], $5::int[]) AS c(channel, room) CROSS JOIN LATERAL (
+           SELECT delivery_id, next_attempt_at FROM helpdesk_deliveries
+            WHERE status = 'pending' AND next_attempt_at <= $1 AND channel = c.channel
+            ORDER BY next_attempt_at LIMIT least(c.room, $2) FOR UPDATE SKIP LOCKED) p),
+due AS (
+    SELECT delivery_id FROM (
+           SELECT delivery_id, next_attempt_at,
+                  row_number() OVER (PARTITION BY channel ORDER BY next_attempt_at) AS turn FROM picked) t
+     ORDER BY turn, next_attempt_at LIMIT $2),
+leased AS (
+    UPDATE helpdesk_deliveries d
+       SET attempts = d.attempts + 1, cycle_attempts = d.cycle_attempts + 1, next_attempt_at = $3
+      FROM due WHERE d.delivery_id = due.delivery_id
+    RETURNING d.delivery_id, d.channel, d.notification, d.attempts, d.cycle_attempts),
+abandoned AS (   -- an earlier attempt whose lease expired with no result (one snapshot: not the rows started below)
+    UPDATE helpdesk_delivery_attempts a
+       SET outcome = 'abandoned', finished_at = $1, detail = 'no result recorded before the lease expired'
+      FROM leased WHERE a.delivery_id = leased.delivery_id AND a.outcome = 'in_flight'),
+started AS (
+    INSERT INTO helpdesk_delivery_attempts (delivery_id, attempt, started_at, outcome)
+    SELECT delivery_id, attempts, $1, 'in_flight' FROM leased)
+SELECT * FROM leased"""
 _FINISH = """
 UPDATE helpdesk_deliveries SET status = $3, next_attempt_at = $4, last_error = $5,
        delivered_at = CASE WHEN $3 = 'delivered' THEN $6::timestamptz END,
@@ -154,6 +170,8 @@ def _incident(row: asyncpg.Record) -> Incident:
 
 
 async def _insert(conn: asyncpg.Connection, deliveries: Sequence[NewDelivery]) -> None:
+    if not deliveries:  # most attempts have no follow-ups: spare their transaction the round trip
+        return
     await conn.executemany(_INSERT, [
         (d.delivery_id, d.notification.event_id, d.channel.value, d.notification.kind.value,
          d.notification.merchant_id, d.notification.incident_id, d.notification.model_dump_json(), d.due_at,
@@ -164,17 +182,13 @@ class PgDeliveries:
     def __init__(self, pool: Callable[[], asyncpg.Pool]) -> None:
         self._pool = pool
 
-    async def claim_due(self, now: datetime, limit: int, lease_until: datetime) -> list[Claimed]:
-        async with transaction(self._pool()) as tx:
-            rows = await tx.connection.fetch(_CLAIM, now, limit, lease_until)
-            ids = [r["delivery_id"] for r in rows]
-            await tx.connection.execute(
-                "UPDATE helpdesk_delivery_attempts SET outcome = 'abandoned', finished_at = $2,"
-                " detail = 'no result recorded before the lease expired'"
-                " WHERE delivery_id = ANY($1::uuid[]) AND outcome = 'in_flight'", ids, now)
-            await tx.connection.executemany(
-                "INSERT INTO helpdesk_delivery_attempts (delivery_id, attempt, started_at, outcome)"
-                " VALUES ($1, $2, $3, 'in_flight')", [(r["delivery_id"], r["attempts"], now) for r in rows])
+    async def claim_due(self, now: datetime, limit: int, lease_until: datetime,
+                        room: Mapping[Channel, int] | None = None) -> list[Claimed]:
+        room = {c: limit for c in Channel} if room is None else room
+        channels = [c for c in Channel if room.get(c, 0) > 0]
+        # one statement (its own transaction): lease, close expired attempts, open the new ones
+        rows = await self._pool().fetch(_CLAIM, now, limit, lease_until, [c.value for c in channels],
+                                        [room[c] for c in channels])
         return [Claimed(r["delivery_id"], Channel(r["channel"]), load_payload(Channel(r["channel"]), r["notification"]),
                         r["attempts"], r["cycle_attempts"]) for r in rows]
 

@@ -371,7 +371,7 @@ async def test_real_postgres_failures_are_retried_not_dead_lettered(pg_dsn: str)
         asyncpg.exceptions.InterfaceError}, seen
 
 
-# Batch mode: a partition's records go to the batch handler in one call (one transaction); when that call fails for
+# Batch mode: a fetch's records go to the batch handler in one call (one transaction); when that call fails for
 # any reason but infrastructure, to the single handler one by one, so the failing record alone is dead-lettered and
 # every other one applied once. (Real Kafka + PostgreSQL: services/connection_registry/tests/test_registry_batches.py.)
 

@@ -138,7 +138,7 @@ class EventConsumer:
 
     def subscribe(self, event: type[Event], handle: Handle, description: str,
                   batch: BatchHandle | None = None) -> None:
-        """Route `event`'s topic to `handle` (with `batch`, a partition's records go to it in one call first,
+        """Route `event`'s topic to `handle` (with `batch`, a fetch's records go to it in one call first,
         and to `handle` one by one only when that fails: module doc). `attach` subscribes them all at once."""
         if event.topic in self._routes:
             raise ValueError(f"{event.topic} is already consumed by {self.group_id}")

@@ -371,7 +371,7 @@ async def test_real_postgres_failures_are_retried_not_dead_lettered(pg_dsn: str)
         asyncpg.exceptions.InterfaceError}, seen
 
 
-# Batch mode: a fetch's records go to the batch handler in one call (one transaction); when that call fails for
+# Batch mode: a partition's records go to the batch handler in one call (one transaction); when that call fails for
 # any reason but infrastructure, to the single handler one by one, so the failing record alone is dead-lettered and
 # every other one applied once. (Real Kafka + PostgreSQL: services/connection_registry/tests/test_registry_batches.py.)
 
@@ -394,31 +394,16 @@ class Transactional:
         await self.batch([event])
 
 
-async def test_a_fetchs_records_for_one_batch_handler_are_applied_in_one_call_and_committed_once() -> None:
+async def test_each_partitions_records_are_applied_in_one_call_and_committed_once() -> None:
     batch = _batch(*(_record(0, offset, merchant=f"a{offset}") for offset in range(10, 14)),
                    _record(1, 5, merchant="b"), _record(1, 6, merchant="c"))
     handler = Transactional()
 
     await _consumer(FakeDeadLetters()).deliver(batch, _to(handler.one, handler.batch))  # type: ignore[arg-type]
 
-    assert handler.calls == [6]   # one transaction for the fetch, each partition's records in order
+    assert handler.calls == [4, 2]
     assert handler.applied == ["a10", "a11", "a12", "a13", "b", "c"]
     assert batch.consumer.commits == [{P0: 14, P1: 7}]
-
-
-async def test_a_failing_record_in_one_partition_of_a_fetch_is_dead_lettered_alone_and_the_others_applied_once(
-        ) -> None:
-    consumer = _consumer(dead := FakeDeadLetters())
-    batch = _batch(_record(0, 0, merchant="a"), _record(1, 0, merchant="bad"), _record(0, 1, merchant="b"),
-                   _record(1, 1, merchant="c"))
-    handler = Transactional({"bad": [PoisonMessage("bad")] * 2})
-
-    await consumer.deliver(batch, _to(handler.one, handler.batch))  # type: ignore[arg-type]
-
-    assert handler.calls == [4, 1, 1, 1, 1]   # the fetch's call rolled back, then one record at a time
-    assert [(p, o) for p, o, _ in dead.sent] == [(1, 0)]
-    assert sorted(handler.applied) == ["a", "b", "c"]
-    assert batch.consumer.commits == [{P0: 2, P1: 2}]
 
 
 @pytest.mark.parametrize("error", [PoisonMessage("bad"), RuntimeError("bug")], ids=["poison", "bug"])

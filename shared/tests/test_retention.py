@@ -89,7 +89,7 @@ def test_settings_that_would_apply_an_event_twice_or_keep_addresses_longer_are_r
 
 
 async def test_every_handler_a_service_subscribes_goes_through_the_horizon(monkeypatch) -> None:
-    from shared.contracts import KeyValidated, StoreConnected
+    from shared.contracts import KeyValidated
     from shared.runtime import ServiceRuntime
     from shared.settings import DatabaseSettings, KafkaSettings
 
@@ -113,5 +113,3 @@ async def test_every_handler_a_service_subscribes_goes_through_the_horizon(monke
     await subscribed[0][1]([old, young])
     await subscribed[0][1]([old])
     assert handled == [young.id, [young.id]]   # the batch handler gets the young ones only, and nothing when none
-    runtime.consumes(StoreConnected, handle, "test", batch=handle_batch)
-    assert subscribed[1][1] is subscribed[0][1]   # one handler for two topics: one call for a fetch of both

@@ -71,7 +71,6 @@ class ServiceRuntime:
         self.dead_letters = DeadLetters(self.consumer_group)
         self._consumer = EventConsumer(self.consumer_group, self.dead_letters, personal_data=self.personal_data)
         self._inbox_horizon = InboxHorizon(name, lambda: self.pool)  # shared.retention: pruned claims stay applied
-        self._guarded_batches: dict[BatchHandle, BatchHandle] = {}
         self.metrics_registry = CollectorRegistry(auto_describe=True)
         # FastStream logs through a plain logger, so its lines go to the JSON handler too (shared.logs);
         # consumer spans are opened per record by the EventConsumer, which continues each record's trace
@@ -99,12 +98,10 @@ class ServiceRuntime:
     def consumes(self, event: type[Event], handle: Handle, description: str, batch: BatchHandle | None = None) -> None:
         """Subscribe `handle` (one CloudEvent, one transaction with its inbox claim) to `event`'s topic in
         this service's consumer group, with the delivery rules of `shared.delivery.consumer`; an event older
-        than the inbox horizon counts as applied (`shared.retention`). `batch`: a fetch's events of every topic
-        given that same `batch` in one transaction, `handle` one by one only when that fails."""
-        if batch is not None and batch not in self._guarded_batches:  # one handler for several topics stays one
-            self._guarded_batches[batch] = self._inbox_horizon.guard_batch(batch)
+        than the inbox horizon counts as applied (`shared.retention`). `batch`: a partition's events in one
+        transaction, `handle` one by one only when that fails."""
         self._consumer.subscribe(event, self._inbox_horizon.guard(handle), description,
-                                 batch=self._guarded_batches[batch] if batch is not None else None)
+                                 batch=self._inbox_horizon.guard_batch(batch) if batch is not None else None)
         self._receives.append((event, description))
 
     def publishes(self, *events: type[Event]) -> None:

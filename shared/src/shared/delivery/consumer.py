@@ -16,13 +16,12 @@ concurrently):
   in the batch are left for the next fetch): retried forever, and never counted toward `max_attempts`;
 - any other exception: retried `max_attempts` times the same way, then dead-lettered with the error.
 
-Batch mode (`subscribe(..., batch=handle_batch)`): the records of one fetch, of every partition whose topic is routed
-to that `handle_batch`, are decoded and handed to it in one call (each partition's records in order), which applies
-them in ONE transaction (one commit instead of one per record, or per partition). If it raises an infrastructure
-error, the whole run is retried as above (`batch_retries` times: a batch too big for a lock table or a transaction
-timeout would never pass); if anything else fails (a poison record, a bug, a decode error), nothing of it was
-committed and the records go through the per-record rules above one at a time, so the failing record alone is
-dead-lettered and every other one is applied once.
+Batch mode (`subscribe(..., batch=handle_batch)`): a partition's records of one fetch are decoded and handed to
+`handle_batch` in one call, which applies them in ONE transaction (one commit instead of one per record). If it
+raises an infrastructure error, the whole run is retried as above (`batch_retries` times: a batch too big for a
+lock table or a transaction timeout would never pass); if anything else fails (a poison record, a
+bug, a decode error), nothing of it was committed and the records go through the per-record rules above one at a
+time, so the failing record alone is dead-lettered and every other one is applied once.
 
 After the batch, one offset commit covers every partition's done prefix. The commit is never ahead of a
 committed effect; a crash or a rebalance before it only means redelivery, which the inbox absorbs. Per
@@ -138,7 +137,7 @@ class EventConsumer:
 
     def subscribe(self, event: type[Event], handle: Handle, description: str,
                   batch: BatchHandle | None = None) -> None:
-        """Route `event`'s topic to `handle` (with `batch`, a fetch's records go to it in one call first,
+        """Route `event`'s topic to `handle` (with `batch`, a partition's records go to it in one call first,
         and to `handle` one by one only when that fails: module doc). `attach` subscribes them all at once."""
         if event.topic in self._routes:
             raise ValueError(f"{event.topic} is already consumed by {self.group_id}")
@@ -165,49 +164,28 @@ class EventConsumer:
         self._attached = True
 
     async def deliver(self, message: KafkaMessage, routes: Mapping[str, Route]) -> None:
-        """Run a fetched batch through the rules, then commit once. The records of every partition whose route has
-        the same batch handler go to it in ONE call (one transaction for the fetch, not one per partition: at a
-        light load a fetch holds a few records of several partitions); the others, and the records of a call that
-        failed, go one at a time, the partitions concurrently, each in order (one merchant's events stay in order)."""
+        """Run a fetched batch through the rules, each partition to its topic's route, the partitions
+        concurrently (each in order, so one merchant's events stay in order), then commit once."""
         partitions: dict[TopicPartition, list[tuple[ConsumerRecord, dict[str, str]]]] = {}
         for record, headers in zip(message.raw_message, message.batch_headers, strict=True):
             partitions.setdefault(TopicPartition(record.topic, record.partition), []).append((record, headers))
         consumer: AIOKafkaConsumer = message.consumer
-        together: dict[BatchHandle, list[TopicPartition]] = {}
-        alone: list[TopicPartition] = []
-        assigned = consumer.assignment()
-        for partition in partitions:
-            batch = routes[partition.topic].batch
-            if batch is not None and partition in assigned:
-                together.setdefault(batch, []).append(partition)
-            else:
-                alone.append(partition)
-        reached: dict[TopicPartition, int | None] = {}
+        reached = await asyncio.gather(*(self._partition(consumer, partition, records, routes[partition.topic])
+                                         for partition, records in partitions.items()))
+        await _commit(consumer, {partition: offset for partition, offset in zip(partitions, reached, strict=True)
+                                 if offset is not None})
 
-        async def apply_together(batch: BatchHandle, group: list[TopicPartition]) -> None:
-            records = [record for partition in group for record in partitions[partition]]
-            if len(records) > 1:
-                outcome = await self._whole(records, batch)
-                if outcome is _Outcome.DONE:
-                    reached.update({partition: partitions[partition][-1][0].offset + 1 for partition in group})
-                    return
-                if outcome is _Outcome.RETRY:
-                    for partition in group:
-                        _seek(consumer, partition, partitions[partition][0][0].offset)
-                    return
-            await one_by_one(group)
-
-        async def one_by_one(group: list[TopicPartition]) -> None:
-            done = await asyncio.gather(*(self._one_by_one(consumer, partition, partitions[partition],
-                                                           routes[partition.topic].handle) for partition in group))
-            reached.update(zip(group, done, strict=True))
-
-        await asyncio.gather(*(apply_together(batch, group) for batch, group in together.items()), one_by_one(alone))
-        await _commit(consumer, {partition: offset for partition, offset in reached.items() if offset is not None})
-
-    async def _one_by_one(self, consumer: AIOKafkaConsumer, partition: TopicPartition,
-                          records: list[tuple[ConsumerRecord, dict[str, str]]], handle: Handle) -> int | None:
+    async def _partition(self, consumer: AIOKafkaConsumer, partition: TopicPartition,
+                         records: list[tuple[ConsumerRecord, dict[str, str]]], route: Route) -> int | None:
         """Handle one partition's records in order; the offset to commit (None when none was done)."""
+        handle, batch = route.handle, route.batch
+        if batch is not None and len(records) > 1 and partition in consumer.assignment():
+            outcome = await self._whole(records, batch)
+            if outcome is _Outcome.DONE:
+                return records[-1][0].offset + 1
+            if outcome is _Outcome.RETRY:
+                _seek(consumer, partition, records[0][0].offset)
+                return None
         done = None
         for record, headers in records:
             if partition not in consumer.assignment():  # revoked meanwhile: its new owner handles the rest

@@ -16,8 +16,7 @@ from ..handlers import RegistryHandlers
 
 
 def subscribe(runtime: ServiceRuntime, handlers: RegistryHandlers) -> None:
-    """A fetch's records, of all seven topics, are applied in one transaction (`handle_batch`), one by one when
-    that fails."""
+    """Each topic's partition batch is applied in one transaction (`handle_batch`), one by one when that fails."""
     consumes = functools.partial(runtime.consumes, batch=handlers.handle_batch)
     consumes(KeyValidated, handlers.key_validated,
              "Record the merchant and make its stores eligible for connection.")
